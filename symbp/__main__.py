@@ -1,0 +1,4 @@
+"""python -m symbp."""
+from .cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,273 @@
+"""The chain rule, step by step: deltas, gradients and updates of every parameter, in three forms."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Optional
+
+import sympy as sp
+
+from . import indexform as ix
+from .network import Network
+
+QUANTITIES = ("gradient", "update", "new", "delta")
+
+
+@dataclass(frozen=True)
+class Factor:
+    """One factor d(of)/d(wrt) of a chain: SymPy's derivative of a local definition.
+
+    ``reason`` names the definition differentiated: "loss" (E in the outputs or errors),
+    "error" (e_j = d_j - y_j), "activation" (y_j = phi(v_j)), "net_input" (v_j = sum w y + b),
+    "delta" (the local gradient's own definition). ``value`` is what SymPy returned;
+    ``result`` is the form the rule uses (phi' in terms of the unit's output, when proved).
+    """
+
+    of: sp.Symbol
+    wrt: sp.Symbol
+    value: sp.Expr
+    reason: str
+    rewritten: Optional[sp.Expr] = None
+
+    @property
+    def result(self) -> sp.Expr:
+        return self.value if self.rewritten is None else self.rewritten
+
+
+@dataclass(frozen=True)
+class DeltaRule:
+    """The local gradient of one unit.
+
+    ``chain`` is a sum of products: each inner tuple multiplies to one path from E to
+    v_j (one path for an elementwise output unit, one per next-layer unit when hidden or
+    under softmax). ``value`` is delta in the profile's sign, in next-layer deltas (hidden)
+    or in the unit's output, target and error (output).
+    """
+
+    layer: int
+    unit: int
+    symbol: sp.Symbol
+    net: sp.Symbol
+    output: bool
+    chain: tuple[tuple[Factor, ...], ...]
+    dE_dv: sp.Expr             # the chain multiplied out, before simplification
+    value: sp.Expr             # delta = s dE/dv, simplified
+    simplification: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class ParamRule:
+    """dE/dp = dE/dv_j * dv_j/dp for one weight or bias, and its update equations."""
+
+    name: str
+    symbol: sp.Symbol
+    kind: str                  # "weight" or "bias"
+    layer: int
+    unit: int
+    source: Optional[int]      # k of w_jk; None for a bias
+    chain: tuple[Factor, Factor]
+    gradient: sp.Expr          # in the unit's delta
+    update: sp.Expr            # Delta p = -eta dE/dp
+    new: sp.Expr               # p + Delta p
+
+
+@dataclass(eq=False)
+class Derivation:
+    """Everything derived for one network; rules are checked before they are exposed."""
+
+    net: Network
+    deltas: dict[sp.Symbol, DeltaRule]
+    params: dict[str, ParamRule]
+    check: "object" = field(default=None, repr=False)
+
+    # -- forms ------------------------------------------------------------------------
+    def rule(self, name: str) -> ParamRule:
+        """The rule of the parameter with canonical name ``name`` (KeyError if none)."""
+        return self.params[name]
+
+    @cached_property
+    def _unrolled_deltas(self) -> dict[sp.Symbol, sp.Expr]:
+        """Each delta in unit values only (errors and next-layer deltas substituted)."""
+        net, out = self.net, {}
+        errors = {e: net.error(j) for j, e in enumerate(net.e, start=1)}
+        for l in range(net.depth, 0, -1):
+            for d in net.delta[l]:
+                out[d] = self.deltas[d].value.xreplace(errors).xreplace(out)
+        return out
+
+    def unrolled(self, expr: sp.Expr) -> sp.Expr:
+        """``expr`` with every delta and error written out in outputs, targets and weights."""
+        errors = {e: self.net.error(j) for j, e in enumerate(self.net.e, start=1)}
+        return expr.xreplace(self._unrolled_deltas).xreplace(errors)
+
+    def explicit(self, expr: sp.Expr) -> sp.Expr:
+        """``expr`` as a function of the inputs, weights, biases and targets alone."""
+        return self.unrolled(expr).xreplace(self.net.forward_substitution())
+
+    def quantity(self, name: str, quantity: str = "gradient", form: str = "rule") -> sp.Expr:
+        """A quantity of a parameter (or a delta): form "rule" (in deltas), "unrolled" or "explicit"."""
+        if quantity == "delta":
+            expr = self.deltas[sp.Symbol(name, real=True)].value
+        else:
+            expr = getattr(self.params[name], quantity)
+        return {"rule": lambda e: e, "unrolled": self.unrolled, "explicit": self.explicit}[form](expr)
+
+    @cached_property
+    def index(self):
+        from .forms import index_form
+        return index_form(self.net)
+
+    @cached_property
+    def matrix(self):
+        from .forms import matrix_form
+        return matrix_form(self)
+
+    def to_dict(self) -> dict:
+        from .report import derivation_dict
+        return derivation_dict(self)
+
+    def text(self) -> str:
+        from .report import derivation_text
+        return derivation_text(self)
+
+    def _repr_latex_(self) -> str:
+        from .report import derivation_latex
+        return derivation_latex(self)
+
+    def __str__(self) -> str:
+        return self.text()
+
+
+# -- the derivation ---------------------------------------------------------------------
+
+def _output_chain(net: Network, j: int) -> tuple[tuple[Factor, ...], ...]:
+    """Factors of dE/dv_j for output unit j, each SymPy's derivative of a local definition."""
+    L, E = net.depth, net.loss_symbol
+    act = net.activation(L)
+    y, v = net.y[L], net.v[L]
+
+    def dE_dy(m: int) -> tuple[Factor, ...]:
+        if net.e:
+            e = net.e[m - 1]
+            return (Factor(E, e, sp.diff(net.loss_in_errors(), e), "loss"),
+                    Factor(e, y[m - 1], sp.diff(net.error(m), y[m - 1]), "error"))
+        return (Factor(E, y[m - 1], sp.diff(net.loss_in_outputs(), y[m - 1]), "loss"),)
+
+    if act.elementwise:
+        value = sp.diff(net.output(L, j), v[j - 1])
+        rewritten = act.derivative_in_output(y[j - 1], v[j - 1])
+        return (dE_dy(j) + (Factor(y[j - 1], v[j - 1], value, "activation", rewritten),),)
+    paths = []
+    for m in net.units(L):
+        value = sp.diff(net.output(L, m), v[j - 1])
+        rewritten = act.derivative_in_output(y[m - 1], y[j - 1], m == j)
+        paths.append(dE_dy(m) + (Factor(y[m - 1], v[j - 1], value, "activation", rewritten),))
+    return tuple(paths)
+
+
+def _multiply(chain: tuple[tuple[Factor, ...], ...]) -> sp.Expr:
+    return sp.Add(*[sp.Mul(*[f.result for f in path]) for path in chain])
+
+
+def _simplify_output(net: Network, raw: sp.Expr) -> tuple[sp.Expr, Optional[str]]:
+    """Cancel what cancels (sigmoid + bce); with softmax + ce use that targets sum to 1."""
+    if not net.activation(net.depth).elementwise:
+        collected = sp.collect(sp.expand(raw), net.y[net.depth])
+        simplified = collected.subs(sp.Add(*net.t), 1)
+        return simplified, "the targets of a sample sum to 1"
+    if any(p.exp.is_negative and not p.base.is_Number for p in raw.atoms(sp.Pow)):
+        return sp.factor(sp.cancel(raw)), "the fraction cancels"
+    return raw, None
+
+
+def _output_delta(net: Network, j: int) -> DeltaRule:
+    L = net.depth
+    chain = _output_chain(net, j)
+    raw = _multiply(chain)
+    simplified, note = _simplify_output(net, raw)
+    s = net.profile.delta_sign
+    return DeltaRule(L, j, net.delta[L][j - 1], net.v[L][j - 1], True, chain, raw, s * simplified, note)
+
+
+def _symbol_for(net: Network, layer: int):
+    """Map an indexed role of the general rules to this network's symbol around ``layer``."""
+    def lookup(role: str, idx: tuple) -> sp.Symbol:
+        return {
+            "w_next": lambda: net.W[layer + 1][idx[0] - 1][idx[1] - 1],
+            "w": lambda: net.W[layer][idx[0] - 1][idx[1] - 1],
+            "y_prev": lambda: net.y[layer - 1][idx[0] - 1],
+            "y": lambda: net.y[layer][idx[0] - 1],
+            "v": lambda: net.v[layer][idx[0] - 1],
+            "delta_next": lambda: net.delta[layer + 1][idx[0] - 1],
+            "delta": lambda: net.delta[layer][idx[0] - 1],
+        }[role]()
+    return lookup
+
+
+def _hidden_delta(net: Network, layer: int, j: int, deltas: dict) -> DeltaRule:
+    """delta_j from the general hidden-layer rule, instantiated for unit j of ``layer``."""
+    act = net.activation(layer)
+    rules = ix.layer_rules(act.name, net.bias, net.bias_sign)
+    lookup = _symbol_for(net, layer)
+    widths = {ix.K: net.layers[layer - 1], ix.J: net.layers[layer], ix.M: net.layers[layer + 1]}
+    s = net.profile.delta_sign
+    y, v = net.y[layer][j - 1], net.v[layer][j - 1]
+    dy_dv = Factor(y, v, ix.instantiate(rules.dy_dv, {ix.j: j}, widths, lookup), "activation",
+                   ix.instantiate(rules.dy_dv_out, {ix.j: j}, widths, lookup))
+    chain = []
+    for m in net.units(layer + 1):
+        nxt = net.delta[layer + 1][m - 1]
+        dvm = net.v[layer + 1][m - 1]
+        dv_dy = ix.instantiate(rules.dvnext_dy, {ix.j: j, ix.m: m}, widths, lookup)
+        chain.append((Factor(net.loss_symbol, dvm, s * nxt, "delta"), Factor(dvm, y, dv_dy, "net_input"), dy_dv))
+    raw = _multiply(tuple(chain))
+    value = ix.instantiate(rules.hidden_delta, {ix.j: j}, widths, lookup)
+    return DeltaRule(layer, j, net.delta[layer][j - 1], v, False, tuple(chain), raw, value)
+
+
+def _param_rules(net: Network, layer: int) -> list[ParamRule]:
+    rules = ix.layer_rules(net.activation(layer).name, net.bias, net.bias_sign)
+    lookup = _symbol_for(net, layer)
+    widths = {ix.K: net.layers[layer - 1], ix.J: net.layers[layer]}
+    s, E, eta = net.profile.delta_sign, net.loss_symbol, net.eta
+    dv_db = ix.instantiate(rules.dv_db, {}, widths, lookup)
+    out = []
+    for j in net.units(layer):
+        v, d = net.v[layer][j - 1], net.delta[layer][j - 1]
+        dE_dv = Factor(E, v, s * d, "delta")
+        targets = [(w, k, ix.instantiate(rules.dv_dw, {ix.j: j, ix.k: k}, widths, lookup))
+                   for k, w in enumerate(net.W[layer][j - 1], start=1)]
+        if net.bias:
+            targets.append((net.b[layer][j - 1], None, dv_db))
+        for p, k, dv_dp in targets:
+            grad = s * d * dv_dp
+            update = -eta * grad
+            out.append(ParamRule(p.name, p, "weight" if k else "bias", layer, j, k,
+                                 (dE_dv, Factor(v, p, dv_dp, "net_input")), grad, update, p + update))
+    return out
+
+
+def derive(net, check: bool = True, progress=None) -> Derivation:
+    """Derive every delta rule and update equation of ``net`` and check them against sympy.diff.
+
+    ``net`` is a Network, a Spec, a spec file or a layer string. A rule that fails its
+    check raises SelfCheckError; it is never returned.
+    """
+    net = Network.load(net)
+    deltas: dict[sp.Symbol, DeltaRule] = {}
+    for j in net.units(net.depth):
+        rule = _output_delta(net, j)
+        deltas[rule.symbol] = rule
+    for layer in range(net.depth - 1, 0, -1):
+        for j in net.units(layer):
+            rule = _hidden_delta(net, layer, j, deltas)
+            deltas[rule.symbol] = rule
+    params: dict[str, ParamRule] = {}
+    for layer in range(1, net.depth + 1):
+        for rule in _param_rules(net, layer):
+            params[rule.name] = rule
+    derivation = Derivation(net, deltas, params)
+    if check:
+        from .selfcheck import self_check
+        derivation.check = self_check(derivation, progress=progress)
+    return derivation

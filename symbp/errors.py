@@ -1,0 +1,22 @@
+"""Exceptions a user can read: each names the field or token and what was expected."""
+
+
+class SymbpError(Exception):
+    """Base class of every error symbp reports to a user (exit status 2 on the CLI)."""
+
+
+class SpecError(SymbpError, ValueError):
+    """A network spec is malformed; the message names the field and what was expected."""
+
+    def __init__(self, field: str, expected: str, got: object = None):
+        self.field = field
+        self.expected = expected
+        self.got = got
+        message = f"{field}: expected {expected}"
+        if got is not None:
+            message += f", got {got!r}"
+        super().__init__(message)
+
+
+class SelfCheckError(AssertionError):
+    """A derived rule disagrees with sympy.diff of the explicit loss: a bug, never output."""

@@ -1,0 +1,213 @@
+"""Network: the symbols of a spec'd network, its local definitions and its explicit loss."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Optional
+
+import sympy as sp
+
+from . import notation as nt
+from .activations import Activation, get_activation
+from .losses import Loss, get_loss, scale
+from .spec import Spec, load_spec, spec_from_layer_string, looks_like_layer_string
+
+
+@dataclass(frozen=True, eq=False)
+class Network:
+    """A layered feedforward network with a SymPy symbol for every quantity.
+
+    Layer 0 is the input (its outputs are the inputs x_k); layers 1..L compute
+    v_j = sum_k w_jk y_k (+/-) b_j and y_j = phi(v_j). Symbols are named by their
+    canonical identifiers (w2_1_3, v2_1, delta2_1, ...), 1-based.
+    """
+
+    spec: Spec
+
+    # -- construction ----------------------------------------------------------------
+    @classmethod
+    def from_file(cls, path: str | Path) -> "Network":
+        return cls(load_spec(path))
+
+    @classmethod
+    def from_string(cls, layers: str, **flags) -> "Network":
+        return cls(spec_from_layer_string(layers, **flags))
+
+    @classmethod
+    def load(cls, net: "str | Path | Spec | Network", **flags) -> "Network":
+        """A Network from whatever a user hands over: a spec file, a layer string, a Spec."""
+        if isinstance(net, Network):
+            return net
+        if isinstance(net, Spec):
+            return cls(net)
+        if looks_like_layer_string(str(net)) and not Path(str(net)).exists():
+            return cls.from_string(str(net), **flags)
+        return cls.from_file(net)
+
+    # -- architecture ----------------------------------------------------------------
+    @property
+    def layers(self) -> tuple[int, ...]:
+        return self.spec.layers
+
+    @property
+    def depth(self) -> int:
+        """L, the number of computing layers."""
+        return len(self.layers) - 1
+
+    @cached_property
+    def activations(self) -> tuple[Activation, ...]:
+        """activations[l - 1] is the activation of layer l."""
+        return tuple(get_activation(a) for a in self.spec.activations)
+
+    def activation(self, layer: int) -> Activation:
+        return self.activations[layer - 1]
+
+    @cached_property
+    def loss(self) -> Loss:
+        return get_loss(self.spec.loss)
+
+    @cached_property
+    def profile(self) -> nt.Profile:
+        return nt.get_profile(self.spec.notation)
+
+    @property
+    def bias(self) -> bool:
+        return self.spec.bias
+
+    @property
+    def bias_sign(self) -> int:
+        return 1 if self.spec.bias_sign == "+" else -1
+
+    @property
+    def n_params(self) -> int:
+        """W, the number of weights and biases."""
+        return sum(self.layers[l] * (self.layers[l - 1] + self.bias) for l in range(1, len(self.layers)))
+
+    @property
+    def name(self) -> str:
+        acts = "/".join(self.spec.activations)
+        return f"{'-'.join(map(str, self.layers))} {acts} {self.spec.loss}"
+
+    def units(self, layer: int) -> range:
+        """1-based unit indices of a layer."""
+        return range(1, self.layers[layer] + 1)
+
+    # -- symbols -----------------------------------------------------------------------
+    @cached_property
+    def eta(self) -> sp.Symbol:
+        return sp.Symbol("eta", positive=True)
+
+    @cached_property
+    def batch(self) -> sp.Symbol:
+        return sp.Symbol("N", integer=True, positive=True)
+
+    @cached_property
+    def loss_symbol(self) -> sp.Symbol:
+        return sp.Symbol(self.profile.loss, real=True)
+
+    def _grid(self, make) -> dict[int, list]:
+        return {l: [make(l, j) for j in self.units(l)] for l in range(1, len(self.layers))}
+
+    @cached_property
+    def x(self) -> list[sp.Symbol]:
+        return [sp.Symbol(nt.input_id(k), real=True) for k in self.units(0)]
+
+    @cached_property
+    def W(self) -> dict[int, list[list[sp.Symbol]]]:
+        """W[l][j-1][k-1] is w{l}_{j}_{k}."""
+        return {l: [[sp.Symbol(nt.weight_id(l, j, k), real=True) for k in self.units(l - 1)]
+                    for j in self.units(l)] for l in range(1, len(self.layers))}
+
+    @cached_property
+    def b(self) -> dict[int, list[sp.Symbol]]:
+        if not self.bias:
+            return {}
+        return self._grid(lambda l, j: sp.Symbol(nt.bias_id(l, j), real=True))
+
+    @cached_property
+    def v(self) -> dict[int, list[sp.Symbol]]:
+        return self._grid(lambda l, j: sp.Symbol(nt.net_id(self.profile, l, j), real=True))
+
+    @cached_property
+    def y(self) -> dict[int, list[sp.Symbol]]:
+        """y[0] are the inputs x; y[l] the outputs of layer l."""
+        return {0: self.x, **self._grid(lambda l, j: sp.Symbol(nt.out_id(self.profile, l, j), real=True))}
+
+    @cached_property
+    def delta(self) -> dict[int, list[sp.Symbol]]:
+        return self._grid(lambda l, j: sp.Symbol(nt.delta_id(l, j), real=True))
+
+    @cached_property
+    def t(self) -> list[sp.Symbol]:
+        """Targets of the output units."""
+        return [sp.Symbol(nt.target_id(self.profile, j), real=True) for j in self.units(self.depth)]
+
+    @cached_property
+    def e(self) -> list[sp.Symbol]:
+        """Error signals e_j = t_j - y_j, where the profile names them (else empty)."""
+        if self.profile.error is None or self.loss.error_term is None:
+            return []
+        return [sp.Symbol(nt.error_id(self.profile, j), real=True) for j in self.units(self.depth)]
+
+    def params(self) -> list[sp.Symbol]:
+        """Every weight and bias, layer by layer: W1 row-major, b1, W2, b2, ..."""
+        out = []
+        for l in range(1, len(self.layers)):
+            out += [w for row in self.W[l] for w in row]
+            out += self.b.get(l, [])
+        return out
+
+    # -- local definitions -------------------------------------------------------------
+    def net_input(self, layer: int, j: int) -> sp.Expr:
+        """v_j = sum_k w_jk y_k (+/-) b_j (j 1-based), in the previous layer's output symbols."""
+        total = sp.Add(*[w * yk for w, yk in zip(self.W[layer][j - 1], self.y[layer - 1])])
+        if self.bias:
+            total += self.bias_sign * self.b[layer][j - 1]
+        return total
+
+    def output(self, layer: int, j: int) -> sp.Expr:
+        """y_j = phi(v_j), in the layer's net input symbols."""
+        act = self.activation(layer)
+        if act.elementwise:
+            return act.function(self.v[layer][j - 1])
+        return act.function(self.v[layer], j - 1)
+
+    def error(self, j: int) -> sp.Expr:
+        """e_j = t_j - y_j."""
+        return self.t[j - 1] - self.y[self.depth][j - 1]
+
+    def loss_in_errors(self) -> sp.Expr:
+        """E of one sample through the error signals (profiles that name e_j)."""
+        c = scale(self.loss, self.batch)
+        return c * sp.Add(*[self.loss.error_term(ej) for ej in self.e])
+
+    def loss_in_outputs(self) -> sp.Expr:
+        """E of one sample n, in the output symbols (the batch total sums this over n)."""
+        c = scale(self.loss, self.batch)
+        return c * sp.Add(*[self.loss.term(yj, tj) for yj, tj in zip(self.y[self.depth], self.t)])
+
+    # -- the explicit forward pass -------------------------------------------------------
+    def forward_substitution(self, upto: Optional[int] = None) -> dict[sp.Symbol, sp.Expr]:
+        """{v_j, y_j: explicit expression in x, w, b} for every unit of layers 1..upto."""
+        upto = self.depth if upto is None else upto
+        sub: dict[sp.Symbol, sp.Expr] = {}
+        for l in range(1, upto + 1):
+            for j in self.units(l):
+                sub[self.v[l][j - 1]] = self.net_input(l, j).xreplace(sub)
+            for j in self.units(l):
+                sub[self.y[l][j - 1]] = self.output(l, j).xreplace(sub)
+        return sub
+
+    def explicit_loss(self) -> sp.Expr:
+        """E of one sample as an explicit function of x, w, b and the targets."""
+        return self.loss_in_outputs().xreplace(self.forward_substitution())
+
+    def target_constraint(self) -> dict[sp.Symbol, sp.Expr]:
+        """With a softmax + ce output the targets form a distribution: t_last = 1 - sum of the others."""
+        if self.activation(self.depth).elementwise:
+            return {}
+        return {self.t[-1]: 1 - sp.Add(*self.t[:-1])}
+
+    def __repr__(self) -> str:
+        return f"Network({self.name!r}, notation={self.spec.notation!r})"

@@ -1,0 +1,314 @@
+"""Network specs: a TOML file or a layer string with flags -> a validated, frozen Spec."""
+from __future__ import annotations
+
+import difflib
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+from .activations import activation_names, get_activation
+from .errors import SpecError
+from .losses import get_loss, loss_names
+from .notation import NUMBERINGS, profile_names
+
+Matrix = tuple[tuple[float, ...], ...]
+
+TOP_KEYS = ("title", "network", "example")
+NETWORK_KEYS = ("layers", "activations", "loss", "bias", "bias_sign", "notation", "numbering")
+EXAMPLE_KEYS = ("inputs", "targets", "weights", "biases", "learning_rate")
+MAX_WIDTH = 4096
+MAX_LAYERS = 64
+
+
+@dataclass(frozen=True)
+class Example:
+    """Numbers for a worked example: samples are rows; weights[l-1] is W^{(l)}."""
+
+    inputs: Matrix
+    targets: Matrix
+    weights: Optional[tuple[Matrix, ...]] = None
+    biases: Optional[Matrix] = None
+    learning_rate: float = 0.5
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A validated network: widths, one activation per computing layer, a loss, a notation."""
+
+    layers: tuple[int, ...]
+    activations: tuple[str, ...]
+    loss: str = "half_sse"
+    bias: bool = True
+    bias_sign: str = "+"
+    notation: str = "haykin"
+    numbering: str = "layer"
+    title: Optional[str] = None
+    example: Optional[Example] = field(default=None, compare=False)
+
+    def __post_init__(self):
+        _check_network(self)
+        if self.example is not None:
+            _check_example(self, self.example)
+
+
+# -- checks on a constructed Spec --------------------------------------------------
+
+def _check_network(s: Spec) -> None:
+    if len(s.layers) < 2:
+        raise SpecError("network.layers", "at least 2 layers (an input and an output layer)", list(s.layers))
+    if len(s.layers) > MAX_LAYERS:
+        raise SpecError("network.layers", f"at most {MAX_LAYERS} layers", len(s.layers))
+    for i, width in enumerate(s.layers):
+        if isinstance(width, bool) or not isinstance(width, int) or not 1 <= width <= MAX_WIDTH:
+            raise SpecError(f"network.layers[{i}]", f"a whole number of units from 1 to {MAX_WIDTH}", width)
+    if len(s.activations) != len(s.layers) - 1:
+        raise SpecError("network.activations",
+                        f"one activation per computing layer ({len(s.layers) - 1}), or one name for all",
+                        list(s.activations))
+    for i, name in enumerate(s.activations):
+        act = _activation(f"network.activations[{i}]", name)
+        if act.output_only and i != len(s.activations) - 1:
+            raise SpecError(f"network.activations[{i}]",
+                            f"{name} only on the output layer; a hidden layer needs an elementwise activation", name)
+    try:
+        loss = get_loss(s.loss)
+    except KeyError:
+        raise SpecError("network.loss", "one of " + ", ".join(loss_names()), s.loss) from None
+    out = get_activation(s.activations[-1]).name
+    if loss.needs and out != loss.needs:
+        raise SpecError("network.loss", f"{s.loss} with a {loss.needs} output layer (the output activation is {out})",
+                        s.loss)
+    if out == "softmax" and s.loss != "ce":
+        raise SpecError("network.loss", "ce with a softmax output layer", s.loss)
+    _choice("network.bias_sign", s.bias_sign, ("+", "-"))
+    _choice("network.notation", s.notation, tuple(profile_names()))
+    _choice("network.numbering", s.numbering, NUMBERINGS)
+    if not isinstance(s.bias, bool):
+        raise SpecError("network.bias", "true or false", s.bias)
+    if s.title is not None and not isinstance(s.title, str):
+        raise SpecError("title", "a string", s.title)
+
+
+def _activation(fld: str, name: Any):
+    try:
+        return get_activation(name)
+    except (KeyError, TypeError):
+        raise SpecError(fld, "one of " + ", ".join(activation_names()), name) from None
+
+
+def _choice(fld: str, value: Any, allowed: Sequence[str]) -> None:
+    if value not in allowed:
+        raise SpecError(fld, "one of " + ", ".join(repr(a) for a in allowed), value)
+
+
+def _check_example(s: Spec, ex: Example) -> None:
+    n_in, n_out = s.layers[0], s.layers[-1]
+    for n, row in enumerate(ex.inputs):
+        if len(row) != n_in:
+            raise SpecError(f"example.inputs[{n}]", f"{n_in} numbers (the input layer's width)", len(row))
+    if len(ex.targets) != len(ex.inputs):
+        raise SpecError("example.targets", f"one target vector per sample ({len(ex.inputs)})", len(ex.targets))
+    for n, row in enumerate(ex.targets):
+        if len(row) != n_out:
+            raise SpecError(f"example.targets[{n}]", f"{n_out} numbers (the output layer's width)", len(row))
+        if s.loss == "ce" and abs(sum(row) - 1) > 1e-9:
+            raise SpecError(f"example.targets[{n}]", "targets that sum to 1 (a distribution over classes)", list(row))
+        if s.loss == "bce" and not all(0 <= t <= 1 for t in row):
+            raise SpecError(f"example.targets[{n}]", "targets between 0 and 1", list(row))
+    if ex.weights is not None:
+        if len(ex.weights) != len(s.layers) - 1:
+            raise SpecError("example.weights", f"{len(s.layers) - 1} matrices, W1..W{len(s.layers) - 1}",
+                            len(ex.weights))
+        for l, w in enumerate(ex.weights, start=1):
+            shape = (s.layers[l], s.layers[l - 1])
+            if len(w) != shape[0] or any(len(r) != shape[1] for r in w):
+                raise SpecError(f"example.weights[{l - 1}]",
+                                f"W{l} of shape {shape[0]}x{shape[1]} (units of layer {l} x units of layer {l - 1})",
+                                _shape(w))
+    if ex.biases is not None:
+        if not s.bias:
+            raise SpecError("example.biases", "no biases, since network.bias is false", "biases")
+        if len(ex.biases) != len(s.layers) - 1:
+            raise SpecError("example.biases", f"{len(s.layers) - 1} vectors, b1..b{len(s.layers) - 1}",
+                            len(ex.biases))
+        for l, b in enumerate(ex.biases, start=1):
+            if len(b) != s.layers[l]:
+                raise SpecError(f"example.biases[{l - 1}]", f"b{l} with {s.layers[l]} numbers", len(b))
+    if not ex.learning_rate > 0:
+        raise SpecError("example.learning_rate", "a number greater than 0", ex.learning_rate)
+
+
+def _shape(w) -> str:
+    return f"{len(w)}x" + "/".join(sorted({str(len(r)) for r in w}) or ["0"])
+
+
+# -- raw values -> typed values ----------------------------------------------------------
+
+def _number(fld: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise SpecError(fld, "a number", value)
+    if not math.isfinite(value):
+        raise SpecError(fld, "a finite number (not NaN or inf)", value)
+    return float(value)
+
+
+def _vector(fld: str, value: Any) -> tuple[float, ...]:
+    if not isinstance(value, list) or not value:
+        raise SpecError(fld, "a non-empty list of numbers", value)
+    return tuple(_number(f"{fld}[{i}]", x) for i, x in enumerate(value))
+
+
+def _matrix(fld: str, value: Any) -> Matrix:
+    if not isinstance(value, list) or not value:
+        raise SpecError(fld, "a non-empty list of rows", value)
+    return tuple(_vector(f"{fld}[{i}]", row) for i, row in enumerate(value))
+
+
+def _samples(fld: str, value: Any) -> Matrix:
+    """One sample ([0.1, 0.2]) or several ([[0.1, 0.2], [0.3, 0.4]])."""
+    if isinstance(value, list) and value and all(isinstance(r, list) for r in value):
+        return _matrix(fld, value)
+    return (_vector(fld, value),)
+
+
+def _unknown_keys(section: str, table: dict, allowed: Sequence[str]) -> None:
+    for key in table:
+        if key not in allowed:
+            near = difflib.get_close_matches(key, allowed, n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            where = f"{section}.{key}" if section else key
+            raise SpecError(where, "a known key: one of " + ", ".join(allowed) + hint, "unknown key")
+
+
+def _table(fld: str, value: Any) -> dict:
+    if not isinstance(value, dict):
+        raise SpecError(fld, "a table", value)
+    return value
+
+
+def example_from_dict(raw: dict) -> Example:
+    """The [example] table -> Example (shapes are checked against the network by Spec)."""
+    _unknown_keys("example", raw, EXAMPLE_KEYS)
+    for key in ("inputs", "targets"):
+        if key not in raw:
+            raise SpecError(f"example.{key}", "a list of numbers (one sample) or a list of samples", "missing")
+    weights = raw.get("weights")
+    biases = raw.get("biases")
+    if weights is not None and not isinstance(weights, list):
+        raise SpecError("example.weights", "a list of matrices W1, W2, ...", weights)
+    if biases is not None and not isinstance(biases, list):
+        raise SpecError("example.biases", "a list of vectors b1, b2, ...", biases)
+    return Example(
+        inputs=_samples("example.inputs", raw["inputs"]),
+        targets=_samples("example.targets", raw["targets"]),
+        weights=None if weights is None else tuple(_matrix(f"example.weights[{i}]", w) for i, w in enumerate(weights)),
+        biases=None if biases is None else tuple(_vector(f"example.biases[{i}]", b) for i, b in enumerate(biases)),
+        learning_rate=_number("example.learning_rate", raw.get("learning_rate", 0.5)),
+    )
+
+
+def spec_from_dict(raw: dict) -> Spec:
+    """A parsed TOML document -> Spec; every problem raises SpecError naming the field."""
+    _unknown_keys("", raw, TOP_KEYS)
+    if "network" not in raw:
+        raise SpecError("network", "a [network] table with at least `layers`", "missing")
+    net = _table("network", raw["network"])
+    _unknown_keys("network", net, NETWORK_KEYS)
+    if "layers" not in net:
+        raise SpecError("network.layers", "a list of layer widths such as [2, 3, 1]", "missing")
+    layers = net["layers"]
+    if not isinstance(layers, list):
+        raise SpecError("network.layers", "a list of layer widths such as [2, 3, 1]", layers)
+    acts = net.get("activations", "sigmoid")
+    if isinstance(acts, str):
+        acts = [acts] * max(len(layers) - 1, 1)
+    if not isinstance(acts, list) or not all(isinstance(a, str) for a in acts):
+        raise SpecError("network.activations", "a list of activation names, or one name for all", acts)
+    example = raw.get("example")
+    return Spec(
+        layers=tuple(layers),
+        activations=tuple(_canonical_activation(i, a) for i, a in enumerate(acts)),
+        loss=net.get("loss", "half_sse"),
+        bias=net.get("bias", True),
+        bias_sign=net.get("bias_sign", "+"),
+        notation=net.get("notation", "haykin"),
+        numbering=net.get("numbering", "layer"),
+        title=raw.get("title"),
+        example=None if example is None else example_from_dict(_table("example", example)),
+    )
+
+
+def _canonical_activation(i: int, name: str) -> str:
+    return _activation(f"network.activations[{i}]", name).name
+
+
+def load_spec(path: str | Path) -> Spec:
+    """Read and validate a TOML spec file."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError(str(path), "an existing spec file (TOML) or a layer string such as 2-3-1",
+                        "no such file") from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+        raise SpecError(str(path), "a readable UTF-8 TOML file", type(exc).__name__) from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(str(path), "valid TOML", str(exc)) from None
+    return spec_from_dict(raw)
+
+
+def parse_layers(text: str) -> tuple[int, ...]:
+    """'2-3-1' -> (2, 3, 1)."""
+    parts = text.split("-")
+    widths = []
+    for i, part in enumerate(parts):
+        if not part.strip().isdigit():
+            raise SpecError(f"layers[{i}]", "a layer string of whole numbers joined by '-', such as 2-3-1", part)
+        widths.append(int(part))
+    return tuple(widths)
+
+
+def spec_from_layer_string(text: str, activation: str = "sigmoid", loss: str = "half_sse", bias: bool = True,
+                           bias_sign: str = "+", notation: str = "haykin", numbering: str = "layer",
+                           title: Optional[str] = None) -> Spec:
+    """'2-3-1' with --activation sigmoid,linear etc. -> Spec."""
+    layers = parse_layers(text)
+    names = [a.strip() for a in activation.split(",")]
+    if len(names) == 1:
+        names = names * max(len(layers) - 1, 1)
+    return Spec(layers=layers, activations=tuple(_canonical_activation(i, a) for i, a in enumerate(names)),
+                loss=loss, bias=bias, bias_sign=bias_sign, notation=notation, numbering=numbering, title=title)
+
+
+def looks_like_layer_string(text: str) -> bool:
+    """True for '2-3-1'-like arguments (digits and dashes only)."""
+    return bool(text) and all(c.isdigit() or c == "-" for c in text) and any(c.isdigit() for c in text)
+
+
+BUILTIN_TOML = """\
+title = "Backpropagation for a 2-3-1 network"
+[network]
+layers = [2, 3, 1]
+activations = ["sigmoid", "linear"]
+loss = "half_sse"
+bias = true
+bias_sign = "+"
+notation = "haykin"
+numbering = "global"
+
+[example]
+inputs = [0.05, 0.10]
+targets = [0.01]
+weights = [[[0.15, 0.20], [0.25, 0.30], [0.35, 0.40]], [[0.40, 0.45, 0.50]]]
+biases = [[0.35, 0.35, 0.35], [0.60]]
+learning_rate = 0.5
+"""
+
+
+def builtin_spec() -> Spec:
+    """Seed 003's network: 2-3-1, sigmoid hidden layer, linear output, global numbering."""
+    return spec_from_dict(tomllib.loads(BUILTIN_TOML))
