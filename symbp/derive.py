@@ -175,7 +175,7 @@ def _simplify_output(net: Network, raw: sp.Expr) -> tuple[sp.Expr, Optional[str]
         collected = sp.collect(sp.expand(raw), net.y[net.depth])
         simplified = collected.subs(sp.Add(*net.t), 1)
         return simplified, "the targets of a sample sum to 1"
-    if any(p.exp.is_negative and not p.base.is_Number for p in raw.atoms(sp.Pow)):
+    if any(p.exp.is_negative and not (p.base.is_Number or p.base == net.batch) for p in raw.atoms(sp.Pow)):
         return sp.factor(sp.cancel(raw)), "the fraction cancels"
     return raw, None
 

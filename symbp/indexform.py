@@ -116,7 +116,7 @@ def output_rules(activation: str, loss_name: str, delta_sign: int, use_error: bo
 def _simplify(expr: sp.Expr) -> sp.Expr:
     """Cancel fractions (sigmoid + bce) and evaluate sums; leave products as they are."""
     expr = in_range(expr.doit())
-    if any(p.exp.is_negative and not p.base.is_Number for p in expr.atoms(sp.Pow)):
+    if any(p.exp.is_negative and not (p.base.is_Number or p.base == N) for p in expr.atoms(sp.Pow)):
         return sp.factor(sp.cancel(expr))
     return expr
 

@@ -1,0 +1,31 @@
+# make test: everything a fresh Debian machine needs, then the whole test suite.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: test derive bench clean system-deps
+
+system-deps:
+	@if ! $(PY) -c "import venv, ensurepip" >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv python3-pip; \
+	  else echo "install python3-venv: sudo apt-get install python3-venv" >&2; exit 3; fi; fi
+
+$(STAMP): pyproject.toml | system-deps
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+# pytest exits 5 when it collects no test: that must fail, and it does (any non-zero fails make).
+test: $(STAMP)
+	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest -q -p no:cacheprovider
+
+derive: $(STAMP)
+	$(BIN)/symbp derive 2-3-1 --activation sigmoid,linear --loss half_sse
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_derive.py
+
+clean:
+	rm -rf $(VENV) output/*.tex output/*.pdf

@@ -1,0 +1,87 @@
+"""Command line: parse arguments, call the API, turn user errors into one line and exit status 2."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Optional, Sequence
+
+from .derive import derive
+from .errors import SymbpError
+from .network import Network
+from .spec import Spec, builtin_spec, looks_like_layer_string, spec_from_layer_string, load_spec
+
+NET_FLAGS = ("activation", "loss", "bias_sign", "notation", "numbering", "title")
+
+
+def _net_arguments(p: argparse.ArgumentParser, optional: bool = False) -> None:
+    p.add_argument("net", nargs="?" if optional else None, metavar="NET",
+                   help="a TOML spec file, or a layer string such as 2-3-1")
+    g = p.add_argument_group("layer-string flags (with NET like 2-3-1)")
+    g.add_argument("--activation", help="one name for all computing layers, or one per layer: sigmoid,linear")
+    g.add_argument("--loss", help="half_sse, sse, mse, bce or ce")
+    g.add_argument("--no-bias", action="store_true", help="no biases")
+    g.add_argument("--bias-sign", choices=("+", "-"), help="v = sum w y + b (+) or - b (-)")
+    g.add_argument("--notation", help="haykin, ont, mitchell or nielsen")
+    g.add_argument("--numbering", help="layer (w^(l)_jk) or global (w_41)")
+    g.add_argument("--title", help="a title for the notes")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
+
+def _progress(args) -> Optional[callable]:
+    if getattr(args, "quiet", False) or getattr(args, "json", False) or not sys.stderr.isatty():
+        return None
+
+    def show(done: int, total: int) -> None:
+        sys.stderr.write(f"\rself-check {done}/{total}")
+        if done == total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+    return show
+
+
+def load_network(args) -> Network:
+    """NET + flags -> Network; flags only make sense with a layer string."""
+    flags = {k: getattr(args, k) for k in NET_FLAGS if getattr(args, k, None) is not None}
+    if getattr(args, "no_bias", False):
+        flags["bias"] = False
+    if args.net is None:
+        spec = builtin_spec()
+    elif looks_like_layer_string(args.net):
+        spec = spec_from_layer_string(args.net, **flags)
+    else:
+        if flags:
+            raise SymbpError(f"--{next(iter(flags)).replace('_', '-')}: layer-string flags apply to a NET such as "
+                             "2-3-1; a spec file sets them in its [network] table")
+        spec = load_spec(args.net)
+    return Network(spec)
+
+
+def cmd_derive(args) -> int:
+    d = derive(load_network(args), progress=_progress(args))
+    if args.json:
+        print(json.dumps(d.to_dict(), indent=1))
+    else:
+        print(d.text())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="symbp", description="Backpropagation derived with SymPy, step by step.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p = sub.add_parser("derive", help="print the delta rules and the update equation of every parameter")
+    _net_arguments(p)
+    p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    p.set_defaults(func=cmd_derive)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except SymbpError as exc:
+        print(f"symbp: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

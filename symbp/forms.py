@@ -1,0 +1,144 @@
+"""The general index form and the matrix form of the rules, each checked against the per-unit rules."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy as sp
+from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
+
+from . import indexform as ix
+from .errors import SelfCheckError
+
+
+@dataclass(frozen=True)
+class IndexForm:
+    """Rules for a unit j of a layer of any width (inputs k, next-layer units m)."""
+
+    output: ix.OutputRules
+    hidden: dict[int, ix.LayerRules]     # layer -> its general factors and delta recursion
+    weight_gradient: sp.Expr             # dE/dw_jk in delta_j
+    bias_gradient: sp.Expr
+    delta_sign: int
+
+
+def index_form(net) -> IndexForm:
+    s = net.profile.delta_sign
+    out = ix.output_rules(net.activation(net.depth).name, net.spec.loss, s, bool(net.e))
+    hidden = {l: ix.layer_rules(net.activation(l).name, net.bias, net.bias_sign) for l in range(1, net.depth)}
+    rules = ix.layer_rules(net.activation(net.depth).name, net.bias, net.bias_sign)
+    delta = ix.B["delta"][ix.j]
+    return IndexForm(out, hidden, s * delta * rules.dv_dw, s * delta * rules.dv_db, s)
+
+
+@dataclass(frozen=True)
+class MatrixLayer:
+    """delta^{(l)}, dE/dW^{(l)} and dE/db^{(l)} for one sample, as SymPy matrix expressions."""
+
+    layer: int
+    delta: sp.MatrixExpr
+    grad_W: sp.MatrixExpr
+    grad_b: sp.MatrixExpr | None
+
+
+def _vectors(net, l: int) -> dict:
+    n, p = net.layers[l], net.profile
+    return {"v": sp.MatrixSymbol(f"{p.net}{l}", n, 1), "y": sp.MatrixSymbol(f"{p.out}{l}", n, 1),
+            "delta": sp.MatrixSymbol(f"delta{l}", n, 1)}
+
+
+def _input(net) -> sp.MatrixSymbol:
+    return sp.MatrixSymbol("x", net.layers[0], 1)
+
+
+def _target(net) -> sp.MatrixSymbol:
+    return sp.MatrixSymbol(net.profile.target, net.layers[-1], 1)
+
+
+def vectorize(expr: sp.Expr, scalars: dict, n: int) -> sp.MatrixExpr:
+    """An elementwise scalar rule for unit 1 -> the same rule on whole layer vectors.
+
+    ``scalars`` maps unit 1's symbols to the layer's column vectors; products become
+    Hadamard products, functions apply elementwise, numbers broadcast as c * 1.
+    """
+    if expr in scalars:
+        return scalars[expr]
+    if expr.is_Number:
+        return expr * sp.OneMatrix(n, 1)
+    if not expr.free_symbols & set(scalars):
+        return expr * sp.OneMatrix(n, 1)
+    if expr.is_Add:
+        return sp.MatAdd(*[vectorize(a, scalars, n) for a in expr.args])
+    if expr.is_Mul:
+        coeff, rest = expr.as_independent(*scalars)
+        parts = [vectorize(a, scalars, n) for a in sp.Mul.make_args(rest)]
+        prod = parts[0] if len(parts) == 1 else sp.HadamardProduct(*parts)
+        return coeff * prod
+    if expr.is_Pow and expr.exp.is_Integer and expr.exp > 0:
+        return sp.HadamardProduct(*[vectorize(expr.base, scalars, n)] * int(expr.exp))
+    z = sp.Dummy("z")
+    arg, *rest = expr.args   # Heaviside(v, 0) carries its value at 0 as a constant argument
+    return ElementwiseApplyFunction(sp.Lambda(z, expr.func(z, *rest)), vectorize(arg, scalars, n))
+
+
+def matrix_form(d) -> list[MatrixLayer]:
+    """Matrix rules per layer, derived from the per-unit rules and checked entry by entry."""
+    net, s = d.net, d.net.profile.delta_sign
+    L, layers = net.depth, []
+    for l in range(L, 0, -1):
+        vec, prev = _vectors(net, l), _vectors(net, l - 1) if l > 1 else {"y": _input(net)}
+        n = net.layers[l]
+        if l == L and net.activation(L).elementwise:
+            scalars = {net.y[L][0]: vec["y"], net.v[L][0]: vec["v"]}
+            scalars[net.t[0]] = _target(net)
+            if net.e:
+                scalars[net.e[0]] = sp.MatrixSymbol(net.profile.error, n, 1)
+            delta = vectorize(d.deltas[net.delta[L][0]].value, scalars, n)
+        elif l == L:  # softmax + ce: delta = s (y - t), elementwise again after the simplification
+            delta = vectorize(d.deltas[net.delta[L][0]].value,
+                              {net.y[L][0]: vec["y"], net.t[0]: _target(net)}, n)
+        else:
+            rules = ix.layer_rules(net.activation(l).name, net.bias, net.bias_sign)
+            unit1 = d.deltas[net.delta[l][0]].chain[0][-1].result
+            phi = vectorize(unit1, {net.y[l][0]: vec["y"], net.v[l][0]: vec["v"]}, n)
+            W_next = sp.MatrixSymbol(f"W{l + 1}", net.layers[l + 1], n)
+            delta = sp.HadamardProduct(phi, W_next.T * _vectors(net, l + 1)["delta"])
+        grad_W = s * vec["delta"] * prev["y"].T
+        grad_b = s * net.bias_sign * vec["delta"] if net.bias else None
+        layers.append(MatrixLayer(l, delta, grad_W, grad_b))
+    _check(d, layers)
+    return layers
+
+
+def _entries(net) -> dict:
+    """MatrixSymbol entries -> this network's scalar symbols."""
+    out = {}
+    for l in range(1, net.depth + 1):
+        vec = _vectors(net, l)
+        for j in range(net.layers[l]):
+            out[vec["v"][j, 0]] = net.v[l][j]
+            out[vec["y"][j, 0]] = net.y[l][j]
+            out[vec["delta"][j, 0]] = net.delta[l][j]
+            for k in range(net.layers[l - 1]):
+                out[sp.MatrixSymbol(f"W{l}", net.layers[l], net.layers[l - 1])[j, k]] = net.W[l][j][k]
+    x = _input(net)
+    out.update({x[k, 0]: net.x[k] for k in range(net.layers[0])})
+    n = net.layers[-1]
+    out.update({_target(net)[j, 0]: net.t[j] for j in range(n)})
+    out.update({sp.MatrixSymbol(net.profile.error, n, 1)[j, 0]: e for j, e in enumerate(net.e)})
+    return out
+
+
+def _check(d, layers: list[MatrixLayer]) -> None:
+    """Each entry of each matrix rule must equal the per-unit rule (small networks: all entries)."""
+    net, entries = d.net, _entries(d.net)
+    if net.n_params > 400:
+        return  # the per-unit rules are checked against sympy.diff; the matrix form is their layout
+    for m in layers:
+        D = m.delta.as_explicit().xreplace(entries)
+        G = m.grad_W.as_explicit().xreplace(entries)
+        for j in net.units(m.layer):
+            if sp.expand(D[j - 1, 0] - d.deltas[net.delta[m.layer][j - 1]].value) != 0:
+                raise SelfCheckError(f"matrix delta{m.layer} entry {j} differs from the unit rule")
+            for k in net.units(m.layer - 1):
+                if sp.expand(G[j - 1, k - 1] - d.params[net.W[m.layer][j - 1][k - 1].name].gradient) != 0:
+                    raise SelfCheckError(f"matrix dE/dW{m.layer} entry ({j}, {k}) differs from the unit rule")

@@ -1,0 +1,110 @@
+"""Every bad spec is refused with one message naming the field; the CLI exits 2 with no traceback."""
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from symbp.errors import SpecError
+from symbp.spec import builtin_spec, load_spec, spec_from_layer_string
+
+GOOD = """\
+title = "t"
+[network]
+layers = [2, 3, 1]
+activations = ["sigmoid", "linear"]
+loss = "half_sse"
+[example]
+inputs = [0.05, 0.10]
+targets = [0.01]
+weights = [[[0.1, 0.2], [0.3, 0.4], [0.5, 0.6]], [[0.7, 0.8, 0.9]]]
+biases = [[0.1, 0.1, 0.1], [0.2]]
+learning_rate = 0.5
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "net.toml"
+    p.write_text(text)
+    return p
+
+
+def test_good_spec(tmp_path):
+    s = load_spec(write(tmp_path, GOOD))
+    assert s.layers == (2, 3, 1) and s.activations == ("sigmoid", "linear") and s.example.targets == ((0.01,),)
+
+
+BAD_TOML = [
+    ("unknown activation", GOOD.replace('"linear"]', '"lienar"]'), "network.activations[1]"),
+    ("softmax hidden", GOOD.replace('["sigmoid", "linear"]', '["softmax", "linear"]'), "network.activations[0]"),
+    ("ce without softmax", GOOD.replace('"half_sse"', '"ce"'), "network.loss"),
+    ("unknown loss", GOOD.replace('"half_sse"', '"l2"'), "network.loss"),
+    ("width 0", GOOD.replace("[2, 3, 1]", "[2, 0, 1]"), "network.layers[1]"),
+    ("negative width", GOOD.replace("[2, 3, 1]", "[2, -3, 1]"), "network.layers[1]"),
+    ("non-integer width", GOOD.replace("[2, 3, 1]", "[2, 3.5, 1]"), "network.layers[1]"),
+    ("one layer", GOOD.replace("[2, 3, 1]", "[2]").replace('["sigmoid", "linear"]', '"sigmoid"'), "network.layers"),
+    ("misspelled key", GOOD.replace("activations =", "activaton ="), "network.activaton"),
+    ("misspelled top key", GOOD.replace("title", "titel"), "titel"),
+    ("weights shape", GOOD.replace("[0.5, 0.6]], [[0.7", "[0.5]], [[0.7"), "example.weights[0]"),
+    ("biases shape", GOOD.replace("[[0.1, 0.1, 0.1], [0.2]]", "[[0.1, 0.1], [0.2]]"), "example.biases[0]"),
+    ("inputs shape", GOOD.replace("[0.05, 0.10]", "[0.05]"), "example.inputs[0]"),
+    ("targets shape", GOOD.replace("[0.01]", "[0.01, 0.2]"), "example.targets[0]"),
+    ("nan", GOOD.replace("0.05,", "nan,"), "example.inputs[0]"),
+    ("inf", GOOD.replace("learning_rate = 0.5", "learning_rate = inf"), "example.learning_rate"),
+    ("learning rate 0", GOOD.replace("learning_rate = 0.5", "learning_rate = 0"), "example.learning_rate"),
+    ("negative learning rate", GOOD.replace("learning_rate = 0.5", "learning_rate = -1"), "example.learning_rate"),
+    ("string number", GOOD.replace("0.05,", '"0.05",'), "example.inputs[0]"),
+    ("bias sign", GOOD.replace('loss = "half_sse"', 'loss = "half_sse"\nbias_sign = "*"'), "network.bias_sign"),
+    ("notation", GOOD.replace('loss = "half_sse"', 'loss = "half_sse"\nnotation = "bishop"'), "network.notation"),
+    ("biases without bias", GOOD.replace('loss = "half_sse"', 'loss = "half_sse"\nbias = false'),
+     "example.biases"),
+    ("not toml", "this is [not toml", "net.toml"),
+]
+
+
+@pytest.mark.parametrize("case,text,field", BAD_TOML, ids=[c[0] for c in BAD_TOML])
+def test_bad_spec_names_the_field(tmp_path, case, text, field):
+    with pytest.raises(SpecError) as info:
+        load_spec(write(tmp_path, text))
+    assert str(info.value).startswith(field) or field in str(info.value)
+    assert "expected" in str(info.value)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(SpecError, match="no such file"):
+        load_spec(tmp_path / "absent.toml")
+
+
+def test_ce_targets_must_sum_to_one(tmp_path):
+    text = GOOD.replace('["sigmoid", "linear"]', '["sigmoid", "softmax"]').replace('"half_sse"', '"ce"')
+    with pytest.raises(SpecError, match="sum to 1"):
+        load_spec(write(tmp_path, text.replace("[0.01]", "[0.5]")))
+
+
+@pytest.mark.parametrize("layers,kw,field", [
+    ("2-3-1", {"activation": "sigmoid,foo"}, "network.activations[1]"),
+    ("2-3-1", {"activation": "sigmoid,linear,tanh"}, "network.activations"),
+    ("2--1", {}, "layers[1]"),
+    ("2-3-1", {"loss": "bce", "activation": "tanh"}, "network.loss"),
+])
+def test_bad_layer_strings(layers, kw, field):
+    with pytest.raises(SpecError) as info:
+        spec_from_layer_string(layers, **kw)
+    assert str(info.value).startswith(field)
+
+
+def test_builtin_is_seed_003():
+    s = builtin_spec()
+    assert s.layers == (2, 3, 1) and s.activations == ("sigmoid", "linear") and s.numbering == "global"
+
+
+@pytest.mark.parametrize("args", [["2-0-1"], ["2-3-1", "--activation", "softmax,linear"], ["2-3-1", "--loss", "ce"],
+                                  ["missing.toml"], ["2-3-1", "--bias-sign", "x"]])
+def test_cli_bad_input_exits_2_without_traceback(tmp_path, args):
+    r = subprocess.run([sys.executable, "-m", "symbp", "derive", *args], capture_output=True, text=True,
+                       cwd=tmp_path)
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr and r.stderr.strip()
+    assert len(r.stderr.strip().splitlines()) <= 2
+    assert list(tmp_path.iterdir()) == []
