@@ -14,6 +14,13 @@ from .spec import Spec, builtin_spec, looks_like_layer_string, spec_from_layer_s
 NET_FLAGS = ("activation", "loss", "bias_sign", "notation", "numbering", "title")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (no usage dump), exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
 def _net_arguments(p: argparse.ArgumentParser, optional: bool = False) -> None:
     p.add_argument("net", nargs="?" if optional else None, metavar="NET",
                    help="a TOML spec file, or a layer string such as 2-3-1")
@@ -67,7 +74,7 @@ def cmd_derive(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="symbp", description="Backpropagation derived with SymPy, step by step.")
+    parser = _Parser(prog="symbp", description="Backpropagation derived with SymPy, step by step.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = sub.add_parser("derive", help="print the delta rules and the update equation of every parameter")
     _net_arguments(p)

@@ -1,0 +1,224 @@
+"""A safe parser for hand-written formulas: Python's ast under a whitelist, built into SymPy directly."""
+from __future__ import annotations
+
+import ast
+import math
+import re
+from fractions import Fraction
+from typing import Callable, Mapping
+
+import sympy as sp
+
+from ..errors import SymbpError
+
+MAX_LENGTH = 2000
+MAX_NODES = 500
+MAX_DEPTH = 50          # parentheses, and the depth of the syntax tree below
+MAX_EXPONENT = 100
+MAX_LITERAL = 1e100
+
+PRIME = "__prime__"
+# name'( -> __prime__name( : the apostrophe of phi'(v) is not Python, so it is rewritten
+# on the raw text before ast.parse ever sees it; nothing else is rewritten.
+_PRIME_RE = re.compile(r"([A-Za-z][A-Za-z0-9_]*)'\s*\(")
+
+_BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**"}
+_REFUSED_OPS = {ast.BitXor: "'^' (write powers as **)", ast.MatMult: "'@'", ast.Mod: "'%'",
+                ast.FloorDiv: "'//'", ast.LShift: "'<<'", ast.RShift: "'>>'",
+                ast.BitOr: "'|'", ast.BitAnd: "'&'"}
+
+Functions = Mapping[str, Callable[..., sp.Expr]]
+
+
+class ExpressionError(SymbpError, ValueError):
+    """A formula given to verify is outside the accepted grammar; the message names the token and column."""
+
+    def __init__(self, message: str, column: int | None = None):
+        self.column = column
+        where = f" at column {column + 1}" if column is not None else ""
+        super().__init__(f"{message}{where}")
+
+
+def parse_expression(text: str, symbols: Mapping[str, sp.Symbol], functions: Functions) -> sp.Expr:
+    """Parse ``text`` into a SymPy expression over ``symbols`` and calls of ``functions``.
+
+    Never evaluates Python: the text is checked (length, ASCII, nesting), parsed by
+    ``ast.parse`` and every node is rebuilt from a whitelist. A derivative such as
+    ``phi'(v1_2)`` calls ``functions["phi'"]``. Anything else raises ExpressionError.
+    """
+    _check_raw(text)
+    rewritten, colmap = _rewrite_primes(text)
+    tree = _parse(rewritten, colmap)
+    expr = _Builder(symbols, functions, colmap).build(tree.body, 0)
+    if expr.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
+        raise ExpressionError("the expression is undefined (a division by zero or log(0))")
+    return expr
+
+
+def _check_raw(text: str) -> None:
+    """Size, alphabet and nesting, checked in one linear pass before anything recursive runs."""
+    if not isinstance(text, str):
+        raise ExpressionError(f"expected a string, got {type(text).__name__}")
+    if len(text) > MAX_LENGTH:
+        raise ExpressionError(f"the expression is {len(text)} characters long; at most {MAX_LENGTH} are accepted")
+    if not text.strip():
+        raise ExpressionError("the expression is empty")
+    depth = 0
+    for col, ch in enumerate(text):
+        if not (" " <= ch <= "~"):
+            # Unicode look-alikes (Cyrillic 'е' in 'еta') must never pass as a known name.
+            raise ExpressionError(f"character {ch!r} (U+{ord(ch):04X}) is not plain ASCII", col)
+        if ch in "([{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise ExpressionError(f"parentheses nested deeper than {MAX_DEPTH}", col)
+        elif ch in ")]}":
+            depth -= 1
+    for match in re.finditer(r"[A-Za-z0-9_]*__[A-Za-z0-9_]*", text):
+        if match.group().startswith("__") or match.group().endswith("__"):
+            raise ExpressionError(f"identifier {match.group()!r} is not accepted", match.start())
+
+
+def _rewrite_primes(text: str) -> tuple[str, list[tuple[int, int]]]:
+    """Replace ``name'(`` by ``__prime__name(``; return the text and (new column, shift) marks."""
+    marks: list[tuple[int, int]] = []
+    out, last, shift, length = [], 0, 0, 0
+    for m in _PRIME_RE.finditer(text):
+        piece = f"{PRIME}{m.group(1)}("
+        out += [text[last:m.start()], piece]
+        length += m.start() - last + len(piece)
+        shift += len(piece) - (m.end() - m.start())
+        marks.append((length, shift))
+        last = m.end()
+    out.append(text[last:])
+    return "".join(out), marks
+
+
+def _original_column(col: int, marks: list[tuple[int, int]]) -> int:
+    """The column in the user's text of a column in the rewritten text."""
+    shift = 0
+    for new_end, total in marks:
+        if col >= new_end:
+            shift = total
+    return max(col - shift, 0)
+
+
+def _parse(text: str, marks) -> ast.Expression:
+    try:
+        return ast.parse(text, mode="eval")
+    except SyntaxError as exc:
+        col = None if exc.offset is None else _original_column(exc.offset - 1, marks)
+        raise ExpressionError(f"not a formula ({exc.msg})", col) from None
+    except (RecursionError, MemoryError, ValueError):
+        raise ExpressionError("the expression is too deeply nested") from None
+
+
+class _Builder:
+    """Rebuild a whitelisted ast as SymPy objects, counting nodes and depth as it goes."""
+
+    def __init__(self, symbols: Mapping[str, sp.Symbol], functions: Functions, marks):
+        self.symbols, self.functions, self.marks = symbols, functions, marks
+        self.nodes = 0
+
+    def fail(self, message: str, node: ast.AST):
+        raise ExpressionError(message, _original_column(getattr(node, "col_offset", 0), self.marks))
+
+    def build(self, node: ast.AST, depth: int) -> sp.Expr:
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            self.fail(f"the expression has more than {MAX_NODES} parts", node)
+        if depth > MAX_DEPTH:
+            self.fail(f"the expression is nested deeper than {MAX_DEPTH}", node)
+        method = getattr(self, f"_{type(node).__name__}", None)
+        if method is None:
+            self.fail(f"{_describe(node)} is not accepted", node)
+        return method(node, depth + 1)
+
+    def _Constant(self, node: ast.Constant, depth: int) -> sp.Expr:
+        value = node.value
+        if type(value) is int:
+            return sp.Integer(value)
+        if type(value) is float:
+            if not math.isfinite(value) or abs(value) > MAX_LITERAL or (value and abs(value) < 1 / MAX_LITERAL):
+                self.fail(f"number {value!r} is out of range", node)
+            frac = Fraction(repr(value))       # the decimal the user wrote, exactly
+            return sp.Rational(frac.numerator, frac.denominator)
+        self.fail(f"{_describe(node)} is not accepted", node)
+
+    def _Name(self, node: ast.Name, depth: int) -> sp.Expr:
+        if node.id in self.symbols:
+            return self.symbols[node.id]
+        if node.id in self.functions:
+            self.fail(f"function {node.id!r} must be called, as in {node.id}(...)", node)
+        self.fail(f"unknown identifier {node.id!r}", node)
+
+    def _UnaryOp(self, node: ast.UnaryOp, depth: int) -> sp.Expr:
+        operand = self.build(node.operand, depth)
+        if isinstance(node.op, ast.UAdd):
+            return operand
+        if isinstance(node.op, ast.USub):
+            return sp.Mul(sp.Integer(-1), operand)
+        self.fail(f"operator {_describe(node.op)} is not accepted", node)
+
+    def _BinOp(self, node: ast.BinOp, depth: int) -> sp.Expr:
+        op = type(node.op)
+        if op not in _BINOPS:
+            self.fail(f"operator {_REFUSED_OPS.get(op, op.__name__)} is not accepted", node)
+        if op is ast.Pow:
+            return self._power(node, depth)
+        left, right = self.build(node.left, depth), self.build(node.right, depth)
+        if op is ast.Add:
+            return sp.Add(left, right)
+        if op is ast.Sub:
+            return sp.Add(left, sp.Mul(sp.Integer(-1), right))
+        if op is ast.Mult:
+            return sp.Mul(left, right)
+        return sp.Mul(left, sp.Pow(right, sp.Integer(-1)))
+
+    def _power(self, node: ast.BinOp, depth: int) -> sp.Expr:
+        # Towers like 9**9**9**9 would build numbers of astronomic size: refuse any nesting.
+        for side in (node.left, node.right):
+            for inner in ast.walk(side):
+                if isinstance(inner, ast.BinOp) and isinstance(inner.op, ast.Pow):
+                    self.fail("nested powers are not accepted (write (x**2)**3 as x**6)", inner)
+        base, exponent = self.build(node.left, depth), self.build(node.right, depth)
+        if not exponent.is_Number:
+            self.fail("an exponent must be a number", node.right)
+        if abs(exponent) > MAX_EXPONENT:
+            self.fail(f"exponent {exponent} is larger than {MAX_EXPONENT}", node.right)
+        return sp.Pow(base, exponent)
+
+    def _Call(self, node: ast.Call, depth: int) -> sp.Expr:
+        if not isinstance(node.func, ast.Name):
+            self.fail(f"only named functions can be called, not {_describe(node.func)}", node)
+        name = node.func.id
+        key = f"{name[len(PRIME):]}'" if name.startswith(PRIME) else name
+        if key not in self.functions:
+            self.fail(f"unknown function {key!r}", node)
+        if node.keywords:
+            self.fail(f"keyword arguments are not accepted in {key}(...)", node)
+        if any(isinstance(a, ast.Starred) for a in node.args):
+            self.fail(f"'*' arguments are not accepted in {key}(...)", node)
+        args = [self.build(a, depth) for a in node.args]
+        try:
+            return self.functions[key](*args)
+        except ExpressionError as exc:
+            self.fail(f"{key}(...): {exc}", node)
+        except TypeError:
+            self.fail(f"{key}(...) takes one argument, got {len(args)}", node)
+
+
+def _describe(node: ast.AST) -> str:
+    """A user's name for an ast node (what they typed, roughly)."""
+    names = {ast.Attribute: "attribute access '.'", ast.Subscript: "indexing '[...]'",
+             ast.Lambda: "'lambda'", ast.Compare: "a comparison", ast.BoolOp: "'and'/'or'",
+             ast.IfExp: "'if ... else'", ast.List: "a list", ast.Tuple: "a tuple", ast.Dict: "a dict",
+             ast.Set: "a set", ast.ListComp: "a comprehension", ast.GeneratorExp: "a generator",
+             ast.NamedExpr: "':='", ast.JoinedStr: "an f-string", ast.Await: "'await'",
+             ast.Yield: "'yield'", ast.Starred: "'*'", ast.Slice: "a slice",
+             ast.Not: "'not'", ast.Invert: "'~'"}
+    if isinstance(node, ast.Constant):
+        kind = {str: "a string", bytes: "a bytes literal", bool: "a boolean", complex: "a complex number",
+                type(None): "None", type(...): "'...'"}.get(type(node.value), type(node.value).__name__)
+        return f"{kind} ({node.value!r})" if not isinstance(node.value, (str, bytes)) else kind
+    return names.get(type(node), type(node).__name__)

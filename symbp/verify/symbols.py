@@ -1,0 +1,170 @@
+"""The identifiers and functions a formula may use, and the random points where formulas are compared."""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import sympy as sp
+
+from .. import notation as nt
+from ..activations import derivative, get_activation, relu, sigmoid, softplus
+from ..network import Network
+from .parse import ExpressionError
+
+DIGITS = 50
+GENERIC = ("phi", "varphi", "f")       # the generic activation of any profile, applied to a net input
+
+
+def symbol_table(net: Network) -> dict[str, sp.Symbol]:
+    """Every canonical identifier of ``net`` (plus ``y0_k`` for input k) -> its symbol."""
+    table: dict[str, sp.Symbol] = {}
+    groups = [net.x, net.params(), net.t, net.e, [net.eta, net.batch]]
+    for grid in (net.v, net.y, net.delta):
+        groups += [grid[l] for l in sorted(grid)]
+    for group in groups:
+        table.update({s.name: s for s in group})
+    for k, x in enumerate(net.x, start=1):
+        table[nt.out_id(net.profile, 0, k)] = x
+    return table
+
+
+def _net_inputs(net: Network) -> dict[sp.Symbol, tuple[int, int]]:
+    return {v: (l, j) for l, vs in net.v.items() for j, v in enumerate(vs, start=1)}
+
+
+def function_table(net: Network) -> dict[str, Callable[..., sp.Expr]]:
+    """Function names a formula may call: fixed functions, and phi/f/sigma of a unit's net input."""
+    units = _net_inputs(net)
+    fixed = {"exp": sp.exp, "log": sp.log, "ln": sp.log, "sqrt": sp.sqrt, "tanh": sp.tanh,
+             "sigmoid": sigmoid, "logsig": sigmoid, "logistic": sigmoid,
+             "softplus": softplus, "relu": relu}
+    table: dict[str, Callable[..., sp.Expr]] = dict(fixed)
+    for name, fn in fixed.items():
+        if name not in ("sqrt", "log", "ln"):
+            table[f"{name}'"] = _derivative_of(fn)
+    generic = set(GENERIC) | {net.profile.activation}
+    for name in generic | {"sigma"}:
+        fallback = sigmoid if name == "sigma" else None
+        if name in generic:
+            table[name] = _generic(net, units, name, fallback, prime=False)
+            table[f"{name}'"] = _generic(net, units, name, fallback, prime=True)
+        else:
+            table[name], table[f"{name}'"] = sigmoid, _derivative_of(sigmoid)
+    return table
+
+
+def _derivative_of(fn) -> Callable[[sp.Expr], sp.Expr]:
+    def prime(arg: sp.Expr) -> sp.Expr:
+        z = sp.Dummy("z", real=True)
+        return sp.diff(fn(z), z).xreplace({z: arg})
+    return prime
+
+
+def _generic(net: Network, units, name: str, fallback, prime: bool) -> Callable[[sp.Expr], sp.Expr]:
+    """phi(v2_1) is the activation of layer 2 at v2_1; phi'(v2_1) its derivative there."""
+    def apply(arg: sp.Expr) -> sp.Expr:
+        if arg in units:
+            layer, j = units[arg]
+            act = net.activation(layer)
+            if not prime:
+                return net.output(layer, j)
+            if not act.elementwise:
+                raise ExpressionError(f"{act.name} is not elementwise; write its derivative out")
+            return derivative(act, arg)
+        if fallback is not None:
+            return _derivative_of(fallback)(arg) if prime else fallback(arg)
+        raise ExpressionError(f"{name} applies to a unit's net input, such as "
+                              f"{nt.net_id(net.profile, net.depth, 1)}, not to {arg}")
+    return apply
+
+
+def output_symbols(net: Network) -> dict[sp.Expr, sp.Symbol]:
+    """{phi(v_j): y_j} for elementwise, non-identity layers: a formula in phi(v) back in outputs."""
+    out = {}
+    for l in range(1, net.depth + 1):
+        if not net.activation(l).elementwise:
+            continue
+        for j in net.units(l):
+            fv = net.output(l, j)
+            if fv != net.v[l][j - 1]:
+                out[fv] = net.y[l][j - 1]
+    return out
+
+
+# -- points ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Point:
+    """Values of the free quantities (inputs, parameters, targets, eta, N) and the forward pass."""
+
+    free: dict[sp.Symbol, sp.Float]
+    units: dict[sp.Symbol, sp.Float]
+
+    @property
+    def values(self) -> dict[sp.Symbol, sp.Float]:
+        return {**self.free, **self.units}
+
+
+def _value(rng: random.Random, low: float, high: float) -> sp.Rational:
+    """A short, nonzero decimal: readable in a counterexample, exact for 50-digit arithmetic."""
+    while True:
+        k = rng.randint(round(low * 1000), round(high * 1000))
+        if k:
+            return sp.Rational(k, 1000)
+
+
+def sample_points(net: Network, count: int = 4, seed: int = 0) -> list[Point]:
+    """``count`` reproducible random points; softmax + ce targets sum to 1."""
+    rng = random.Random(seed)
+    return [_point(net, rng) for _ in range(count)]
+
+
+def _point(net: Network, rng: random.Random) -> Point:
+    free: dict[sp.Symbol, sp.Expr] = {x: _value(rng, -1, 1) for x in net.x}
+    free.update({p: _value(rng, -1, 1) for p in net.params()})
+    targets = [_value(rng, 0.05, 0.95) for _ in net.t]
+    if net.target_constraint():
+        total = sum(targets)
+        targets = [t / total for t in targets]
+    free.update(zip(net.t, targets))
+    free[net.eta] = _value(rng, 0.05, 0.95)
+    free[net.batch] = sp.Integer(rng.randint(2, 5))
+    units: dict[sp.Symbol, sp.Expr] = {}
+    for l in range(1, net.depth + 1):
+        for j in net.units(l):
+            units[net.v[l][j - 1]] = sp.Float(net.net_input(l, j).xreplace(free).xreplace(units), DIGITS)
+        for j in net.units(l):
+            units[net.y[l][j - 1]] = sp.Float(net.output(l, j).xreplace(units).evalf(DIGITS), DIGITS)
+    floats = {s: sp.Float(v, DIGITS) if not v.is_Integer else v for s, v in free.items()}
+    return Point(floats, units)
+
+
+def evaluate(expr: sp.Expr, point: Point) -> Optional[sp.Float]:
+    """``expr`` (in unit symbols) at ``point`` to 50 digits; None where undefined or not real."""
+    try:
+        value = sp.N(expr.xreplace(point.values), DIGITS)
+    except (ZeroDivisionError, ValueError, TypeError, OverflowError):
+        return None
+    if not value.is_Number or value.has(sp.nan, sp.zoo, sp.oo, -sp.oo) or not value.is_real:
+        return None
+    return value
+
+
+def close(a: sp.Float, b: sp.Float) -> bool:
+    """Equal to ~30 significant digits (the points are exact, the arithmetic has 50)."""
+    return abs(a - b) <= sp.Float("1e-30", DIGITS) * max(1, abs(a), abs(b))
+
+
+def relevant_values(exprs, point: Point, net: Network) -> dict[str, float]:
+    """The values a counterexample needs: used free symbols, used units and what those depend on."""
+    forward = net.forward_substitution()
+    used: set[sp.Symbol] = set()
+    for expr in exprs:
+        for s in expr.free_symbols:
+            used.add(s)
+            if s in forward:
+                used |= forward[s].free_symbols
+    values = point.values
+    order = {s: i for i, s in enumerate(values)}
+    return {s.name: float(values[s]) for s in sorted(used & set(values), key=order.get)}
