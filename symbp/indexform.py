@@ -121,10 +121,15 @@ def _simplify(expr: sp.Expr) -> sp.Expr:
     return expr
 
 
+def _unroll(s: sp.Sum) -> sp.Expr:
+    """Sum(f(m), (m, 1, 3)) -> f(1) + f(2) + f(3); Sum.doit does the same, far more slowly."""
+    (var, lo, hi), = s.limits
+    return sp.Add(*[s.function.xreplace({var: sp.Integer(n)}) for n in range(int(lo), int(hi) + 1)])
+
+
 def instantiate(expr: sp.Expr, indices: dict, widths: dict, symbol: Callable[[str, tuple], sp.Expr]) -> sp.Expr:
     """A general rule for concrete units: fix indices and widths, expand sums, name the entries."""
-    concrete = expr.xreplace({**indices, **widths})
-    if concrete.has(sp.Sum):
-        concrete = in_range(concrete.doit())
+    concrete = in_range(expr.xreplace({**indices, **widths}).replace(
+        lambda e: isinstance(e, sp.Sum), _unroll))
     return concrete.replace(lambda e: isinstance(e, sp.Indexed),
                             lambda e: symbol(str(e.base.label), tuple(int(x) for x in e.indices)))

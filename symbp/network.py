@@ -35,6 +35,13 @@ class Network:
         return cls(spec_from_layer_string(layers, **flags))
 
     @classmethod
+    def build(cls, layers, activations="sigmoid", **options) -> "Network":
+        """From keyword arguments: Network.build(layers=[2, 3, 1], activations=["sigmoid", "linear"])."""
+        if isinstance(activations, str):
+            activations = [activations] * max(len(layers) - 1, 1)
+        return cls(Spec(layers=tuple(layers), activations=tuple(activations), **options))
+
+    @classmethod
     def load(cls, net: "str | Path | Spec | Network", **flags) -> "Network":
         """A Network from whatever a user hands over: a spec file, a layer string, a Spec."""
         if isinstance(net, Network):

@@ -49,6 +49,8 @@ class Spec:
 
     def __post_init__(self):
         _check_network(self)
+        # aliases (logsig, tansig, purelin, ...) are stored under their canonical names
+        object.__setattr__(self, "activations", tuple(get_activation(a).name for a in self.activations))
         if self.example is not None:
             _check_example(self, self.example)
 

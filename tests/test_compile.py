@@ -118,3 +118,76 @@ def test_wrong_weight_shape_is_reported():
     params["W1"] = params["W1"].T
     with pytest.raises(ValueError, match="W1"):
         compile_network(net).forward(params, X)
+
+
+# -- worked examples ------------------------------------------------------------------------
+
+DATA = __import__("pathlib").Path(__file__).parent / "data"
+
+
+def _sigmoid(v):
+    return 1.0 / (1.0 + np.exp(-v))
+
+
+def test_worked_example_matches_one_step_by_hand():
+    from symbp.example import worked_example
+    ex = worked_example(DATA / "two_two_one.toml")
+    # By hand, Haykin's equations for one sample (eta = 1):
+    x, d = np.array([0.35, 0.9]), 0.5
+    W1, b1 = np.array([[0.1, 0.8], [0.4, 0.6]]), np.array([0.2, -0.1])
+    W2, b2 = np.array([0.3, 0.9]), 0.05
+    v1 = W1 @ x + b1
+    y1 = _sigmoid(v1)
+    v2 = W2 @ y1 + b2
+    y2 = _sigmoid(v2)
+    e = d - y2
+    delta2 = e * y2 * (1 - y2)                       # delta = -dE/dv
+    delta1 = y1 * (1 - y1) * W2 * delta2
+    assert ex["forward"] == pytest.approx({"v1_1": v1[0], "v1_2": v1[1], "y1_1": y1[0], "y1_2": y1[1],
+                                           "v2_1": v2, "y2_1": y2}, rel=1e-12)
+    assert ex["loss"] == pytest.approx(0.5 * e ** 2, rel=1e-12)
+    assert ex["errors"] == pytest.approx({"e1": e}, rel=1e-12)
+    assert ex["deltas"] == pytest.approx({"delta2_1": delta2, "delta1_1": delta1[0], "delta1_2": delta1[1]},
+                                         rel=1e-12)
+    grads = {"w1_1_1": -delta1[0] * x[0], "w1_1_2": -delta1[0] * x[1], "b1_1": -delta1[0],
+             "w1_2_1": -delta1[1] * x[0], "w1_2_2": -delta1[1] * x[1], "b1_2": -delta1[1],
+             "w2_1_1": -delta2 * y1[0], "w2_1_2": -delta2 * y1[1], "b2_1": -delta2}
+    assert ex["gradients"] == pytest.approx(grads, rel=1e-12)
+    before = {"w1_1_1": 0.1, "w1_1_2": 0.8, "b1_1": 0.2, "w1_2_1": 0.4, "w1_2_2": 0.6, "b1_2": -0.1,
+              "w2_1_1": 0.3, "w2_1_2": 0.9, "b2_1": 0.05}
+    assert ex["updated"] == pytest.approx({k: before[k] - 1.0 * grads[k] for k in before}, rel=1e-12)
+    assert ex["learning_rate"] == 1.0
+
+
+def test_worked_example_uses_profile_letters_and_batches():
+    from symbp.example import example_params, worked_example
+    ex = worked_example(DATA / "two_two_one_ont_batch.toml")
+    net = Network.from_file(DATA / "two_two_one_ont_batch.toml")
+    assert set(ex["forward"]) == {"n1_1", "n1_2", "o1_1", "o1_2", "n2_1", "o2_1"}
+    assert ex["errors"] == {}
+    assert len(ex["forward"]["o2_1"]) == 2                      # one value per sample
+    params = example_params(net, net.spec.example)
+    X, T = np.array(ex["inputs"]), np.array(ex["targets"])
+    want = ref.gradients(params, X, T, ("tanh", "linear"), "mse", -1)
+    assert ex["gradients"]["w1_2_1"] == pytest.approx(want["W1"][1, 0], rel=1e-12)
+    assert ex["gradients"]["b2_1"] == pytest.approx(want["b2"][0], rel=1e-12)
+    assert ex["updated"]["b2_1"] == pytest.approx(0.3 - 0.1 * want["b2"][0], rel=1e-12)
+
+
+def test_worked_example_defaults_are_deterministic():
+    from symbp.example import worked_example
+    net = Network.from_string("2-3-2", activation="tanh,softmax", loss="ce")
+    first, second = worked_example(net), worked_example(net)
+    assert first == second
+    assert first["targets"] == [[1.0, 0.0]]
+    assert len(set(first["params"].values())) > 3               # not all the same number
+    assert all(np.isfinite(v) for v in first["gradients"].values())
+
+
+def test_worked_example_of_the_builtin_network():
+    from symbp.example import worked_example
+    from symbp.spec import builtin_spec
+    ex = worked_example(builtin_spec())
+    assert ex["forward"]["y1_1"] == pytest.approx(_sigmoid(0.15 * 0.05 + 0.20 * 0.10 + 0.35), rel=1e-12)
+    assert set(ex["gradients"]) == set(ex["updated"]) == set(ex["params"])
+    assert len(ex["gradients"]) == 13

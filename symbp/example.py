@@ -1,0 +1,125 @@
+"""A worked example: one forward pass, the loss, every gradient and one gradient-descent step, in numbers."""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import numpy as np
+
+from .compile import CompiledNetwork, compile_network
+from .derive import Derivation
+from .network import Network
+from .spec import Example
+
+DEFAULT_LEARNING_RATE = 0.5
+
+
+# -- deterministic defaults (no randomness: the same network always gets the same numbers) ----
+
+def default_weight(layer: int, j: int, k: int) -> float:
+    """w{l}_{j}_{k} when the spec gives none: 0.1 .. 0.7 with alternating signs, so units differ."""
+    magnitude = 0.1 * (1 + (3 * layer + 2 * j + k) % 7)
+    return round(magnitude if (j + k) % 2 == 0 else -magnitude, 2)
+
+
+def default_bias(layer: int, j: int) -> float:
+    return round(0.1 * (1 + (layer + j) % 3), 2)
+
+
+def default_inputs(n: int) -> list[float]:
+    return [round(0.1 * k, 2) for k in range(1, n + 1)]
+
+
+def default_targets(n: int, loss: str) -> list[float]:
+    if loss == "ce":
+        return [1.0] + [0.0] * (n - 1)           # class 1, one-hot
+    if loss == "bce":
+        return [float(j % 2) for j in range(1, n + 1)]
+    return [round(0.1 * j, 2) for j in range(1, n + 1)]
+
+
+# -- assembling the numbers ---------------------------------------------------------------------
+
+def example_params(net: Network, example: Optional[Example] = None) -> dict[str, np.ndarray]:
+    """W{l}, b{l} from the example where it gives them, else from the default formulas."""
+    params = {}
+    for l in range(1, net.depth + 1):
+        if example is not None and example.weights is not None:
+            params[f"W{l}"] = np.array(example.weights[l - 1], dtype=float)
+        else:
+            params[f"W{l}"] = np.array([[default_weight(l, j, k) for k in net.units(l - 1)]
+                                        for j in net.units(l)])
+        if net.bias:
+            if example is not None and example.biases is not None:
+                params[f"b{l}"] = np.array(example.biases[l - 1], dtype=float)
+            else:
+                params[f"b{l}"] = np.array([default_bias(l, j) for j in net.units(l)])
+    return params
+
+
+def example_data(net: Network, example: Optional[Example] = None) -> tuple[np.ndarray, np.ndarray, float]:
+    """(X, T, eta): rows are samples."""
+    if example is not None:
+        return (np.array(example.inputs, dtype=float), np.array(example.targets, dtype=float),
+                float(example.learning_rate))
+    X = np.array([default_inputs(net.layers[0])])
+    T = np.array([default_targets(net.layers[-1], net.loss.name)])
+    return X, T, DEFAULT_LEARNING_RATE
+
+
+def _number(values: np.ndarray) -> Any:
+    """One sample: a float; a batch: a list of floats, one per sample."""
+    values = np.asarray(values, dtype=float).reshape(-1)
+    return float(values[0]) if values.size == 1 else [float(x) for x in values]
+
+
+def _flat_params(net: Network, params: dict[str, np.ndarray]) -> dict[str, float]:
+    """{w2_1_3: value, b1_2: value, ...} in the network's parameter order."""
+    out = {}
+    for l in range(1, net.depth + 1):
+        for j, row in enumerate(net.W[l]):
+            out.update({w.name: float(params[f"W{l}"][j, k]) for k, w in enumerate(row)})
+        for j, b in enumerate(net.b.get(l, [])):
+            out[b.name] = float(params[f"b{l}"][j])
+    return out
+
+
+def _compiled(net_or_spec) -> CompiledNetwork:
+    if isinstance(net_or_spec, CompiledNetwork):
+        return net_or_spec
+    if isinstance(net_or_spec, Derivation):
+        return compile_network(net_or_spec)
+    return compile_network(Network.load(net_or_spec))
+
+
+def worked_example(net_or_spec) -> dict[str, Any]:
+    """Numbers for the network's example (or the defaults), computed from its derived equations.
+
+    Keys: ``forward`` (net input and output of every unit, by canonical name in the
+    profile's letters), ``deltas`` and ``errors`` (per unit), ``loss``, ``gradients``
+    (dE/dp by canonical parameter name, summed over the samples), ``params`` (the values
+    used), ``updated`` (p - eta dE/dp), ``learning_rate``, ``inputs`` and ``targets``.
+    """
+    compiled = _compiled(net_or_spec)
+    net = compiled.net
+    example = net.spec.example
+    params = example_params(net, example)
+    X, T, eta = example_data(net, example)
+    units = compiled.unit_values(params, X, T)
+    forward = {}
+    for l in range(1, net.depth + 1):
+        forward.update({s.name: _number(units[s]) for s in net.v[l]})
+        forward.update({s.name: _number(units[s]) for s in net.y[l]})
+    grads = _flat_params(net, compiled.gradients(params, X, T))
+    before = _flat_params(net, params)
+    return {
+        "forward": forward,
+        "errors": {e.name: _number(units[e]) for e in net.e},
+        "deltas": {d.name: _number(units[d]) for l in range(1, net.depth + 1) for d in net.delta[l]},
+        "loss": compiled.loss(params, X, T),
+        "gradients": grads,
+        "params": before,
+        "updated": {name: before[name] - eta * grads[name] for name in before},
+        "learning_rate": eta,
+        "inputs": X.tolist(),
+        "targets": T.tolist(),
+    }
