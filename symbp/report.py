@@ -77,7 +77,7 @@ def derivation_text(d) -> str:
             rule = d.deltas[sym]
             lines.append(f"  {sym} = {to_text(rule.value)}")
             if rule.output:
-                lines.append(f"      chain: {' + '.join(_chain_text(path) for path in rule.chain)}"
+                lines.append(f"      d{p.loss}/d{rule.net} = {' + '.join(_chain_text(path) for path in rule.chain)}"
                              f" = {to_text(rule.dE_dv)}")
                 if rule.simplification:
                     lines.append(f"      simplified ({rule.simplification})")
