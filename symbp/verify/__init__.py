@@ -12,14 +12,16 @@ from ..errors import SymbpError
 from ..network import Network
 from .diagnose import MISTAKES, Case, Diagnosis, diagnose
 from .parse import ExpressionError, parse_expression
-from .symbols import close, evaluate, function_table, output_symbols, relevant_values, sample_points, symbol_table
+from .symbols import (Timeout, close, evaluate, function_table, output_symbols, relevant_values,
+                      sample_points, symbol_table, time_limit)
 
 __all__ = ["MISTAKES", "ExpressionError", "VerifyError", "VerifyResult", "parse_expression",
            "parse_for", "verify"]
 
 POINTS = 4
-MAX_POINTS = 12          # more points are drawn only where a formula is undefined at some
+MAX_POINTS = 12          # drawn only where a formula is undefined, or a ReLU kink is unseen
 MAX_SYMBOLIC_OPS = 300   # beyond this, expand() may take long: go straight to the numeric test
+SYMBOLIC_SECONDS = 2.0   # (a + b + ...)**100 is small to write and huge to expand
 
 
 class VerifyError(SymbpError, ValueError):
@@ -93,31 +95,59 @@ def _symbolically_equal(a: sp.Expr, b: sp.Expr) -> bool:
     difference = a - b
     if sp.count_ops(difference) > MAX_SYMBOLIC_OPS:
         return False
-    return sp.expand(difference) == 0
+    try:
+        with time_limit(SYMBOLIC_SECONDS):
+            return sp.expand(difference) == 0
+    except Timeout:
+        return False
 
 
 def _numeric_verdict(d, param, quantity, candidate, expected, text, seed) -> VerifyResult:
+    """Compare at random 50-digit points until POINTS agree (and every ReLU kink is seen from both sides)."""
     points = sample_points(d.net, MAX_POINTS, seed)
-    agreed, used = 0, []
+    kinks = _kinks(d.net, candidate, expected)
+    agreed, mine, signs = 0, [], set()
     for point in points:
         want, got = evaluate(expected, point), evaluate(candidate, point)
+        mine.append(got)
         if want is None and got is None:
             continue
-        used.append(point)
         if want is None or got is None or not close(want, got):
-            return _wrong(d, param, quantity, candidate, expected, text, point, want, got, points[:POINTS])
+            case = Case(d, param, quantity, candidate, points[:max(POINTS, len(mine))], given=mine)
+            return _wrong(case, expected, text, point, want, got)
         agreed += 1
-        if agreed == POINTS:
+        signs |= {(v, point.units[v] > 0) for v in kinks}
+        if agreed >= POINTS and len(signs) == 2 * len(kinks):
             return VerifyResult(True, expected, text, None, None,
-                                f"Equivalent: equal at {POINTS} random points to 30 significant digits.")
+                                f"Equivalent: equal at {agreed} random points to 30 significant digits.")
+    if agreed >= POINTS:
+        return VerifyResult(True, expected, text, None, None,
+                            f"Equivalent: equal at {agreed} random points to 30 significant digits "
+                            "(some ReLU units were active, or inactive, at all of them).")
     return VerifyResult(None, expected, text, None, None,
                         "Undecided: the formulas are undefined at most sample points.")
 
 
-def _wrong(d, param, quantity, candidate, expected, text, point, want, got, points) -> VerifyResult:
-    case = Case(d, param, quantity, candidate, points)
+def _kinks(net: Network, *exprs: sp.Expr) -> list[sp.Symbol]:
+    """Net inputs of ReLU units the formulas depend on: a missing step H(v) shows only where v < 0."""
+    used = set().union(*(e.free_symbols for e in exprs))
+    used |= {h.args[0] for e in exprs for h in e.atoms(sp.Heaviside)}
+    return [v for l in range(1, net.depth + 1) if _has_step(net.activation(l))
+            for j, v in enumerate(net.v[l], start=1) if v in used or net.y[l][j - 1] in used]
+
+
+def _has_step(act) -> bool:
+    """Is phi' a step function (ReLU's H(v))? Read from the registry, not from the name."""
+    if not act.elementwise:
+        return False
+    v = sp.Symbol("v", real=True)
+    return act.derivative_in_output(act.function(v), v).has(sp.Heaviside)
+
+
+def _wrong(case: Case, expected, text, point, want, got) -> VerifyResult:
     found: Diagnosis = diagnose(case)
-    values = relevant_values([candidate, expected], point, d.net)
+    candidate = case.candidate
+    values = relevant_values([candidate, expected], point, case.net)
     values["expected_value"] = None if want is None else float(want)
     values["candidate_value"] = None if got is None else float(got)
     direct = {s.name for e in (candidate, expected) for s in e.free_symbols}

@@ -31,6 +31,7 @@ class Case:
     quantity: str
     candidate: sp.Expr            # unrolled: in unit outputs, net inputs, targets, weights
     points: list[Point]
+    given: Optional[list] = None  # the candidate's values at the points, when already computed
 
     @property
     def net(self):
@@ -38,7 +39,8 @@ class Case:
 
     @cached_property
     def values(self) -> list[Optional[sp.Float]]:
-        return [evaluate(self.candidate, p) for p in self.points]
+        known = list(self.given or [])[:len(self.points)]
+        return known + [evaluate(self.candidate, p) for p in self.points[len(known):]]
 
     @cached_property
     def offset(self) -> sp.Expr:
@@ -62,8 +64,8 @@ class Case:
         if self.quantity == "delta":
             expr = sp.Symbol(name, real=True)
         else:
+            # The step of a new value p + Delta p is Delta p: compare steps, not values.
             expr = getattr(self.d.params[name], "update" if self.quantity == "new" else self.quantity)
-            expr = expr - self.d.params[name].symbol if self.quantity == "new" else expr
         return unroll(self.d, expr, overrides or {})
 
     @cached_property
@@ -100,18 +102,18 @@ def _quantity_confusion(case: Case) -> Optional[Diagnosis]:
         return None
     rule = case.d.params[case.name]
     grad, upd = case.d.unrolled(rule.gradient), case.d.unrolled(rule.update)
-    p, eta, name = rule.symbol, case.net.eta, case.name
+    p, name = rule.symbol, case.name
     what = {"gradient": f"the gradient dE/d{name}", "update": f"the update Delta {name} = -eta dE/d{name}",
             "new": f"the new value {name} + Delta {name}"}[case.quantity]
     guesses = {
         "gradient": [(upd, "gradient_vs_update", f"this is the update Delta {name} = -eta dE/d{name}"),
-                     (-upd, "gradient_vs_update", f"this is eta dE/d{name}, the step size times the gradient"),
+                     (-upd, "gradient_vs_update", f"this is eta dE/d{name}, the learning rate times the gradient"),
                      (p + upd, "gradient_vs_update", f"this is the new value {name} + Delta {name}")],
         "update": [(grad, "gradient_vs_update", f"this is the gradient dE/d{name}, not -eta times it"),
                    (-grad, "missing_learning_rate", "the learning rate eta is missing"),
                    (p + upd, "gradient_vs_update", f"this is the new value {name} + Delta {name}")],
         "new": [(p - grad, "missing_learning_rate", "the learning rate eta is missing"),
-                (p + grad, "gradient_vs_update", f"the gradient was added as the step instead of -eta times it"),
+                (p + grad, "gradient_vs_update", "the gradient was added as the step, not -eta times it"),
                 (upd, "gradient_vs_update", f"this is the update Delta {name} alone; add {name}"),
                 (grad, "gradient_vs_update", f"this is the gradient dE/d{name}")],
     }[case.quantity]
@@ -135,28 +137,34 @@ def _sign_or_factor(case: Case) -> Optional[Diagnosis]:
         if power and not uses_batch:
             continue
         scaled = [r / n**power for r, n in ratios]
-        if not all(close(s, scaled[0]) for s in scaled):
+        if not all(close(s, scaled[0], floor=0) for s in scaled):
             continue
         factor = _nice(scaled[0])
+        if factor is None:
+            return None
         if power == 0 and factor == -1:
             return Diagnosis("sign", f"The sign is wrong: yours is minus the right {_what(case)}"
                                      f"{_sign_hint(case)}.")
         if power == 0 and factor == 1:
             return None
-        shown = label if factor == 1 else f"{factor}*{label}" if label else f"{factor}"
+        shown = {0: f"{factor}", 1: f"{factor}*N", -1: f"{factor}/N"}[power]
+        shown = {"1*N": "N", "1/N": "1/N"}.get(shown, shown)
         return Diagnosis("constant_factor", f"Off by a constant factor: yours is {shown} times the right "
                                             f"{_what(case)}{_factor_hint(case, factor, power)}.")
     return None
 
 
 def _nice(value: sp.Float):
-    """A short rational when the ratio is one (2, 1/2, -3/4), else the float to 6 digits."""
+    """A short rational (2, 1/2, -3/4), else the float to 6 digits if plausible, else None."""
+    if not sp.Float("1e-3") < abs(value) < sp.Float("1e3"):
+        return None             # 1e-80 times the rule is not a slipped constant
     approx = sp.Rational(str(value)).limit_denominator(1000)
     return approx if close(value, sp.Float(approx, 50)) else sp.Float(value, 6)
 
 
 def _what(case: Case) -> str:
-    return {"gradient": "gradient", "update": "update", "new": "step Delta p", "delta": "local gradient"}[case.quantity]
+    names = {"gradient": "gradient", "update": "update", "new": "step Delta p", "delta": "local gradient"}
+    return names[case.quantity]
 
 
 def _sign_hint(case: Case) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import ast
 import math
 import re
+import warnings
 from fractions import Fraction
 from typing import Callable, Mapping
 
@@ -60,7 +61,8 @@ def _check_raw(text: str) -> None:
     if not isinstance(text, str):
         raise ExpressionError(f"expected a string, got {type(text).__name__}")
     if len(text) > MAX_LENGTH:
-        raise ExpressionError(f"the expression is {len(text)} characters long; at most {MAX_LENGTH} are accepted")
+        raise ExpressionError(f"the expression is {len(text)} characters long; "
+                              f"at most {MAX_LENGTH} are accepted")
     if not text.strip():
         raise ExpressionError("the expression is empty")
     depth = 0
@@ -105,7 +107,9 @@ def _original_column(col: int, marks: list[tuple[int, int]]) -> int:
 
 def _parse(text: str, marks) -> ast.Expression:
     try:
-        return ast.parse(text, mode="eval")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")     # e.g. invalid escapes in a string it then refuses
+            return ast.parse(text, mode="eval")
     except SyntaxError as exc:
         col = None if exc.offset is None else _original_column(exc.offset - 1, marks)
         raise ExpressionError(f"not a formula ({exc.msg})", col) from None
@@ -139,7 +143,7 @@ class _Builder:
         if type(value) is int:
             return sp.Integer(value)
         if type(value) is float:
-            if not math.isfinite(value) or abs(value) > MAX_LITERAL or (value and abs(value) < 1 / MAX_LITERAL):
+            if not math.isfinite(value) or not (value == 0 or 1 / MAX_LITERAL <= abs(value) <= MAX_LITERAL):
                 self.fail(f"number {value!r} is out of range", node)
             frac = Fraction(repr(value))       # the decimal the user wrote, exactly
             return sp.Rational(frac.numerator, frac.denominator)

@@ -2,17 +2,21 @@
 from __future__ import annotations
 
 import random
+import signal
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
 import sympy as sp
 
 from .. import notation as nt
-from ..activations import derivative, get_activation, relu, sigmoid, softplus
+from ..activations import derivative, relu, sigmoid, softplus
 from ..network import Network
 from .parse import ExpressionError
 
 DIGITS = 50
+EVAL_SECONDS = 1.0     # mpmath can spin on exp(exp(exp(99))): each evaluation is cut off
 GENERIC = ("phi", "varphi", "f")       # the generic activation of any profile, applied to a net input
 
 
@@ -140,20 +144,46 @@ def _point(net: Network, rng: random.Random) -> Point:
     return Point(floats, units)
 
 
-def evaluate(expr: sp.Expr, point: Point) -> Optional[sp.Float]:
-    """``expr`` (in unit symbols) at ``point`` to 50 digits; None where undefined or not real."""
+class Timeout(Exception):
+    """Raised inside ``time_limit`` when the time is up."""
+
+
+@contextmanager
+def time_limit(seconds: float) -> Iterator[None]:
+    """Raise Timeout after ``seconds`` (SIGALRM: POSIX main thread only; elsewhere no limit)."""
+    usable = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    if not usable:
+        yield
+        return
+
+    def expire(signum, frame):
+        raise Timeout()
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
-        value = sp.N(expr.xreplace(point.values), DIGITS)
-    except (ZeroDivisionError, ValueError, TypeError, OverflowError):
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def evaluate(expr: sp.Expr, point: Point) -> Optional[sp.Float]:
+    """``expr`` (in unit symbols) at ``point`` to 50 digits; None where undefined, not real or too slow."""
+    try:
+        with time_limit(EVAL_SECONDS):
+            value = sp.N(expr.xreplace(point.values), DIGITS)
+    except (ZeroDivisionError, ValueError, TypeError, OverflowError, RecursionError, Timeout):
         return None
     if not value.is_Number or value.has(sp.nan, sp.zoo, sp.oo, -sp.oo) or not value.is_real:
         return None
     return value
 
 
-def close(a: sp.Float, b: sp.Float) -> bool:
+def close(a: sp.Float, b: sp.Float, floor: float = 1e-40) -> bool:
     """Equal to ~30 significant digits (the points are exact, the arithmetic has 50)."""
-    return abs(a - b) <= sp.Float("1e-30", DIGITS) * max(1, abs(a), abs(b))
+    # Relative, with a tiny absolute floor: 50-digit cancellation leaves ~1e-50, not 1e-40.
+    return abs(a - b) <= sp.Float("1e-30", DIGITS) * max(abs(a), abs(b)) + sp.Float(floor, DIGITS)
 
 
 def relevant_values(exprs, point: Point, net: Network) -> dict[str, float]:
