@@ -74,6 +74,43 @@ def cmd_derive(args) -> int:
     return 0
 
 
+def cmd_verify(args) -> int:
+    from .verify import verify
+    from .verify.symbols import symbol_listing
+    net = load_network(args)
+    if args.list_symbols:
+        print(symbol_listing(net))
+        return 0
+    if not args.param or args.expr is None:
+        raise SymbpError("verify: expected --param NAME and --expr EXPR (or --list-symbols)")
+    if args.latex:
+        raise SymbpError("--latex: LaTeX input is not supported yet; write the rule in identifiers "
+                         "(symbp verify NET --list-symbols)")
+    result = verify(net, args.param, args.expr, quantity=args.quantity)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=1))
+    else:
+        print(result.message)
+        if not result.equivalent:
+            print(f"expected: {result.expected_text}")
+    return {True: 0, False: 1, None: 1}[result.equivalent]
+
+
+def cmd_example(args) -> int:
+    from .example import worked_example
+    data = worked_example(load_network(args))
+    if args.json:
+        print(json.dumps(data, indent=1))
+        return 0
+    print(f"loss = {data['loss']!r}")
+    for title, key in (("forward", "forward"), ("deltas", "deltas"), ("gradients", "gradients"),
+                       (f"after one step, eta = {data['learning_rate']}", "updated")):
+        print(f"{title}:")
+        for name, value in data[key].items():
+            print(f"  {name} = {value!r}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="symbp", description="Backpropagation derived with SymPy, step by step.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -81,6 +118,21 @@ def build_parser() -> argparse.ArgumentParser:
     _net_arguments(p)
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
     p.set_defaults(func=cmd_derive)
+
+    p = sub.add_parser("verify", help="check a hand derivation: exit 0 equivalent, 1 not, 2 bad input")
+    _net_arguments(p)
+    p.add_argument("--param", help="canonical name: w2_1_3, b1_2, or delta2_1 with --quantity delta")
+    p.add_argument("--expr", help="the formula, in identifiers: eta*delta2_1*y1_3")
+    p.add_argument("--quantity", default="gradient", choices=("gradient", "update", "new", "delta"))
+    p.add_argument("--latex", action="store_true", help="EXPR is LaTeX (not supported yet)")
+    p.add_argument("--list-symbols", action="store_true", help="print every identifier and its meaning")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("example", help="the worked numeric example: forward, loss, gradients, one step")
+    _net_arguments(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_example)
     return parser
 
 

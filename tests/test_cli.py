@@ -63,3 +63,32 @@ def test_python_api_repr_latex():
     d = derive(Network.build(layers=[2, 2, 1], activations="tanh", loss="sse"))
     tex = d._repr_latex_()
     assert tex.startswith("$") and r"\delta" in tex and "Subs" not in tex
+
+
+def test_verify_cli_exit_codes(tmp_path):
+    base = ["verify", "2-3-1", "--activation", "sigmoid,linear", "--param", "w1_2_1", "--quantity", "update"]
+    right = run(*base, "--expr", "eta*(d1-y2_1)*w2_1_2*y1_2*(1-y1_2)*x1")
+    assert right.returncode == 0, right.stderr
+    wrong = run(*base, "--expr", "eta*(d1-y2_1)*w2_1_2*x1", "--json")
+    assert wrong.returncode == 1
+    data = json.loads(wrong.stdout)
+    assert data["equivalent"] is False and data["mistake"] == "missing_activation_derivative"
+    assert data["counterexample"]
+    hostile = run(*base, "--expr", "__import__('os').system('touch x')", cwd=tmp_path)
+    assert hostile.returncode == 2 and "__import__" in hostile.stderr and list(tmp_path.iterdir()) == []
+    listing = run("verify", "2-2-1", "--notation", "ont", "--list-symbols")
+    assert listing.returncode == 0 and "n1_1" in listing.stdout and "delta2_1" in listing.stdout
+
+
+def test_example_cli_json_matches_hand_computation(tmp_path):
+    """One sample through a 1-1 linear unit with half_sse, worked out by hand."""
+    spec = tmp_path / "one.toml"
+    spec.write_text('[network]\nlayers = [1, 1]\nactivations = "linear"\n'
+                    '[example]\ninputs = [2.0]\ntargets = [1.0]\nweights = [[[0.5]]]\nbiases = [[0.25]]\n'
+                    'learning_rate = 0.1\n')
+    data = json.loads(run("example", str(spec), "--json", cwd=tmp_path).stdout)
+    # y = 0.5*2 + 0.25 = 1.25; E = 0.5*(1 - 1.25)^2 = 0.03125; dE/dw = (y - d) x = 0.5; dE/db = 0.25
+    assert data["forward"]["y1_1"] == pytest.approx(1.25)
+    assert data["loss"] == pytest.approx(0.03125)
+    assert data["gradients"] == pytest.approx({"w1_1_1": 0.5, "b1_1": 0.25})
+    assert data["updated"] == pytest.approx({"w1_1_1": 0.45, "b1_1": 0.225})

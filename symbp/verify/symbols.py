@@ -198,3 +198,26 @@ def relevant_values(exprs, point: Point, net: Network) -> dict[str, float]:
     values = point.values
     order = {s: i for i, s in enumerate(values)}
     return {s.name: float(values[s]) for s in sorted(used & set(values), key=order.get)}
+
+
+def symbol_listing(net: Network) -> str:
+    """`symbp verify NET --list-symbols`: every identifier with its meaning, layer by layer."""
+    p = net.profile
+    rows = [(x.name, f"input {k} (also {nt.out_id(p, 0, k)})") for k, x in enumerate(net.x, start=1)]
+    for l in range(1, net.depth + 1):
+        kind = "output" if l == net.depth else "hidden"
+        for j in net.units(l):
+            rows.append((net.v[l][j - 1].name, f"net input of unit {j}, layer {l} ({kind})"))
+            rows.append((net.y[l][j - 1].name, f"output of unit {j}, layer {l} ({kind})"))
+            rows.append((net.delta[l][j - 1].name, f"local gradient of unit {j}, layer {l}: {p.delta_definition}"))
+            for k in net.units(l - 1):
+                rows.append((net.W[l][j - 1][k - 1].name, f"weight into unit {j} of layer {l} from unit {k} of layer {l - 1}"))
+            if net.bias:
+                rows.append((net.b[l][j - 1].name, f"bias of unit {j}, layer {l} (sign {net.spec.bias_sign})"))
+    rows += [(t.name, f"target of output {j}") for j, t in enumerate(net.t, start=1)]
+    rows += [(e.name, f"error of output {j}: {net.error(j)}") for j, e in enumerate(net.e, start=1)]
+    rows += [("eta", "learning rate"), ("N", "number of samples in the batch")]
+    fns = f"functions: exp log sqrt tanh sigmoid softplus relu, {', '.join(sorted(set(GENERIC) | {p.activation}))}" \
+          " (the unit's activation) and their derivatives with a prime, e.g. phi'(v1_2)"
+    width = max(len(n) for n, _ in rows)
+    return "\n".join(f"{n:<{width}}  {m}" for n, m in rows) + "\n" + fns
