@@ -101,6 +101,10 @@ class IdentifierPrinter(StrPrinter):
     Matrix rules print as NumPy would read them: * elementwise, @ matrix product, .T.
     """
 
+    def _print_Sum(self, expr):
+        (var, lo, hi), = expr.limits
+        return f"sum_{var}={lo}..{hi}[{self._print(expr.function)}]"
+
     def _print_HadamardProduct(self, expr):
         return "*".join(self.parenthesize(a, 50) for a in expr.args)
 
@@ -133,5 +137,22 @@ def to_latex(expr, net) -> str:
     return NotesLatexPrinter(net).doprint(expr)
 
 
-def to_text(expr) -> str:
+# The general rules' indexed roles in text, read as "w(l+1)_mj": layer in parentheses, then indices.
+TEXT_ROLES = {"w": ("w", "(l)"), "w_next": ("w", "(l+1)"), "b": ("b", "(l)"), "b_next": ("b", "(l+1)"),
+              "y_prev": ("out", "(l-1)"), "y": ("out", "(l)"), "v": ("net", "(l)"), "v_next": ("net", "(l+1)"),
+              "delta": ("delta", "(l)"), "delta_next": ("delta", "(l+1)"), "t": ("target", ""), "e": ("e", "")}
+
+
+def _text_indexed(expr, profile):
+    """Indexed role entries -> plain symbols named in the profile's letters (Indexed prints itself)."""
+    def name(e):
+        letter, layer = TEXT_ROLES.get(str(e.base.label), (str(e.base.label), ""))
+        letter = getattr(profile, letter, letter) if profile is not None else letter
+        return sp.Symbol(f"{letter}{layer}_{''.join(str(i) for i in e.indices)}")
+    return expr.replace(lambda e: isinstance(e, sp.Indexed), name)
+
+
+def to_text(expr, net=None) -> str:
+    if isinstance(expr, sp.Basic) and expr.has(sp.Indexed):
+        expr = _text_indexed(expr, net.profile if net is not None else None)
     return IdentifierPrinter({"order": "none"}).doprint(expr)

@@ -83,11 +83,11 @@ def derivation_text(d) -> str:
                     lines.append(f"      simplified ({rule.simplification})")
     lines += ["", "General rules (unit j of a layer of any width; k feeds j, m is fed by j):"]
     idx = d.index
-    lines.append(f"  output delta_j = {to_text(idx.output.delta)}"
+    lines.append(f"  output delta_j = {to_text(idx.output.delta, net)}"
                  + (f"   [{idx.output.assumption}]" if idx.output.assumption else ""))
     for l, r in idx.hidden.items():
-        lines.append(f"  hidden delta_j (layer {l}) = {to_text(r.hidden_delta)}")
-    lines.append(f"  d{p.loss}/dw_jk = {to_text(idx.weight_gradient)}")
+        lines.append(f"  hidden delta_j (layer l = {l}) = {to_text(r.hidden_delta, net)}")
+    lines.append(f"  d{p.loss}/dw(l)_jk = {to_text(idx.weight_gradient, net)}")
     lines += ["", "Matrix form (one sample; * elementwise, @ matrix product):"]
     for m in d.matrix:
         lines.append(f"  delta{m.layer} = {to_text(m.delta)}")
