@@ -4,12 +4,20 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test derive bench clean system-deps
+TEX_PACKAGES := texlive-latex-base texlive-latex-recommended texlive-fonts-recommended texlive-pictures latexmk poppler-utils
+
+.PHONY: test notes derive bench clean system-deps tex
 
 system-deps:
 	@if ! $(PY) -c "import venv, ensurepip" >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv python3-pip; \
 	  else echo "install python3-venv: sudo apt-get install python3-venv" >&2; exit 3; fi; fi
+
+# TeX Live is not optional for the notes or their tests: install it when it is missing.
+tex:
+	@if ! command -v pdflatex >/dev/null || ! command -v latexmk >/dev/null || ! command -v pdftotext >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(TEX_PACKAGES); \
+	  else echo "TeX Live is missing: sudo apt-get install $(TEX_PACKAGES)" >&2; exit 3; fi; fi
 
 $(STAMP): pyproject.toml | system-deps
 	$(PY) -m venv $(VENV)
@@ -18,8 +26,11 @@ $(STAMP): pyproject.toml | system-deps
 	touch $(STAMP)
 
 # pytest exits 5 when it collects no test: that must fail, and it does (any non-zero fails make).
-test: $(STAMP)
+test: $(STAMP) tex
 	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest -q -p no:cacheprovider
+
+notes: $(STAMP) tex
+	$(BIN)/symbp notes -o output
 
 derive: $(STAMP)
 	$(BIN)/symbp derive 2-3-1 --activation sigmoid,linear --loss half_sse

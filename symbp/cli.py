@@ -5,6 +5,7 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Optional, Sequence
 
 from .derive import derive
@@ -111,6 +112,40 @@ def cmd_example(args) -> int:
     return 0
 
 
+def cmd_notes(args) -> int:
+    from .notes import NotesError, TexMissing, render_notes
+    if args.templates is not None and not Path(args.templates).is_dir():
+        raise SymbpError(f"--templates: expected a directory of templates, got {args.templates!r}")
+    net = load_network(args)       # a bad spec fails here, before anything is written
+    if not args.quiet and sys.stderr.isatty():
+        print(f"deriving {net.name} ...", file=sys.stderr)
+    try:
+        path = render_notes(derive(net, progress=_progress(args)), args.output, pdf=not args.no_pdf,
+                            templates=args.templates)
+    except TexMissing as exc:
+        print(f"symbp: {exc}; wrote {Path(args.output) / 'notes.tex'}", file=sys.stderr)
+        return 3
+    except NotesError as exc:
+        print(f"symbp: LaTeX failed: {exc.log_line or exc}; the .tex is kept at {exc.tex}", file=sys.stderr)
+        return 1
+    print(path)
+    return 0
+
+
+def cmd_export(args) -> int:
+    from .export import export
+    path = export(derive(load_network(args), progress=_progress(args)), args.output, target=args.target)
+    print(path)
+    return 0
+
+
+def cmd_check(args) -> int:
+    from .check import check_table
+    table = check_table(load_network(args))
+    print(json.dumps(table.to_dict(), indent=1) if args.json else table.text())
+    return 0 if table.ok else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="symbp", description="Backpropagation derived with SymPy, step by step.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -118,6 +153,13 @@ def build_parser() -> argparse.ArgumentParser:
     _net_arguments(p)
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
     p.set_defaults(func=cmd_derive)
+
+    p = sub.add_parser("notes", help="write LaTeX lecture notes and compile the PDF")
+    _net_arguments(p, optional=True)
+    p.add_argument("-o", "--output", default="output", metavar="DIR", help="where notes.tex/.pdf go (output/)")
+    p.add_argument("--no-pdf", action="store_true", help="write only the .tex")
+    p.add_argument("--templates", metavar="DIR", help="a directory of templates to use instead of templates/")
+    p.set_defaults(func=cmd_notes)
 
     p = sub.add_parser("verify", help="check a hand derivation: exit 0 equivalent, 1 not, 2 bad input")
     _net_arguments(p)
@@ -133,6 +175,17 @@ def build_parser() -> argparse.ArgumentParser:
     _net_arguments(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_example)
+
+    p = sub.add_parser("export", help="write a standalone module of compiled gradient functions")
+    _net_arguments(p)
+    p.add_argument("-o", "--output", required=True, metavar="FILE", help="grad.py (numpy) or grad.c (c)")
+    p.add_argument("--target", default="numpy", choices=("numpy", "c"))
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("check", help="derived rules vs sympy.diff vs hand-written backprop vs finite differences")
+    _net_arguments(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_check)
     return parser
 
 

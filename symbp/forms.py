@@ -75,9 +75,11 @@ def vectorize(expr: sp.Expr, scalars: dict, n: int) -> sp.MatrixExpr:
         return coeff * prod
     if expr.is_Pow and expr.exp.is_Integer and expr.exp > 0:
         return sp.HadamardProduct(*[vectorize(expr.base, scalars, n)] * int(expr.exp))
-    z = sp.Dummy("z")
+    z = sp.Dummy("z", real=True)   # real: Heaviside refuses a complex-capable argument
     arg, *rest = expr.args   # Heaviside(v, 0) carries its value at 0 as a constant argument
-    return ElementwiseApplyFunction(sp.Lambda(z, expr.func(z, *rest)), vectorize(arg, scalars, n))
+    # Basic.__new__: the constructor would apply the function at once to a 1x1 symbol,
+    # which Heaviside refuses (a MatrixElement is not known to be real).
+    return sp.Basic.__new__(ElementwiseApplyFunction, sp.Lambda(z, expr.func(z, *rest)), vectorize(arg, scalars, n))
 
 
 def matrix_form(d) -> list[MatrixLayer]:
@@ -110,22 +112,50 @@ def matrix_form(d) -> list[MatrixLayer]:
 
 
 def _entries(net) -> dict:
-    """MatrixSymbol entries -> this network's scalar symbols."""
+    """Each MatrixSymbol -> the explicit matrix of this network's (real) scalar symbols."""
+    col = lambda symbols: sp.ImmutableMatrix(len(symbols), 1, list(symbols))
     out = {}
     for l in range(1, net.depth + 1):
         vec = _vectors(net, l)
-        for j in range(net.layers[l]):
-            out[vec["v"][j, 0]] = net.v[l][j]
-            out[vec["y"][j, 0]] = net.y[l][j]
-            out[vec["delta"][j, 0]] = net.delta[l][j]
-            for k in range(net.layers[l - 1]):
-                out[sp.MatrixSymbol(f"W{l}", net.layers[l], net.layers[l - 1])[j, k]] = net.W[l][j][k]
-    x = _input(net)
-    out.update({x[k, 0]: net.x[k] for k in range(net.layers[0])})
-    n = net.layers[-1]
-    out.update({_target(net)[j, 0]: net.t[j] for j in range(n)})
-    out.update({sp.MatrixSymbol(net.profile.error, n, 1)[j, 0]: e for j, e in enumerate(net.e)})
+        out[vec["v"]], out[vec["y"]], out[vec["delta"]] = col(net.v[l]), col(net.y[l]), col(net.delta[l])
+        out[sp.MatrixSymbol(f"W{l}", net.layers[l], net.layers[l - 1])] = sp.ImmutableMatrix(net.W[l])
+    out[_input(net)] = col(net.x)
+    out[_target(net)] = col(net.t)
+    if net.e:
+        out[sp.MatrixSymbol(net.profile.error, net.layers[-1], 1)] = col(net.e)
     return out
+
+
+def _explicit(expr, entries: dict):
+    """A matrix rule on this network's explicit vectors and matrices, evaluated entrywise.
+
+    Walked by hand: rebuilding an ElementwiseApplyFunction over a 1x1 explicit matrix would
+    apply Heaviside to the matrix itself.
+    """
+    if isinstance(expr, sp.MatrixSymbol):
+        return entries[expr]
+    if isinstance(expr, ElementwiseApplyFunction):
+        return _explicit(expr.expr, entries).applyfunc(expr.function)
+    if not getattr(expr, "is_Matrix", False) or not expr.args:
+        return sp.ImmutableMatrix(expr.as_explicit()) if getattr(expr, "is_Matrix", False) else expr
+    args = [_explicit(a, entries) for a in expr.args]
+    if isinstance(expr, sp.HadamardProduct):
+        out = args[0]
+        for a in args[1:]:
+            out = out.multiply_elementwise(a)
+        return out
+    if isinstance(expr, sp.HadamardPower):
+        return args[0].applyfunc(lambda e: e ** args[1])
+    if isinstance(expr, sp.MatAdd):
+        return sum(args[1:], args[0])
+    if isinstance(expr, sp.MatMul):
+        out = args[0]
+        for a in args[1:]:
+            out = out * a
+        return out
+    if isinstance(expr, sp.Transpose):
+        return args[0].T
+    return sp.ImmutableMatrix(expr.func(*args).doit())
 
 
 def _check(d, layers: list[MatrixLayer]) -> None:
@@ -134,8 +164,8 @@ def _check(d, layers: list[MatrixLayer]) -> None:
     if net.n_params > 400:
         return  # the per-unit rules are checked against sympy.diff; the matrix form is their layout
     for m in layers:
-        D = m.delta.as_explicit().xreplace(entries)
-        G = m.grad_W.as_explicit().xreplace(entries)
+        D = _explicit(m.delta, entries)
+        G = _explicit(m.grad_W, entries)
         for j in net.units(m.layer):
             if sp.expand(D[j - 1, 0] - d.deltas[net.delta[m.layer][j - 1]].value) != 0:
                 raise SelfCheckError(f"matrix delta{m.layer} entry {j} differs from the unit rule")

@@ -73,6 +73,12 @@ class NotesLatexPrinter(LatexPrinter):
             return f"{head}^{sup}_{{{idx}}}"
         return f"{base}_{{{idx}}}"
 
+    def _print_Pow(self, expr):
+        """An indexed y^{(l)}_j raised to a power is bracketed: no double superscript."""
+        if isinstance(expr.base, sp.Indexed) and expr.exp.is_Integer and expr.exp > 0:
+            return rf"\left({self._print(expr.base)}\right)^{{{self._print(expr.exp)}}}"
+        return super()._print_Pow(expr)
+
     def _print_MatrixSymbol(self, expr):
         """Our vectors are named letter + layer (y2, W3): bold letter, layer as superscript."""
         name = expr.name
@@ -93,6 +99,10 @@ class NotesLatexPrinter(LatexPrinter):
 
     def _print_HadamardProduct(self, expr):
         return r" \odot ".join(self.parenthesize(a, 40) for a in expr.args)
+
+    def _print_HadamardPower(self, expr):
+        """y^{(2)} squared elementwise: the base braced, so the layer superscript does not clash."""
+        return rf"{{{self.parenthesize(expr.base, 1000)}}}^{{\circ {self._print(expr.exp)}}}"
 
 
 class IdentifierPrinter(StrPrinter):

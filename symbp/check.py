@@ -1,0 +1,240 @@
+"""`symbp check`: every gradient four ways, side by side.
+
+For each parameter, at the spec's example point (or the deterministic defaults of
+symbp.example):
+
+* **derived** — the derivation's rules, compiled (symbp.compile);
+* **sympy** — ``sympy.diff`` of the explicit loss (small networks only, W <= 60);
+* **reference** — the independent hand-written NumPy backprop (symbp.reference);
+* **finite difference** — central differences of the reference loss in float64.
+
+derived, sympy and reference must agree to 1e-9 (relative); the finite difference to
+1e-5 (relative plus absolute), the accuracy a step of 1e-6 can give.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+import sympy as sp
+
+from . import reference
+from .compile import compile_network
+from .derive import Derivation, derive
+from .example import example_data, example_params
+from .network import Network
+
+SYMPY_MAX_PARAMS = 60
+EXACT_RTOL = 1e-9        # derived vs sympy vs reference
+EXACT_ATOL = 1e-12       # floor for values that are 0 up to rounding
+FD_TOL = 1e-5            # vs finite difference: relative + absolute
+FD_STEP = 1e-6
+
+
+@dataclass(frozen=True)
+class CheckRow:
+    name: str
+    derived: float
+    sympy: Optional[float]
+    reference: float
+    finite_difference: float
+    max_abs_error: float
+    max_rel_error: float
+    ok: bool
+    kink: bool = False       # a relu unit sits at its kink: the finite difference is one-sided, not compared
+
+    @property
+    def verdict(self) -> str:
+        return ("ok" if self.ok else "FAIL") + (" (kink)" if self.kink else "")
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "derived": self.derived, "sympy": self.sympy, "reference": self.reference,
+                "finite_difference": self.finite_difference, "max_abs_error": self.max_abs_error,
+                "max_rel_error": self.max_rel_error, "verdict": "ok" if self.ok else "FAIL",
+                "finite_difference_compared": not self.kink}
+
+
+@dataclass
+class CheckTable:
+    network: str
+    rows: list[CheckRow]
+    loss: float
+    samples: int
+    sympy_checked: bool
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.rows)
+
+    @property
+    def failures(self) -> list[CheckRow]:
+        return [r for r in self.rows if not r.ok]
+
+    def to_dict(self) -> dict:
+        return {
+            "network": self.network,
+            "ok": self.ok,
+            "loss": self.loss,
+            "samples": self.samples,
+            "sympy_checked": self.sympy_checked,
+            "tolerances": {"exact_rtol": EXACT_RTOL, "exact_atol": EXACT_ATOL,
+                           "finite_difference": FD_TOL, "finite_difference_step": FD_STEP},
+            "rows": [r.to_dict() for r in self.rows],
+            "notes": list(self.notes),
+        }
+
+    def text(self) -> str:
+        head = ("parameter", "derived", "sympy.diff", "reference", "finite diff", "max abs err", "max rel err", "")
+        body = [(r.name, f"{r.derived:.12g}", "-" if r.sympy is None else f"{r.sympy:.12g}",
+                 f"{r.reference:.12g}", f"{r.finite_difference:.9g}", f"{r.max_abs_error:.2e}",
+                 f"{r.max_rel_error:.2e}", r.verdict) for r in self.rows]
+        widths = [max(len(row[i]) for row in (head, *body)) for i in range(len(head))]
+
+        def line(row):
+            cells = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:-1], widths[1:-1])] + [row[-1]]
+            return "  ".join(cells).rstrip()
+
+        out = [f"check {self.network}: {self.samples} sample(s), loss {self.loss:.12g}",
+               line(head), "  ".join("-" * w for w in widths[:-1]) + "  ----"]
+        out += [line(row) for row in body]
+        fails = len(self.failures)
+        out.append(f"{len(self.rows) - fails} of {len(self.rows)} parameters agree"
+                   + ("" if fails == 0 else f"; {fails} FAIL"))
+        out.extend(self.notes)
+        return "\n".join(out)
+
+    def __str__(self) -> str:
+        return self.text()
+
+
+def _flat(net: Network, grads: dict) -> dict[str, float]:
+    out = {}
+    for l in range(1, net.depth + 1):
+        for j, row in enumerate(net.W[l]):
+            out.update({w.name: float(grads[f"W{l}"][j, k]) for k, w in enumerate(row)})
+        for j, b in enumerate(net.b.get(l, [])):
+            out[b.name] = float(grads[f"b{l}"][j])
+    return out
+
+
+def _locate(net: Network) -> dict[str, tuple[str, tuple]]:
+    """canonical name -> (params key, index)."""
+    out = {}
+    for l in range(1, net.depth + 1):
+        for j, row in enumerate(net.W[l]):
+            out.update({w.name: (f"W{l}", (j, k)) for k, w in enumerate(row)})
+        for j, b in enumerate(net.b.get(l, [])):
+            out[b.name] = (f"b{l}", (j,))
+    return out
+
+
+def sympy_gradients(net: Network, params: dict, X: np.ndarray, T: np.ndarray) -> dict[str, float]:
+    """sympy.diff of the explicit loss for every parameter, summed over the samples."""
+    E = net.explicit_loss().xreplace({net.batch: sp.Integer(X.shape[0])})
+    symbols = net.params()
+    derivatives = [sp.diff(E, p) for p in symbols]
+    args = [*net.x, *net.t, *symbols]
+    fn = sp.lambdify(args, derivatives, modules="numpy", cse=True)
+    values = {p.name: 0.0 for p in symbols}
+    where = _locate(net)
+    point = [float(np.asarray(params[key])[idx]) for key, idx in (where[p.name] for p in symbols)]
+    for x, t in zip(X, T):
+        out = fn(*[float(v) for v in x], *[float(v) for v in t], *point)
+        for p, value in zip(symbols, out):
+            values[p.name] += float(value)
+    return values
+
+
+def finite_differences(net: Network, params: dict, X, T, step: float = FD_STEP) -> dict[str, float]:
+    """Central differences of the reference loss, one parameter at a time, in float64."""
+    acts = [a.name for a in net.activations]
+
+    def E(p):
+        return reference.loss(p, X, T, acts, net.loss.name, net.bias_sign)
+
+    out = {}
+    for name, (key, idx) in _locate(net).items():
+        plus = {k: np.array(v, dtype=float, copy=True) for k, v in params.items()}
+        minus = {k: np.array(v, dtype=float, copy=True) for k, v in params.items()}
+        plus[key][idx] += step
+        minus[key][idx] -= step
+        out[name] = (E(plus) - E(minus)) / (2 * step)
+    return out
+
+
+def _kinks(net: Network, params: dict, X) -> set[str]:
+    """Parameters whose finite difference crosses a relu kink (a unit's net input within reach of 0).
+
+    relu is not differentiable at 0: there the derivation (like the reference) takes
+    H(0) = 0, and a central difference sees a one-sided slope instead.
+    """
+    acts = [a.name for a in net.activations]
+    fwd = reference.forward(params, X, None, acts, net.bias_sign)
+    where = _locate(net)
+    out: set[str] = set()
+    for l in range(1, net.depth + 1):
+        if acts[l - 1] != "relu":
+            continue
+        v = np.atleast_2d(fwd[l - 1][0])
+        prev = np.atleast_2d(X if l == 1 else fwd[l - 2][1])
+        reach = 10 * FD_STEP * (1 + np.abs(prev).sum(axis=1, keepdims=True)) * (1 + sum(
+            float(np.abs(params[k]).max()) for k in params))
+        hit = np.any(np.abs(v) <= reach, axis=0)
+        for name, (key, idx) in where.items():
+            layer = int(key[1:])
+            if layer < l and hit.any():
+                out.add(name)
+            elif layer == l and hit[idx[0]]:
+                out.add(name)
+    return out
+
+
+def _close(a: float, b: float) -> bool:
+    return abs(a - b) <= EXACT_RTOL * max(abs(a), abs(b)) + EXACT_ATOL
+
+
+def check_table(net) -> CheckTable:
+    """Derived vs sympy.diff vs hand-written backprop vs finite differences, per parameter.
+
+    ``net`` is a Network, Spec, spec file, layer string or a Derivation (whose rules are
+    then the ones checked, as they are, without re-deriving).
+    """
+    d = net if isinstance(net, Derivation) else derive(Network.load(net), check=False)
+    net = d.net
+    example = net.spec.example
+    params = example_params(net, example)
+    X, T, _ = example_data(net, example)
+    X, T = np.atleast_2d(np.asarray(X, dtype=float)), np.atleast_2d(np.asarray(T, dtype=float))
+
+    compiled = compile_network(d)
+    derived = _flat(net, compiled.gradients(params, X, T))
+    acts = [a.name for a in net.activations]
+    ref = _flat(net, reference.gradients(params, X, T, acts, net.loss.name, net.bias_sign))
+    fd = finite_differences(net, params, X, T)
+    use_sympy = net.n_params <= SYMPY_MAX_PARAMS
+    sym = sympy_gradients(net, params, X, T) if use_sympy else None
+
+    kinks = _kinks(net, params, X)
+    rows = []
+    for name in derived:
+        a = derived[name]
+        others = [ref[name]] + ([sym[name]] if sym is not None else [])
+        exact_ok = all(_close(a, b) for b in others) and (sym is None or _close(sym[name], ref[name]))
+        kink = name in kinks
+        fd_ok = kink or (abs(fd[name] - ref[name]) <= FD_TOL * abs(ref[name]) + FD_TOL
+                         and abs(fd[name] - a) <= FD_TOL * abs(a) + FD_TOL)
+        compared = others if kink else [*others, fd[name]]
+        max_abs = max(abs(a - b) for b in compared)
+        scale = max(abs(a), *(abs(b) for b in compared))
+        rows.append(CheckRow(name, a, None if sym is None else sym[name], ref[name], fd[name], max_abs,
+                             max_abs / scale if scale > 0 else 0.0, exact_ok and fd_ok, kink))
+    notes = []
+    if kinks:
+        notes.append(f"(kink): a relu unit's net input is 0 at this point; relu'(0) is taken as 0 and the "
+                     f"one-sided finite difference of {len(kinks)} parameter(s) is shown, not compared")
+    if not use_sympy:
+        notes.append(f"sympy.diff column skipped: {net.n_params} parameters > {SYMPY_MAX_PARAMS}")
+    loss = reference.loss(params, X, T, acts, net.loss.name, net.bias_sign)
+    return CheckTable(net.name, rows, float(loss), X.shape[0], use_sympy, notes)

@@ -1,0 +1,698 @@
+"""Lecture notes: a derivation -> a template context (all maths printed here) -> LaTeX -> PDF."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Iterable, Optional
+
+import jinja2
+import sympy as sp
+
+from . import indexform as ix
+from .activations import get_activation, softmax_unit
+from .derive import Derivation, Factor, derive
+from .network import Network
+from .printing import NotesLatexPrinter, latex_names
+
+TEX_PACKAGES = "texlive-latex-base texlive-latex-recommended texlive-fonts-recommended texlive-pictures latexmk"
+BUDGET = 52          # estimated width of one display line, in characters of math
+MAX_SUMMARY = 40     # more parameters than this: the summary gives index forms and a few rows
+MAX_UNITS = 8        # wider layers are elided in the figure and the forward pass
+SIG_DIGITS = 6
+
+
+class NotesError(Exception):
+    """LaTeX failed; ``log_line`` is the first error line of its log, the .tex is kept."""
+
+    def __init__(self, message: str, log_line: str = "", tex: Optional[Path] = None):
+        super().__init__(message)
+        self.log_line = log_line
+        self.tex = tex
+
+
+class TexMissing(Exception):
+    """No pdflatex on PATH."""
+
+    def __init__(self):
+        super().__init__("pdflatex was not found; install TeX Live (Debian: sudo apt-get install "
+                         f"{TEX_PACKAGES}) or pass --no-pdf to write only the .tex")
+
+
+# -- Jinja2 ---------------------------------------------------------------------------------
+
+_ESCAPES = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "&": r"\&", "#": r"\#",
+            "^": r"\textasciicircum{}", "_": r"\_", "~": r"\textasciitilde{}", "%": r"\%",
+            "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}"}
+
+
+def tex_escape(text: object) -> str:
+    """Prose -> LaTeX that prints it literally (titles and other user text)."""
+    return "".join(_ESCAPES.get(c, c) for c in str(text))
+
+
+def template_dirs(explicit: Optional[str | Path] = None) -> list[Path]:
+    """Where templates are looked for: an explicit directory, the repository's, the installed copy."""
+    here = Path(__file__).resolve().parent
+    dirs = [Path(explicit)] if explicit is not None else []
+    return dirs + [here.parent / "templates", here / "_templates"]
+
+
+def make_env(template_dir: Optional[str | Path] = None) -> jinja2.Environment:
+    """A Jinja2 environment with LaTeX-safe delimiters (\\BLOCK{}, \\VAR{}, \\#{}) and a ``tex`` filter."""
+    if template_dir is not None and not Path(template_dir).is_dir():
+        raise FileNotFoundError(f"template directory not found: {template_dir}")
+    found = [str(d) for d in template_dirs(template_dir) if d.is_dir()]
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(found),
+        block_start_string=r"\BLOCK{", block_end_string="}",
+        variable_start_string=r"\VAR{", variable_end_string="}",
+        comment_start_string=r"\#{", comment_end_string="}",
+        line_statement_prefix=None, line_comment_prefix="%#",
+        trim_blocks=True, lstrip_blocks=True, autoescape=False,
+        keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
+    env.filters["tex"] = tex_escape
+    env.filters["rows"] = lambda rows: " \\\\\n".join(rows)
+    return env
+
+
+# -- printing helpers -------------------------------------------------------------------------
+
+class _Tex:
+    """The printers of one network: ``p`` in SymPy's order, ``raw`` keeping the order given."""
+
+    def __init__(self, net: Network):
+        self.net = net
+        self.p = NotesLatexPrinter(net)
+        self.raw = NotesLatexPrinter(net, {"order": "none"})
+        self.names = latex_names(net)
+
+    def __call__(self, expr) -> str:
+        return self.p.doprint(expr)
+
+    def partial(self, of, wrt) -> str:
+        return rf"\frac{{\partial {self(of)}}}{{\partial {self(wrt)}}}"
+
+    def factor(self, expr) -> str:
+        """A factor of a product: parenthesized unless it is an atom."""
+        tex = self(expr)
+        plain = expr.is_Symbol or (expr.is_Indexed if hasattr(expr, "is_Indexed") else False)
+        return tex if plain else rf"\left({tex}\right)"
+
+    def terms(self, expr) -> list[str]:
+        """Breakable pieces of an expression: the signed terms of a sum, or of the sum in a product."""
+        expr = sp.sympify(expr)
+        if expr.is_Add:
+            out = []
+            for n, term in enumerate(self.p._as_ordered_terms(expr)):
+                if n == 0:
+                    out.append(self(term))
+                elif term.could_extract_minus_sign():
+                    out.append("- " + self(-term))
+                else:
+                    out.append("+ " + self(term))
+            return out
+        if expr.is_Mul:
+            sums = sorted((a for a in expr.args if a.is_Add), key=lambda a: -width(self(a)))
+            if sums and width(self(expr)) > BUDGET:
+                rest = sp.Mul(*[a for a in expr.args if a is not sums[0]])
+                head = "-" if rest == -1 else ("" if rest == 1 else self(rest))
+                inner = self.terms(sums[0])
+                inner[0] = head + r"\bigl(" + inner[0]
+                inner[-1] = inner[-1] + r"\bigr)"
+                return inner
+        return [self(expr)]
+
+
+_SCRIPT = re.compile(r"[_^]")
+
+
+def width(tex: str) -> float:
+    """An estimate of printed width in characters: scripts count 0.6, commands one, fractions their wider part."""
+    total, scale, stack, i = 0.0, 1.0, [], 0
+    pending = None
+    while i < len(tex):
+        c = tex[i]
+        if c == "\\":
+            m = re.match(r"\\([A-Za-z]+|.)", tex[i:])
+            name = m.group(1)
+            i += len(m.group(0))
+            if name in ("left", "right", "bigl", "bigr", "mathit", "mathbf", "boldsymbol", "mathcal",
+                        "operatorname", "mathrm", "text", "quad", "qquad", ","):
+                total += {"quad": 1.5, "qquad": 3, ",": 0.3}.get(name, 0) * scale
+                continue
+            if name == "frac":
+                scale *= 0.8 if scale == 1 else 1
+                total += 0.0
+                continue
+            total += scale * (2 if name in ("sum", "cdots", "leftarrow", "odot") else 1)
+            continue
+        if c in "_^":
+            pending = scale * 0.6
+            i += 1
+            if i < len(tex) and tex[i] != "{":
+                total += pending
+                pending = None
+                i += 1
+            continue
+        if c == "{":
+            stack.append(scale)
+            if pending is not None:
+                scale, pending = pending, None
+            i += 1
+            continue
+        if c == "}":
+            scale = stack.pop() if stack else 1.0
+            i += 1
+            continue
+        if c in "+-=":
+            total += 2 * scale
+        elif c != " ":
+            total += scale
+        i += 1
+    return total
+
+
+def pack(pieces: list[str], first: float = 0.0, budget: float = BUDGET) -> list[str]:
+    """Greedy line filling: pieces -> lines no wider than ``budget`` (the first line has ``first`` used)."""
+    lines, current, used = [], "", first
+    for piece in pieces:
+        w = width(piece)
+        if current and used + w > budget:
+            lines.append(current)
+            current, used = "", 4.0
+        current = f"{current} {piece}".strip()
+        used += w
+    lines.append(current)
+    return lines
+
+
+def rows(lhs: str, rhs_pieces: list[str], rel: str = "=") -> list[str]:
+    """Aligned rows ``lhs &= ...`` with continuation rows ``&\\quad ...``."""
+    lines = pack(rhs_pieces, first=width(lhs) + 2)
+    out = [f"{lhs} &{rel} {lines[0]}"]
+    out += [rf"&\qquad {line}" for line in lines[1:]]
+    return out
+
+
+def continued(expr_pieces: list[str], rel: str = "=") -> list[str]:
+    """Rows of a further step ``&= ...`` of an aligned derivation."""
+    lines = pack(expr_pieces, first=4)
+    return [f"&{rel} {lines[0]}"] + [rf"&\qquad {line}" for line in lines[1:]]
+
+
+def number(x, digits: int = SIG_DIGITS) -> str:
+    """A number in math mode with ``digits`` significant digits (lists: one per sample)."""
+    if isinstance(x, (list, tuple)):
+        return r",\allowbreak\ ".join(number(v, digits) for v in x)
+    x = float(x)
+    if x == 0:
+        return "0"
+    text = f"{x:.{digits}g}"
+    if "e" in text:
+        mant, exp = text.split("e")
+        return rf"{mant} \times 10^{{{int(exp)}}}"
+    return text
+
+
+def elide(units: Iterable[int]) -> list[Optional[int]]:
+    """Units of a layer to show: all, or the first three, None for the dots, the last two."""
+    units = list(units)
+    if len(units) <= MAX_UNITS:
+        return units
+    return units[:3] + [None] + units[-2:]
+
+
+# -- the context, section by section -----------------------------------------------------------
+
+def _delta_definition(T: _Tex, v_tex: str) -> str:
+    sign = "-" if T.net.profile.delta_sign < 0 else ""
+    return rf"{sign}\frac{{\partial {T(T.net.loss_symbol)}}}{{\partial {v_tex}}}"
+
+
+def _notation(T: _Tex) -> dict:
+    net, p = T.net, T.net.profile
+    v1, y1 = net.v[1][0], net.y[1][0]
+    rows_ = [("input $k$ of a sample", "x_{k}"),
+             ("net input of a unit", T(v1)),
+             ("output of a unit", rf"{T(y1)} = {p.activation_tex}({T(v1)})"),
+             ("target of output unit $j$", f"{p.target_tex}_{{j}}"),
+             ("weight into a unit from a unit of the layer before", T(net.W[1][0][0])),
+             ("learning rate", r"\eta"),
+             ("loss of one sample", T(net.loss_symbol)),
+             ("local gradient (delta) of a unit", rf"{T(net.delta[1][0])} = {_delta_definition(T, T(v1))}")]
+    if net.bias:
+        rows_.insert(5, ("bias of a unit", T(net.b[1][0])))
+    if net.e:
+        rows_.insert(4, ("error signal of output unit $j$", rf"e_{{j}} = {p.target_tex}_{{j}} - {p.out_tex}_{{j}}"))
+    return {"rows": [{"what": w, "tex": t} for w, t in rows_], "profile": p.name, "source": p.source,
+            "global": net.spec.numbering == "global"}
+
+
+def _figure(T: _Tex, highlight: dict) -> dict:
+    """Node positions (cm) and edges of the TikZ drawing; labels are printed symbols."""
+    net = T.net
+    L = net.depth
+    dx = min(3.2, 13.0 / max(L, 1))
+    nodes, edges, biases = [], [], []
+    shown = {}
+    for l in range(L + 1):
+        units = elide(net.units(l))
+        top = (len(units) - 1) / 2 * 1.3
+        for n, j in enumerate(units):
+            y = round(top - n * 1.3, 3)
+            name = f"n{l}x{j}" if j is not None else f"n{l}dots"
+            if j is None:
+                nodes.append({"name": name, "x": round(l * dx, 3), "y": y, "label": r"\vdots", "kind": "dots"})
+                continue
+            label = T(net.x[j - 1]) if l == 0 else T(net.y[l][j - 1])
+            nodes.append({"name": name, "x": round(l * dx, 3), "y": y, "label": label,
+                          "kind": "input" if l == 0 else "unit"})
+            shown.setdefault(l, []).append((j, name))
+        if l < L and net.bias:
+            biases.append({"name": f"bias{l + 1}", "x": round(l * dx + dx / 2, 3),
+                           "y": round(top + 1.3, 3), "layer": l + 1})
+    for l in range(1, L + 1):
+        for j, dst in shown[l]:
+            for k, src in shown[l - 1]:
+                w = net.W[l][j - 1][k - 1]
+                edges.append({"src": src, "dst": dst, "label": T(w) if w in highlight else "",
+                              "thick": w in highlight})
+            if net.bias:
+                edges.append({"src": f"bias{l}", "dst": dst, "label": "", "thick": False, "bias": True})
+    for e in edges:
+        e.setdefault("bias", False)
+    outputs = [{"src": name, "label": T(net.y[L][j - 1])} for j, name in shown[L]]
+    return {"nodes": nodes, "edges": edges, "biases": biases, "outputs": outputs,
+            "width": round(L * dx, 3), "thin": len(edges) > 60}
+
+
+def _forward(T: _Tex) -> dict:
+    net, layers = T.net, []
+    for l in range(1, net.depth + 1):
+        eqs = []
+        for j in elide(net.units(l)):
+            if j is None:
+                eqs.append(r"&\;\;\vdots")
+                continue
+            v, y = net.v[l][j - 1], net.y[l][j - 1]
+            eqs += rows(T(v), T.terms(net.net_input(l, j)))
+            out = net.output(l, j)
+            eqs += rows(T(y), [T(out)] if out != v else [T(v)])
+        act = net.activation(l)
+        layers.append({"layer": l, "activation": act.name, "rows": eqs,
+                       "kind": "output" if l == net.depth else "hidden", "elided": net.layers[l] > MAX_UNITS})
+    general = rf"{T(ix.B['v'][ix.j])} = {T(ix.net_input(net.bias_sign, net.bias))}"
+    return {"layers": layers, "general": general}
+
+
+def _activations(T: _Tex) -> list[dict]:
+    """phi, SymPy's derivative of its exponential form, and the same in terms of phi itself."""
+    out, seen = [], set()
+    z = sp.Symbol("z", real=True)
+    for l in range(1, T.net.depth + 1):
+        act = T.net.activation(l)
+        if act.name in seen:
+            continue
+        seen.add(act.name)
+        if not act.elementwise:
+            out.append(_softmax_proof(T, act))
+            continue
+        f = act.function(z)
+        steps = [rf"{T(f)}" + (rf" = {T(f.rewrite(sp.exp))}" if f.rewrite(sp.exp) != f else "")]
+        raw = sp.diff(f.rewrite(sp.exp), z)
+        own = act.derivative_in_output(f, z)
+        d_rows = [rf"\frac{{d}}{{dz}} {T(f)} &= {T(raw)}"]
+        if own != raw:
+            d_rows.append(rf"&= {T(own)}")
+        out.append({"name": act.name, "description": act.name, "definition": steps[0],
+                    "rows": d_rows, "output_form": T(act.derivative_in_output(sp.Symbol('y'), z))})
+    return out
+
+
+def _softmax_proof(T: _Tex, act) -> dict:
+    v = list(sp.symbols("v1:4", real=True))
+    y = [softmax_unit(v, i) for i in range(3)]
+    ys = list(sp.symbols("y1:4", real=True))
+    names = {**{a: f"v_{{{i}}}" for i, a in enumerate(v, 1)}, **{a: f"y_{{{i}}}" for i, a in enumerate(ys, 1)}}
+    P = NotesLatexPrinter(None, {"symbol_names": names})
+    same = sp.simplify(sp.diff(y[0], v[0]))
+    other = sp.simplify(sp.diff(y[0], v[1]))
+    d_rows = [rf"\frac{{\partial y_{{1}}}}{{\partial v_{{1}}}} &= {P.doprint(same)} = "
+              rf"{P.doprint(act.derivative_in_output(ys[0], ys[0], True))}",
+              rf"\frac{{\partial y_{{1}}}}{{\partial v_{{2}}}} &= {P.doprint(other)} = "
+              rf"{P.doprint(act.derivative_in_output(ys[0], ys[1], False))}"]
+    return {"name": act.name, "description": act.name,
+            "definition": rf"y_{{1}} = {P.doprint(y[0])}", "rows": d_rows,
+            "output_form": r"y_{i}\left(\delta_{ij} - y_{j}\right)"}
+
+
+def _loss(T: _Tex) -> dict:
+    net = T.net
+    E = net.loss_in_errors() if net.e else net.loss_in_outputs()
+    errors = [rf"{T(e)} = {T(net.error(j))}" for j, e in enumerate(net.e, start=1)]
+    return {"rows": rows(T(net.loss_symbol), T.terms(E)), "errors": errors, "description": net.loss.description,
+            "mean": net.loss.mean}
+
+
+_REASONS = {
+    "loss": lambda T, f: rf"differentiating the loss \eqref{{eq:loss}} with respect to ${T(f.wrt)}$",
+    "error": lambda T, f: rf"by the definition of the error signal, ${T(f.of)} = {T(T.net.error(_unit_of(T, f.of)))}$",
+    "activation": lambda T, f: _activation_reason(T, f),
+    "net_input": lambda T, f: _net_input_reason(T, f),
+    "delta": lambda T, f: (rf"by the definition of the local gradient of the next layer, "
+                           rf"${T(_delta_of(T, f.wrt))} = {_delta_definition(T, T(f.wrt))}$"),
+}
+
+
+def _unit_of(T: _Tex, e) -> int:
+    return T.net.e.index(e) + 1
+
+
+def _layer_unit(net, sym, grid) -> tuple[int, int]:
+    for l, syms in grid.items():
+        if sym in syms:
+            return l, syms.index(sym) + 1
+    raise KeyError(sym)
+
+
+def _delta_of(T: _Tex, v):
+    l, j = _layer_unit(T.net, v, T.net.v)
+    return T.net.delta[l][j - 1]
+
+
+def _activation_reason(T: _Tex, f: Factor) -> str:
+    net = T.net
+    l, j = _layer_unit(net, f.of, net.y)
+    act = net.activation(l)
+    text = rf"since ${T(f.of)} = {T(net.output(l, j))}$ ({tex_escape(act.name)})"
+    if f.rewritten is not None and f.rewritten != f.value:
+        raw = rf" ${T(f.value)}$" if width(T(f.value)) < 24 else ""
+        text += (rf", whose derivative{raw} is ${T(f.rewritten)}$ in the unit's own output "
+                 rf"(Section~\ref{{sec:activations}})")
+    return text
+
+
+def _net_input_reason(T: _Tex, f: Factor) -> str:
+    l, j = _layer_unit(T.net, f.of, T.net.v)
+    terms = T.terms(T.net.net_input(l, j))
+    shown = " ".join(terms) if len(terms) <= 4 else " ".join(terms[:2] + [r"+ \cdots"] + terms[-1:])
+    return rf"since ${T(f.of)} = {shown}$"
+
+
+def _why(T: _Tex, factors: Iterable[Factor]) -> list[dict]:
+    out, seen = [], set()
+    for f in factors:
+        key = (f.of, f.wrt)
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append({"tex": rf"{T.partial(f.of, f.wrt)} = {T(f.result)}", "why": _REASONS[f.reason](T, f)})
+    return out
+
+
+def _chain_terms(T: _Tex, paths, show) -> list[str]:
+    """A sum over paths of products, each factor printed by ``show``; long sums keep first two and last."""
+    paths = list(paths)
+    keep = paths if len(paths) <= 4 else paths[:2] + [None] + paths[-1:]
+    out = []
+    for n, path in enumerate(keep):
+        text = r"\cdots" if path is None else r" \, ".join(show(f) for f in path)
+        out.append(text if n == 0 else "+ " + text)
+    return out
+
+
+def _update_rows(T: _Tex, rule) -> list[str]:
+    """Delta p = -eta dE/dp and p(n+1) = p(n) + Delta p."""
+    net, p = T.net, rule.symbol
+    step = sp.Mul(net.eta, sp.cancel(rule.update / net.eta), evaluate=False)
+    return [rf"\Delta {T(p)} &= -\eta {T.partial(net.loss_symbol, p)} = {T.raw.doprint(step)}",
+            rf"{T(p)}(n+1) &= {T(p)}(n) + \Delta {T(p)}(n) = {T.raw.doprint(sp.Add(p, step, evaluate=False))}"]
+
+
+def _worked_weight(T: _Tex, d: Derivation, name: str) -> dict:
+    """dE/dp for one parameter, from the chains of its unit's delta and of dv/dp, every factor justified."""
+    net, rule = T.net, d.params[name]
+    delta = d.deltas[net.delta[rule.layer][rule.unit - 1]]
+    E, v, p = net.loss_symbol, delta.net, rule.symbol
+    dv_dp = rule.chain[1]
+    eq = rows(T.partial(E, p), [rf"{T.partial(E, v)} \, {T.partial(v, p)}"])
+    eq += rows(T.partial(E, v), _chain_terms(T, delta.chain, lambda f: T.partial(f.of, f.wrt)))
+    eq += continued(_chain_terms(T, delta.chain, lambda f: T.factor(f.result)))
+    eq += continued(T.terms(delta.dE_dv))
+    s = net.profile.delta_sign
+    delta_rows = rows(T(delta.symbol), [rf"{_delta_definition(T, T(v))}"])
+    if delta.simplification is not None:
+        delta_rows += continued(T.terms(s * delta.dE_dv))
+    delta_rows += continued(T.terms(delta.value))
+    grad = rows(T.partial(E, p), [rf"{T.partial(E, v)} \, {T.partial(v, p)}"])
+    grad += continued([rf"{T.factor(s * delta.symbol)} \, {T.factor(dv_dp.result)}"])
+    grad += continued(T.terms(rule.gradient))
+    unrolled = []
+    if delta.layer < net.depth or delta.value.has(*net.e):
+        update = d.unrolled(rule.update)
+        pieces = [T(p)] + T.terms(update)
+        if not pieces[1].startswith(("+", "-")):
+            pieces[1] = "+ " + pieces[1]
+        lines = pack(pieces, first=width(T(p)) + 6)
+        if len(lines) <= 3 and max(width(line) for line in lines) <= BUDGET + 4:
+            unrolled = rows(rf"{T(p)}(n+1)", pieces)
+    factors = [f for path in delta.chain for f in path] + [dv_dp]
+    return {"symbol": T(p), "name": name, "unit": T(delta.symbol), "v": T(v), "chain": eq,
+            "delta": delta_rows, "gradient": grad, "step": _update_rows(T, rule), "unrolled": unrolled,
+            "why": _why(T, factors), "hidden": not delta.output, "kind": rule.kind,
+            "simplification": delta.simplification}
+
+
+def _biases(T: _Tex, d: Derivation) -> list[dict]:
+    net = T.net
+    if not net.bias:
+        return []
+    out = []
+    for l in (net.depth, 1) if net.depth > 1 else (1,):
+        rule = d.params[net.b[l][0].name]
+        dv_db = rule.chain[1]
+        v = rule.chain[0].wrt
+        s = net.profile.delta_sign
+        g = rows(T.partial(net.loss_symbol, rule.symbol),
+                 [rf"{T.partial(net.loss_symbol, v)} \, {T.partial(v, rule.symbol)}"])
+        g += continued([rf"{T.factor(s * net.delta[l][0])} \, {T.factor(dv_db.result)}"])
+        g += continued(T.terms(rule.gradient))
+        out.append({"layer": l, "symbol": T(rule.symbol), "rows": g + _update_rows(T, rule)})
+    return out
+
+
+def _deltas(T: _Tex, d: Derivation) -> list[dict]:
+    net, out = T.net, []
+    for l in range(net.depth, 0, -1):
+        eqs = []
+        for j in elide(net.units(l)):
+            if j is None:
+                eqs.append(r"&\;\;\vdots")
+                continue
+            sym = net.delta[l][j - 1]
+            eqs += rows(T(sym), T.terms(d.deltas[sym].value))
+        out.append({"layer": l, "kind": "output" if l == net.depth else "hidden", "rows": eqs})
+    return out
+
+
+def _index(T: _Tex, d: Derivation) -> dict:
+    net, idx = T.net, d.index
+    E = T(net.loss_symbol)
+    dl = T(ix.B["delta"][ix.j])
+    hidden = []
+    for l, r in idx.hidden.items():
+        hidden.append({"layer": l, "activation": net.activation(l).name,
+                       "tex": rf"{dl} &= {T(r.hidden_delta)}"})
+    out_rows = rows(dl, T.terms(idx.output.delta))
+    w, b = ix.B["w"][ix.j, ix.k], ix.B["b"][ix.j]
+    grads = [rf"\frac{{\partial {E}}}{{\partial {T(w)}}} &= {T(idx.weight_gradient)}",
+             rf"\Delta {T(w)} &= {T.raw.doprint(sp.Mul(net.eta, -idx.weight_gradient, evaluate=False))}"]
+    if net.bias:
+        grads += [rf"\frac{{\partial {E}}}{{\partial {T(b)}}} &= {T(idx.bias_gradient)}",
+                  rf"\Delta {T(b)} &= {T.raw.doprint(sp.Mul(net.eta, -idx.bias_gradient, evaluate=False))}"]
+    return {"output": out_rows, "assumption": idx.output.assumption, "hidden": hidden, "gradients": grads,
+            "loss": rf"{E} = {T(idx.output.loss)}"}
+
+
+def _matrix(T: _Tex, d: Derivation) -> list[dict]:
+    net, out = T.net, []
+    E = T(net.loss_symbol)
+    for m in d.matrix:
+        W = sp.MatrixSymbol(f"W{m.layer}", net.layers[m.layer], net.layers[m.layer - 1])
+        dvec = sp.MatrixSymbol(f"delta{m.layer}", net.layers[m.layer], 1)
+        r = rows(T(dvec), T.terms(m.delta))
+        r.append(rf"\frac{{\partial {E}}}{{\partial {T(W)}}} &= {T(m.grad_W)}")
+        if m.grad_b is not None:
+            bvec = sp.MatrixSymbol(f"b{m.layer}", net.layers[m.layer], 1)
+            r.append(rf"\frac{{\partial {E}}}{{\partial {T(bvec)}}} &= {T(m.grad_b)}")
+        out.append({"layer": m.layer, "rows": r})
+    return out
+
+
+def _summary(T: _Tex, d: Derivation) -> dict:
+    """Every parameter's update (two per row when short), or per layer the general rule and a few."""
+    net = T.net
+    full = net.n_params <= MAX_SUMMARY
+    layers = []
+    for l in range(net.depth, 0, -1):
+        rules = [r for r in d.params.values() if r.layer == l]
+        if not full:
+            rules = rules[:3]
+        step = [rf"{T(r.symbol)} &\leftarrow {T.raw.doprint(sp.Add(r.symbol, sp.Mul(net.eta, sp.cancel(r.update / net.eta), evaluate=False), evaluate=False))}"
+                for r in rules]
+        narrow = all(width(s) < BUDGET / 2 - 4 for s in step)
+        if narrow and len(step) > 1:
+            paired = [" & ".join(step[i:i + 2]) for i in range(0, len(step), 2)]
+        else:
+            paired = step
+        deltas = [rf"{T(s)} &= {T(d.deltas[s].value)}" for s in net.delta[l][: (None if full else 2)]]
+        d_narrow = all(width(s) < BUDGET / 2 - 4 for s in deltas)
+        if d_narrow and len(deltas) > 1:
+            deltas = [" & ".join(deltas[i:i + 2]) for i in range(0, len(deltas), 2)]
+        else:
+            deltas = [r for s in net.delta[l][: (None if full else 2)] for r in rows(T(s), T.terms(d.deltas[s].value))]
+        layers.append({"layer": l, "kind": "output" if l == net.depth else "hidden", "deltas": deltas,
+                       "updates": paired, "complete": full, "count": sum(1 for r in d.params.values() if r.layer == l)})
+    return {"layers": layers, "complete": full}
+
+
+def _example(T: _Tex, d: Derivation) -> dict:
+    from .example import worked_example
+    net = T.net
+    ex = worked_example(d)
+    by_name = {s.name: s for s in T.names}
+    units = []
+    for l in range(1, net.depth + 1):
+        for j in net.units(l):
+            v, y, dl = net.v[l][j - 1], net.y[l][j - 1], net.delta[l][j - 1]
+            units.append({"v": T(v), "y": T(y), "delta": T(dl), "v_val": number(ex["forward"][v.name]),
+                          "y_val": number(ex["forward"][y.name]), "delta_val": number(ex["deltas"][dl.name])})
+    params = [{"tex": T(by_name[n]), "value": number(ex["params"][n]), "grad": number(ex["gradients"][n]),
+               "new": number(ex["updated"][n])} for n in ex["params"]]
+    samples = [{"n": n + 1, "x": number(x), "t": number(t)} for n, (x, t) in enumerate(zip(ex["inputs"], ex["targets"]))]
+    return {"units": units, "params": params, "loss": number(ex["loss"]), "eta": number(ex["learning_rate"]),
+            "samples": samples, "batch": len(samples) > 1, "given": net.spec.example is not None,
+            "errors": [{"tex": T(by_name[n]), "value": number(v)} for n, v in ex["errors"].items()]}
+
+
+def _title(net: Network) -> str:
+    if net.spec.title:
+        return tex_escape(net.spec.title)
+    return tex_escape(f"Backpropagation for a {'-'.join(map(str, net.layers))} network")
+
+
+def _pick(net: Network) -> tuple[str, Optional[str]]:
+    """The output-layer weight and the hidden-layer weight worked step by step."""
+    out = net.W[net.depth][0][0].name
+    hidden = net.W[net.depth - 1][0][0].name if net.depth > 1 else None
+    return out, hidden
+
+
+def notes_context(derivation: Derivation) -> dict:
+    """Everything the templates print, built here: formulas arrive as LaTeX strings."""
+    d, net = derivation, derivation.net
+    T = _Tex(net)
+    out_name, hidden_name = _pick(net)
+    chosen = {d.params[out_name].symbol} | ({d.params[hidden_name].symbol} if hidden_name else set())
+    p = net.profile
+    simplification = next((r for r in d.deltas.values() if r.simplification), None)
+    return {
+        "title": _title(net),
+        "network": {"layers": "--".join(map(str, net.layers)), "depth": net.depth, "widths": list(net.layers),
+                    "activations": [tex_escape(a) for a in net.spec.activations],
+                    "loss": tex_escape(net.loss.description), "loss_name": tex_escape(net.spec.loss),
+                    "bias": net.bias, "bias_sign": net.spec.bias_sign, "n_params": net.n_params,
+                    "input_width": net.layers[0], "output_width": net.layers[-1]},
+        "letters": {"v": p.net_tex, "y": p.out_tex, "t": p.target_tex, "E": p.loss_tex, "phi": p.activation_tex,
+                    "delta_sign": "-" if p.delta_sign < 0 else "", "error": net.e != []},
+        "notation": _notation(T),
+        "figure": _figure(T, chosen),
+        "forward": _forward(T),
+        "activations": _activations(T),
+        "loss": _loss(T),
+        "output_weight": _worked_weight(T, d, out_name),
+        "hidden_weight": _worked_weight(T, d, hidden_name) if hidden_name else None,
+        "biases": _biases(T, d),
+        "deltas": _deltas(T, d),
+        "index": _index(T, d),
+        "matrix": _matrix(T, d),
+        "summary": _summary(T, d),
+        "example": _example(T, d),
+        "simplification": None if simplification is None else {
+            "unit": T(simplification.symbol), "why": tex_escape(simplification.simplification),
+            "raw": rows(T(simplification.symbol), [_delta_definition(T, T(simplification.net))])
+            + continued(T.terms(p.delta_sign * simplification.dE_dv)) + continued(T.terms(simplification.value))},
+        "check": None if d.check is None else tex_escape(str(d.check)),
+    }
+
+
+# -- rendering ---------------------------------------------------------------------------------
+
+def render_tex(derivation: Derivation, templates: Optional[str | Path] = None) -> str:
+    """The notes as LaTeX source."""
+    return make_env(templates).get_template("notes.tex.j2").render(**notes_context(derivation))
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _first_error(log: str) -> str:
+    for line in log.splitlines():
+        if line.startswith("!"):
+            return line
+    return ""
+
+
+def compile_pdf(tex: Path, out_dir: Path, timeout: float = 300) -> Path:
+    """pdflatex (via latexmk when present) without shell escape, in a scratch directory."""
+    pdflatex = shutil.which("pdflatex")
+    if pdflatex is None:
+        raise TexMissing()
+    env = {**os.environ, "SOURCE_DATE_EPOCH": "0", "FORCE_SOURCE_DATE": "1"}
+    flags = ["-no-shell-escape", "-interaction=nonstopmode", "-halt-on-error"]
+    with tempfile.TemporaryDirectory(prefix="symbp-notes-") as work:
+        shutil.copyfile(tex, Path(work) / "notes.tex")
+        latexmk = shutil.which("latexmk")
+        runs = ([[latexmk, "-norc", "-pdf", "-quiet", *flags, "notes.tex"]] if latexmk
+                else [[pdflatex, *flags, "notes.tex"]] * 2)
+        for cmd in runs:
+            try:
+                done = subprocess.run(cmd, cwd=work, env=env, capture_output=True, timeout=timeout,
+                                      stdin=subprocess.DEVNULL)
+            except subprocess.TimeoutExpired as exc:
+                raise NotesError(f"LaTeX took longer than {timeout:.0f} s", "", tex) from exc
+            log_path = Path(work) / "notes.log"
+            log = log_path.read_text(errors="replace") if log_path.exists() else ""
+            if done.returncode != 0:
+                line = _first_error(log)
+                if log:
+                    _write_atomic(out_dir / "notes.log", log.encode())
+                raise NotesError(f"LaTeX failed on {tex}: {line or 'see notes.log'}", line, tex)
+        _write_atomic(out_dir / "notes.log", log.encode())
+        pdf = out_dir / "notes.pdf"
+        _write_atomic(pdf, (Path(work) / "notes.pdf").read_bytes())
+    return pdf
+
+
+def render_notes(net, out_dir: str | Path = "output", pdf: bool = True,
+                 templates: Optional[str | Path] = None) -> Path:
+    """Write ``notes.tex`` (and ``notes.pdf`` unless ``pdf=False``) to ``out_dir``; return the last written."""
+    derivation = net if isinstance(net, Derivation) else derive(Network.load(net))
+    out = Path(out_dir)
+    text = render_tex(derivation, templates)
+    out.mkdir(parents=True, exist_ok=True)
+    tex = out / "notes.tex"
+    _write_atomic(tex, text.encode("utf-8"))
+    return compile_pdf(tex, out) if pdf else tex

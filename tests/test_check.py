@@ -1,0 +1,57 @@
+"""symbp check: derived vs sympy.diff vs the hand-written backprop vs finite differences."""
+import json
+
+import pytest
+
+from symbp import Network, derive
+from symbp.check import check_table
+
+NETS = [
+    ("2-3-1", dict(activation="sigmoid,linear", loss="half_sse")),
+    ("2-2-1", dict(activation="sigmoid", loss="sse", bias_sign="-", notation="ont")),
+    ("3-4-4-2", dict(activation="tanh,tanh,linear", loss="mse", notation="mitchell")),
+    ("4-5-3", dict(activation="relu,softmax", loss="ce", notation="nielsen")),
+]
+
+
+@pytest.mark.parametrize("layers,flags", NETS, ids=[n[0] for n in NETS])
+def test_check_table_ok(layers, flags):
+    net = Network.from_string(layers, **flags)
+    table = check_table(net)
+    assert table.ok, table.text()
+    assert [r.name for r in table.rows] == [p.name for p in net.params()]
+    assert table.sympy_checked and all(r.sympy is not None for r in table.rows)
+    data = json.loads(json.dumps(table.to_dict()))
+    assert data["ok"] is True and len(data["rows"]) == net.n_params
+    assert {"name", "derived", "sympy", "reference", "finite_difference", "max_abs_error", "max_rel_error",
+            "verdict"} <= set(data["rows"][0])
+    text = table.text()
+    assert "FAIL" not in text and all(r.name in text for r in table.rows)
+
+
+def test_sabotaged_rule_is_flagged():
+    net = Network.from_string("2-3-1", activation="sigmoid,linear", loss="half_sse")
+    d = derive(net, check=False)
+    rule = d.params["w1_2_1"]
+    d.params["w1_2_1"] = type(rule)(**{**rule.__dict__, "gradient": 2 * rule.gradient})   # a factor 2
+    table = check_table(d)
+    assert not table.ok
+    assert [r.name for r in table.failures] == ["w1_2_1"]
+    assert "FAIL" in table.text() and table.to_dict()["ok"] is False
+
+
+def test_sabotaged_delta_sign_is_flagged():
+    net = Network.from_string("2-2-1", activation="sigmoid", loss="sse", bias_sign="-", notation="ont")
+    d = derive(net, check=False)
+    sym = net.delta[2][0]
+    rule = d.deltas[sym]
+    d.deltas[sym] = type(rule)(**{**rule.__dict__, "value": -rule.value})
+    table = check_table(d)
+    assert not table.ok and len(table.failures) == net.n_params   # every gradient flows through delta2_1
+
+
+def test_large_network_skips_sympy():
+    net = Network.from_string("6-8-2", activation="tanh,linear", loss="half_sse")
+    table = check_table(derive(net, check=False))
+    assert table.ok and not table.sympy_checked
+    assert all(r.sympy is None for r in table.rows) and table.to_dict()["rows"][0]["sympy"] is None

@@ -1,0 +1,265 @@
+"""The exported modules: standalone, deterministic, stable, and equal to the hand-written backprop."""
+import ast
+import ctypes
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from symbp import Network, derive, reference
+from symbp.export import export
+
+ELEMENTWISE = ["sigmoid", "tanh", "linear", "relu", "softplus"]
+
+
+def _net(layers, acts, loss, **kw):
+    return Network.build(layers=list(layers), activations=list(acts), loss=loss, **kw)
+
+
+def _run_isolated(module_dir, code: str) -> str:
+    """Run ``code`` with python -I in a directory holding only the exported module (no symbp)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    script = "import sys; sys.path.insert(0, '.')\n" + textwrap.dedent(code)
+    out = subprocess.run([sys.executable, "-I", "-W", "error", "-c", script], cwd=module_dir, env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def _random_case(rng, net, n):
+    params = {}
+    for l in range(1, net.depth + 1):
+        params[f"W{l}"] = rng.normal(scale=0.8, size=(net.layers[l], net.layers[l - 1]))
+        if net.bias:
+            params[f"b{l}"] = rng.normal(scale=0.5, size=net.layers[l])
+    X = rng.normal(size=(n, net.layers[0]))
+    if net.loss.name == "ce":
+        T = rng.uniform(0.05, 1, size=(n, net.layers[-1]))
+        T /= T.sum(axis=1, keepdims=True)
+    else:
+        T = rng.uniform(size=(n, net.layers[-1]))
+    return params, X, T
+
+
+@st.composite
+def networks(draw):
+    depth = draw(st.integers(1, 3))
+    layers = [draw(st.integers(1, 4))] + [draw(st.integers(2, 4)) for _ in range(depth)]   # width-1 relu layers: see forms.vectorize
+    loss = draw(st.sampled_from(["half_sse", "sse", "mse", "bce", "ce"]))
+    hidden = [draw(st.sampled_from(ELEMENTWISE)) for _ in range(depth - 1)]
+    if loss == "ce":
+        out = "softmax"
+        layers[-1] = max(layers[-1], 2)
+    elif loss == "bce":
+        out = "sigmoid"
+    else:
+        out = draw(st.sampled_from(ELEMENTWISE))
+    bias = draw(st.booleans())
+    sign = draw(st.sampled_from(["+", "-"]))
+    notation = draw(st.sampled_from(["haykin", "ont", "mitchell", "nielsen"]))
+    return _net(layers, hidden + [out], loss, bias=bias, bias_sign=sign, notation=notation)
+
+
+def _payload(params, X, T):
+    return json.dumps({"params": {k: v.tolist() for k, v in params.items()}, "X": X.tolist(), "T": T.tolist()})
+
+
+CALL = """
+    import json, numpy as np, grad
+    data = json.loads(open("case.json").read())
+    P = {k: np.array(v) for k, v in data["params"].items()}
+    out = {}
+    for n in (1, 7):
+        X, T = np.array(data["X"][:n]), np.array(data["T"][:n])
+        g = grad.gradients(P, X, T)
+        out[n] = {"loss": grad.loss(P, X, T), "forward": grad.forward(P, X).tolist(),
+                  "grads": {k: v.tolist() for k, v in g.items()},
+                  "shapes": {k: list(v.shape) for k, v in g.items()}}
+    g1 = grad.gradients(P, np.array(data["X"][0]), np.array(data["T"][0]))
+    out["single"] = {k: v.tolist() for k, v in g1.items()}
+    print(json.dumps(out))
+"""
+
+
+def _close(a, b, rtol=1e-10):
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    assert a.shape == b.shape
+    assert np.all(np.abs(a - b) <= rtol * np.maximum(np.abs(a), np.abs(b)) + 1e-13), (a, b)
+
+
+@settings(max_examples=10, deadline=None)
+@given(net=networks(), seed=st.integers(0, 2**32 - 1))
+def test_exported_module_matches_reference(tmp_path_factory, net, seed):
+    tmp = tmp_path_factory.mktemp("export")
+    export(derive(net, check=False), tmp / "grad.py")
+    rng = np.random.default_rng(seed)
+    params, X, T = _random_case(rng, net, 7)
+    (tmp / "case.json").write_text(_payload(params, X, T))
+    out = json.loads(_run_isolated(tmp, CALL))
+    acts = [a.name for a in net.activations]
+    for n in (1, 7):
+        got = out[str(n)]
+        ref = reference.gradients(params, X[:n], T[:n], acts, net.loss.name, net.bias_sign)
+        assert list(got["grads"]) == list(ref)
+        for k in ref:
+            assert tuple(got["shapes"][k]) == ref[k].shape
+            _close(got["grads"][k], ref[k])
+        _close(got["loss"], reference.loss(params, X[:n], T[:n], acts, net.loss.name, net.bias_sign))
+        _close(got["forward"], reference.forward(params, X[:n], net.layers, acts, net.bias_sign)[-1][1])
+    ref1 = reference.gradients(params, X[0], T[0], acts, net.loss.name, net.bias_sign)
+    for k in ref1:
+        _close(out["single"][k], ref1[k])
+
+
+COMBOS = [
+    ("2-3-1", "sigmoid,linear", "half_sse", {}),
+    ("2-2-1", "sigmoid", "sse", {"bias_sign": "-", "notation": "ont"}),
+    ("3-4-4-2", "tanh,tanh,linear", "mse", {"notation": "mitchell"}),
+    ("4-5-3", "relu,softmax", "ce", {"notation": "nielsen"}),
+    ("2-3-2", "softplus,sigmoid", "bce", {}),
+    ("3-2-2", "linear,relu", "half_sse", {"bias": False}),
+    ("2-3-2", "tanh,softplus", "sse", {}),
+]
+
+
+@pytest.fixture(scope="module", params=COMBOS, ids=[f"{c[0]}-{c[1]}-{c[2]}" for c in COMBOS])
+def exported(request, tmp_path_factory):
+    layers, acts, loss, kw = request.param
+    net = Network.from_string(layers, activation=acts, loss=loss, **kw)
+    d = derive(net, check=False)
+    tmp = tmp_path_factory.mktemp("combo")
+    path = export(d, tmp / "grad.py")
+    return net, d, path
+
+
+def test_every_combo_matches_reference(exported):
+    net, d, path = exported
+    rng = np.random.default_rng(1)
+    params, X, T = _random_case(rng, net, 7)
+    (path.parent / "case.json").write_text(_payload(params, X, T))
+    out = json.loads(_run_isolated(path.parent, CALL))
+    acts = [a.name for a in net.activations]
+    for n in (1, 7):
+        ref = reference.gradients(params, X[:n], T[:n], acts, net.loss.name, net.bias_sign)
+        for k in ref:
+            _close(out[str(n)]["grads"][k], ref[k])
+
+
+def test_imports_only_numpy(exported):
+    _, _, path = exported
+    tree = ast.parse(path.read_text())
+    modules = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            modules.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            modules.add((node.module or "").split(".")[0])
+    assert modules == {"numpy"}
+    text = path.read_text()
+    assert "Dummy" not in text and "_Dummy" not in text and "sympy" not in text.split('"""', 2)[2]
+    assert all(f"def {name}(" in text for name in ("forward", "loss", "gradients"))
+
+
+def test_header_names_network_and_equations(exported):
+    net, d, path = exported
+    doc = ast.get_docstring(ast.parse(path.read_text()))
+    assert "-".join(map(str, net.layers)) in doc
+    assert net.loss.name in doc and f"Notation '{net.profile.name}'" in doc
+    assert all(f"delta{l} = " in doc for l in range(1, net.depth + 1))
+
+
+def test_byte_identical_across_processes(tmp_path):
+    code = ("from symbp import Network, derive; from symbp.export import export; import sys\n"
+            "net = Network.from_string('3-4-2', activation='tanh,softmax', loss='ce', notation='nielsen')\n"
+            "export(derive(net, check=False), sys.argv[1]); export(net, sys.argv[2], target='c')\n")
+    outs = []
+    for i, seed in enumerate(("1", "2")):
+        env = dict(os.environ, PYTHONHASHSEED=seed)
+        subprocess.run([sys.executable, "-c", code, str(tmp_path / f"a{i}.py"), str(tmp_path / f"a{i}.c")],
+                       check=True, env=env, cwd=os.path.dirname(os.path.dirname(__file__)))
+        outs.append(((tmp_path / f"a{i}.py").read_bytes(), (tmp_path / f"a{i}.c").read_bytes(),
+                     (tmp_path / f"a{i}.h").read_bytes().replace(b"A1_H", b"A_H")))
+    assert outs[0][0] == outs[1][0]
+    assert outs[0][1].replace(b"a0.h", b"a1.h") == outs[1][1]
+
+
+def test_atomic_write_leaves_no_temporaries(tmp_path):
+    net = Network.from_string("2-2-1", activation="sigmoid", loss="half_sse")
+    export(net, tmp_path / "out" / "grad.py")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["grad.py"]
+
+
+STABLE = """
+    import json, numpy as np, grad
+    data = json.loads(open("case.json").read())
+    P = {k: np.array(v) for k, v in data["params"].items()}
+    X, T = np.array(data["X"]), np.array(data["T"])
+    with np.errstate(all="raise", under="ignore"):
+        E = grad.loss(P, X, T); g = grad.gradients(P, X, T); y = grad.forward(P, X)
+    ok = np.isfinite(E) and all(np.all(np.isfinite(v)) for v in g.values()) and np.all(np.isfinite(y))
+    print(json.dumps({"ok": bool(ok), "loss": E, "grads": {k: v.tolist() for k, v in g.items()}}))
+"""
+
+
+@pytest.mark.parametrize("layers,acts,loss", [
+    ("3-4-2", "sigmoid,softmax", "ce"), ("3-4-2", "softplus,sigmoid", "bce"),
+    ("3-4-2", "tanh,linear", "mse"), ("3-4-2", "relu,sigmoid", "half_sse")])
+def test_stable_at_large_inputs(tmp_path, layers, acts, loss):
+    net = Network.from_string(layers, activation=acts, loss=loss)
+    export(derive(net, check=False), tmp_path / "grad.py")
+    rng = np.random.default_rng(3)
+    params, _, T = _random_case(rng, net, 4)
+    X = np.array([[1e3, -1e3, 1e3], [-1e3, 1e3, -1e3], [1e3, 1e3, 1e3], [-1e3, -1e3, -1e3]])
+    (tmp_path / "case.json").write_text(_payload(params, X, T))
+    out = json.loads(_run_isolated(tmp_path, STABLE))
+    assert out["ok"]
+    acts_ = [a.name for a in net.activations]
+    with np.errstate(all="ignore"):
+        ref = reference.gradients(params, X, T, acts_, loss, net.bias_sign)
+    for k in ref:
+        _close(out["grads"][k], ref[k], rtol=1e-9)
+
+
+def test_bad_target_refused(tmp_path):
+    with pytest.raises(ValueError):
+        export(Network.from_string("2-1", activation="sigmoid", loss="half_sse"), tmp_path / "x.py", target="rust")
+    assert not list(tmp_path.iterdir())
+
+
+# -- C -------------------------------------------------------------------------------------
+
+@pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler")
+@pytest.mark.parametrize("combo", COMBOS, ids=[f"{c[0]}-{c[1]}-{c[2]}" for c in COMBOS])
+def test_c_target_matches_reference(tmp_path, combo):
+    layers, acts, loss, kw = combo
+    net = Network.from_string(layers, activation=acts, loss=loss, **kw)
+    c_path = export(derive(net, check=False), tmp_path / "grad.c", target="c")
+    assert c_path.with_suffix(".h").exists()
+    lib_path = tmp_path / "libgrad.so"
+    subprocess.run(["cc", "-std=c99", "-O2", "-Wall", "-Werror", "-shared", "-fPIC", "-o", str(lib_path),
+                    str(c_path), "-lm"], check=True, capture_output=True)
+    lib = ctypes.CDLL(str(lib_path))
+    dp = ctypes.POINTER(ctypes.c_double)
+    lib.loss.restype = ctypes.c_double
+    rng = np.random.default_rng(5)
+    params, X, T = _random_case(rng, net, 7)
+    acts_ = [a.name for a in net.activations]
+    for n in (1, 7):
+        Xn, Tn = np.ascontiguousarray(X[:n]), np.ascontiguousarray(T[:n])
+        ref = reference.gradients(params, Xn, Tn, acts_, loss, net.bias_sign)
+        flat = np.ascontiguousarray(np.concatenate([np.ravel(params[k]) for k in ref]))
+        grad = np.full_like(flat, np.nan)
+        lib.gradients(flat.ctypes.data_as(dp), Xn.ctypes.data_as(dp), Tn.ctypes.data_as(dp),
+                      ctypes.c_size_t(n), grad.ctypes.data_as(dp))
+        _close(grad, np.concatenate([np.ravel(ref[k]) for k in ref]))
+        E = lib.loss(flat.ctypes.data_as(dp), Xn.ctypes.data_as(dp), Tn.ctypes.data_as(dp), ctypes.c_size_t(n))
+        _close(E, reference.loss(params, Xn, Tn, acts_, loss, net.bias_sign))
+        Y = np.zeros((n, net.layers[-1]))
+        lib.forward(flat.ctypes.data_as(dp), Xn.ctypes.data_as(dp), ctypes.c_size_t(n), Y.ctypes.data_as(dp))
+        _close(Y, reference.forward(params, Xn, net.layers, acts_, net.bias_sign)[-1][1])
