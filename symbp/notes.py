@@ -12,6 +12,7 @@ from typing import Iterable, Optional
 import jinja2
 import sympy as sp
 
+from .files import write_atomic
 from . import indexform as ix
 from .activations import get_activation, softmax_unit
 from .derive import Derivation, Factor, derive
@@ -637,17 +638,6 @@ def render_tex(derivation: Derivation, templates: Optional[str | Path] = None) -
     return make_env(templates).get_template("notes.tex.j2").render(**notes_context(derivation))
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _first_error(log: str) -> str:
     for line in log.splitlines():
         if line.startswith("!"):
@@ -678,11 +668,11 @@ def compile_pdf(tex: Path, out_dir: Path, timeout: float = 300) -> Path:
             if done.returncode != 0:
                 line = _first_error(log)
                 if log:
-                    _write_atomic(out_dir / "notes.log", log.encode())
+                    write_atomic(out_dir / "notes.log", log.encode())
                 raise NotesError(f"LaTeX failed on {tex}: {line or 'see notes.log'}", line, tex)
-        _write_atomic(out_dir / "notes.log", log.encode())
+        write_atomic(out_dir / "notes.log", log.encode())
         pdf = out_dir / "notes.pdf"
-        _write_atomic(pdf, (Path(work) / "notes.pdf").read_bytes())
+        write_atomic(pdf, (Path(work) / "notes.pdf").read_bytes())
     return pdf
 
 
@@ -694,5 +684,5 @@ def render_notes(net, out_dir: str | Path = "output", pdf: bool = True,
     text = render_tex(derivation, templates)
     out.mkdir(parents=True, exist_ok=True)
     tex = out / "notes.tex"
-    _write_atomic(tex, text.encode("utf-8"))
+    write_atomic(tex, text.encode("utf-8"))
     return compile_pdf(tex, out) if pdf else tex
