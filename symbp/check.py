@@ -22,7 +22,7 @@ import sympy as sp
 from . import reference
 from .compile import compile_network
 from .derive import Derivation, derive
-from .example import example_data, example_params
+from .example import example_data, example_params, flat_params
 from .network import Network
 
 SYMPY_MAX_PARAMS = 60
@@ -107,16 +107,6 @@ class CheckTable:
 
     def __str__(self) -> str:
         return self.text()
-
-
-def _flat(net: Network, grads: dict) -> dict[str, float]:
-    out = {}
-    for l in range(1, net.depth + 1):
-        for j, row in enumerate(net.W[l]):
-            out.update({w.name: float(grads[f"W{l}"][j, k]) for k, w in enumerate(row)})
-        for j, b in enumerate(net.b.get(l, [])):
-            out[b.name] = float(grads[f"b{l}"][j])
-    return out
 
 
 def _locate(net: Network) -> dict[str, tuple[str, tuple]]:
@@ -209,9 +199,9 @@ def check_table(net) -> CheckTable:
     X, T = np.atleast_2d(np.asarray(X, dtype=float)), np.atleast_2d(np.asarray(T, dtype=float))
 
     compiled = compile_network(d)
-    derived = _flat(net, compiled.gradients(params, X, T))
+    derived = flat_params(net, compiled.gradients(params, X, T))
     acts = [a.name for a in net.activations]
-    ref = _flat(net, reference.gradients(params, X, T, acts, net.loss.name, net.bias_sign))
+    ref = flat_params(net, reference.gradients(params, X, T, acts, net.loss.name, net.bias_sign))
     fd = finite_differences(net, params, X, T)
     use_sympy = net.n_params <= SYMPY_MAX_PARAMS
     sym = sympy_gradients(net, params, X, T) if use_sympy else None

@@ -72,7 +72,7 @@ def _number(values: np.ndarray) -> Any:
     return float(values[0]) if values.size == 1 else [float(x) for x in values]
 
 
-def _flat_params(net: Network, params: dict[str, np.ndarray]) -> dict[str, float]:
+def flat_params(net: Network, params: dict[str, np.ndarray]) -> dict[str, float]:
     """{w2_1_3: value, b1_2: value, ...} in the network's parameter order."""
     out = {}
     for l in range(1, net.depth + 1):
@@ -109,8 +109,8 @@ def worked_example(net_or_spec) -> dict[str, Any]:
     for l in range(1, net.depth + 1):
         forward.update({s.name: _number(units[s]) for s in net.v[l]})
         forward.update({s.name: _number(units[s]) for s in net.y[l]})
-    grads = _flat_params(net, compiled.gradients(params, X, T))
-    before = _flat_params(net, params)
+    grads = flat_params(net, compiled.gradients(params, X, T))
+    before = flat_params(net, params)
     return {
         "forward": forward,
         "errors": {e.name: _number(units[e]) for e in net.e},
