@@ -82,8 +82,13 @@ def cmd_verify(args) -> int:
     if args.list_symbols:
         print(symbol_listing(net))
         return 0
+    if args.answers:
+        from .verify.answers import grade, grade_dict, grade_text, load_answers
+        graded = grade(derive(net), load_answers(args.answers))
+        print(json.dumps(grade_dict(graded), indent=1) if args.json else grade_text(graded))
+        return 0 if all(g.correct for g in graded) else 1
     if not args.param or args.expr is None:
-        raise SymbpError("verify: expected --param NAME and --expr EXPR (or --list-symbols)")
+        raise SymbpError("verify: expected --param NAME and --expr EXPR (or --answers FILE, --list-symbols)")
     if args.latex:
         raise SymbpError("--latex: LaTeX input is not supported yet; write the rule in identifiers "
                          "(symbp verify NET --list-symbols)")
@@ -168,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quantity", default="gradient", choices=("gradient", "update", "new", "delta"))
     p.add_argument("--latex", action="store_true", help="EXPR is LaTeX (not supported yet)")
     p.add_argument("--list-symbols", action="store_true", help="print every identifier and its meaning")
+    p.add_argument("--answers", metavar="FILE", help="grade a TOML file of [[answer]] param/quantity/expr tables")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_verify)
 

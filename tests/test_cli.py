@@ -92,3 +92,21 @@ def test_example_cli_json_matches_hand_computation(tmp_path):
     assert data["loss"] == pytest.approx(0.03125)
     assert data["gradients"] == pytest.approx({"w1_1_1": 0.5, "b1_1": 0.25})
     assert data["updated"] == pytest.approx({"w1_1_1": 0.45, "b1_1": 0.225})
+
+
+def test_verify_answers_file_grades_and_scores(tmp_path):
+    answers = tmp_path / "answers.toml"
+    answers.write_text(
+        '[[answer]]\nparam = "w2_1_1"\nquantity = "update"\nexpr = "eta*(d1 - y2_1)*y1_1"\n\n'   # seed 003: right
+        '[[answer]]\nparam = "b2_1"\nquantity = "update"\nexpr = "-eta*(d1 - y2_1)"\n\n'         # sign
+        '[[answer]]\nparam = "b1_1"\nexpr = "().__class__"\n')                                    # hostile
+    r = run("verify", "2-3-1", "--activation", "sigmoid,linear", "--answers", str(answers), "--json", cwd=tmp_path)
+    assert r.returncode == 1, r.stderr
+    data = json.loads(r.stdout)
+    assert (data["score"], data["total"]) == (1, 3)
+    assert [a["equivalent"] for a in data["answers"]] == [True, False, None]
+    assert data["answers"][1]["mistake"] == "sign" and "error" in data["answers"][2]
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[answer]]\nparam = "w2_1_1"\nquantity = "slope"\nexpr = "1"\n')
+    r = run("verify", "2-3-1", "--answers", str(bad), cwd=tmp_path)
+    assert r.returncode == 2 and "answer[0].quantity" in r.stderr
