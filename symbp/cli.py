@@ -89,10 +89,11 @@ def cmd_verify(args) -> int:
         return 0 if all(g.correct for g in graded) else 1
     if not args.param or args.expr is None:
         raise SymbpError("verify: expected --param NAME and --expr EXPR (or --answers FILE, --list-symbols)")
+    expr = args.expr
     if args.latex:
-        raise SymbpError("--latex: LaTeX input is not supported yet; write the rule in identifiers "
-                         "(symbp verify NET --list-symbols)")
-    result = verify(net, args.param, args.expr, quantity=args.quantity)
+        from .verify.latex import parse_latex_for
+        expr = parse_latex_for(net, args.expr)
+    result = verify(net, args.param, expr, quantity=args.quantity)
     if args.json:
         print(json.dumps(result.to_dict(), indent=1))
     else:
@@ -171,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--param", help="canonical name: w2_1_3, b1_2, or delta2_1 with --quantity delta")
     p.add_argument("--expr", help="the formula, in identifiers: eta*delta2_1*y1_3")
     p.add_argument("--quantity", default="gradient", choices=("gradient", "update", "new", "delta"))
-    p.add_argument("--latex", action="store_true", help="EXPR is LaTeX (not supported yet)")
+    p.add_argument("--latex", action="store_true", help="EXPR is LaTeX in the notes' notation: \\eta \\delta^{(2)}_1 y^{(1)}_3")
     p.add_argument("--list-symbols", action="store_true", help="print every identifier and its meaning")
     p.add_argument("--answers", metavar="FILE", help="grade a TOML file of [[answer]] param/quantity/expr tables")
     p.add_argument("--json", action="store_true")

@@ -110,3 +110,13 @@ def test_verify_answers_file_grades_and_scores(tmp_path):
     bad.write_text('[[answer]]\nparam = "w2_1_1"\nquantity = "slope"\nexpr = "1"\n')
     r = run("verify", "2-3-1", "--answers", str(bad), cwd=tmp_path)
     assert r.returncode == 2 and "answer[0].quantity" in r.stderr
+
+
+def test_verify_latex_cli(tmp_path):
+    base = ["verify", "2-3-1", "--activation", "sigmoid,linear", "--numbering", "global", "--param", "w1_1_1",
+            "--quantity", "update", "--latex", "--expr"]
+    seed_003 = run(*base, r"\eta (d_1 - y_4) w_{41} y_1 (1 - y_1) x_1")
+    assert seed_003.returncode == 0, seed_003.stderr
+    assert run(*base, r"\eta (d_1 - y_4) w_{41} x_1").returncode == 1
+    hostile = run(*base, r"\input{/etc/passwd}", cwd=tmp_path)
+    assert hostile.returncode == 2 and r"\input" in hostile.stderr and list(tmp_path.iterdir()) == []

@@ -1,0 +1,663 @@
+r"""LaTeX input for verify: a formula in the notation of the notes, read by a lark grammar.
+
+``parse_latex_for(net, r"\eta (d_1 - y_4) w_{41} y_1 (1 - y_1) x_1")`` gives a SymPy
+expression in the network's symbols. Nothing here runs TeX or Python: the text is
+checked (length, ASCII, nesting, a whitelist of commands) in one linear pass, parsed by
+an LALR grammar written for this purpose, and every node is rebuilt into SymPy by hand.
+``\input``, ``\def``, ``\csname`` and every command not on the whitelist are refused.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from fractions import Fraction
+from functools import lru_cache
+from typing import Optional
+
+import sympy as sp
+from lark import Lark, Token, Tree
+from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from ..network import Network
+from ..printing import latex_names
+from .parse import MAX_DEPTH, MAX_EXPONENT, MAX_LENGTH, MAX_LITERAL, ExpressionError
+from .symbols import function_table, symbol_table
+
+__all__ = ["parse_latex_expression", "parse_latex_for", "ExpressionError"]
+
+MAX_ITEMS = 500          # atoms (numbers, symbols, groups) in one formula
+MAX_POWER_DIGITS = 1000  # a number raised to a power may have at most this many digits
+
+GREEK = frozenset("""alpha beta gamma delta epsilon varepsilon zeta eta theta vartheta iota kappa
+    lambda mu nu xi pi varpi rho varrho sigma varsigma tau upsilon phi varphi chi psi omega
+    Gamma Delta Theta Lambda Xi Pi Sigma Upsilon Phi Psi Omega""".split())
+# Commands that name a function: \sigma(v), \varphi'(v), \exp(-v), \sqrt{x}.
+FUNCTION_COMMANDS = {"exp": "exp", "log": "log", "ln": "ln", "tanh": "tanh", "sqrt": "sqrt",
+                     "sigma": "sigma", "varphi": "varphi", "phi": "phi"}
+# H(v), the step function that ReLU's derivative is printed with in the notes.
+LETTER_FUNCTIONS = {"H": lambda arg: sp.Heaviside(arg)}
+TEXT_COMMANDS = ("mathit", "mathrm", "mathsf", "operatorname", "text", "textrm", "textit")
+SIZE_COMMANDS = ("left", "right", "big", "Big", "bigg", "Bigg", "bigl", "Bigl", "biggl", "Biggl",
+                 "bigr", "Bigr", "biggr", "Biggr", "bigm", "Bigm", "biggm", "Biggm")
+OTHER_COMMANDS = ("frac", "dfrac", "tfrac", "cdot", "times", "prime", "quad", "qquad")
+ALLOWED_COMMANDS = (GREEK | set(FUNCTION_COMMANDS) | set(TEXT_COMMANDS) | set(SIZE_COMMANDS)
+                    | set(OTHER_COMMANDS))
+SPACING = set(",;:! ")   # \, \; \: \! and "\ " are thin/medium/negative spaces: ignored
+
+GRAMMAR = r"""
+start: sum
+sum: term ((PLUS | MINUS) term)*
+term: factor ((MULOP | DIV) factor)*
+factor: (PLUS | MINUS)* product
+product: item+
+item: atom script*
+
+script: "^" sup_arg      -> sup
+      | "_" sub_arg      -> sub
+      | "'"              -> prime
+
+sup_arg: "{" sum "}"          -> sup_group
+       | "{" PRIMECMD+ "}"    -> sup_primes
+       | PRIMECMD             -> sup_primes
+       | NUMBER               -> sup_token
+       | LETTER               -> sup_token
+       | CMD                  -> sup_token
+
+sub_arg: "{" (NUMBER | LETTER | CMD | COMMA)+ "}"   -> sub_group
+       | NUMBER                                     -> sub_group
+       | LETTER                                     -> sub_group
+       | CMD                                        -> sub_group
+
+atom: NUMBER                                 -> number
+    | LETTER                                 -> letter
+    | CMD                                    -> command
+    | TEXTCMD "{" LETTER+ "}"                -> textname
+    | FRAC "{" sum "}" "{" sum "}"           -> frac
+    | "(" sum ")"                            -> paren
+    | "[" sum "]"                            -> paren
+    | "{" sum "}"                            -> brace
+
+PLUS: "+"
+MINUS: "-"
+DIV: "/"
+COMMA: ","
+MULOP.3: "*" | /\\cdot(?![A-Za-z])/ | /\\times(?![A-Za-z])/
+FRAC.3: /\\[dt]?frac(?![A-Za-z])/
+PRIMECMD.3: /\\prime(?![A-Za-z])/
+TEXTCMD.3: /\\(mathit|mathrm|mathsf|operatorname|text|textrm|textit)(?![A-Za-z])/
+SIZE.3: /\\(left|right|[bB]igg?[lrm]?)(?![A-Za-z])/
+SPACE.3: /\\([,;:! ]|q?quad(?![A-Za-z]))/
+CMD.1: /\\[A-Za-z]+/
+NUMBER: /[0-9]+(\.[0-9]*)?|\.[0-9]+/
+LETTER: /[A-Za-z]/
+WS: /[ \t\r\n]+/
+
+%ignore WS
+%ignore SIZE
+%ignore SPACE
+"""
+
+
+@lru_cache(maxsize=1)
+def _parser() -> Lark:
+    return Lark(GRAMMAR, parser="lalr", lexer="contextual", propagate_positions=True,
+                maybe_placeholders=False)
+
+
+# -- the raw text -------------------------------------------------------------------------
+
+def _check_raw(text: str) -> str:
+    """Size, alphabet, nesting and commands, in linear passes; returns the text with $...$ blanked."""
+    if not isinstance(text, str):
+        raise ExpressionError(f"expected a string, got {type(text).__name__}")
+    if len(text) > MAX_LENGTH:
+        raise ExpressionError(f"the formula is {len(text)} characters long; at most {MAX_LENGTH} are accepted")
+    if not text.strip():
+        raise ExpressionError("the formula is empty")
+    depth = 0
+    for col, ch in enumerate(text):
+        if not (" " <= ch <= "~" or ch in "\t\r\n"):
+            # Unicode look-alikes (Cyrillic 'е', a Greek 'η' typed directly) never pass as a known name.
+            raise ExpressionError(f"character {ch!r} (U+{ord(ch):04X}) is not plain ASCII; "
+                                  r"write Greek letters as commands (\eta)", col)
+        if ch in "([{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise ExpressionError(f"brackets nested deeper than {MAX_DEPTH}", col)
+        elif ch in ")]}":
+            depth -= 1
+            if depth < 0:
+                raise ExpressionError(f"unbalanced {ch!r}", col)
+    if depth:
+        raise ExpressionError("unbalanced brackets: some are never closed")
+    text = _strip_math_delimiters(text)
+    for m in re.finditer(r"\\([A-Za-z]+|.?)", text, re.S):
+        name = m.group(1)
+        if name.isalpha():
+            if name not in ALLOWED_COMMANDS:
+                raise ExpressionError(f"command \\{name} is not accepted", m.start())
+        elif name not in SPACING:
+            shown = f"\\{name}"
+            raise ExpressionError(f"'{shown}' is not accepted", m.start())
+    m = re.search(r"\\[dt]?frac(?![A-Za-z])(?!\s*\{)", text)
+    if m:
+        raise ExpressionError(r"write \frac{...}{...} with braces", m.start())
+    m = re.search(r"\(\s*\\cdot\s*\)", text)
+    if m:
+        raise ExpressionError(r"(\cdot) is a placeholder; apply the function to a net input, "
+                              r"as in \varphi(v^{(1)}_{1})", m.start())
+    for m in re.finditer(r"[%#&~$]", text):
+        what = {"%": "a TeX comment '%'", "$": "'$' inside the formula"}.get(m.group(), repr(m.group()))
+        raise ExpressionError(f"{what} is not accepted", m.start())
+    return text
+
+
+def _strip_math_delimiters(text: str) -> str:
+    r"""``$...$``, ``$$...$$``, ``\(...\)`` and ``\[...\]`` around the whole formula become spaces."""
+    s = text.strip()
+    lead = len(text) - len(text.lstrip())
+    for left, right in (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")):
+        if len(s) >= len(left) + len(right) and s.startswith(left) and s.endswith(right):
+            start, end = lead, lead + len(s)
+            return (text[:start] + " " * len(left) + text[start + len(left):end - len(right)]
+                    + " " * len(right) + text[end:])
+    return text
+
+
+# -- symbols ----------------------------------------------------------------------------------
+
+_NAME_RE = re.compile(r"^(?P<base>\\math(?:it|rm)\{[A-Za-z]+\}|\\[A-Za-z]+|[A-Za-z])"
+                      r"(?:\^\{\((?P<layer>\d+)\)\})?(?:_\{(?P<idx>[0-9,]+)\})?$")
+
+Key = tuple  # (base, layer or None, indices tuple of digit strings)
+
+
+def _base_key(base: str) -> str:
+    """\\mathit{net} and \\mathrm{net} -> net; \\eta stays \\eta; a letter stays a letter."""
+    m = re.match(r"^\\[A-Za-z]+\{([A-Za-z]+)\}$", base)
+    return m.group(1) if m else base
+
+
+def _net_readings(base: str, idx: Optional[str]) -> tuple:
+    """The index tuple of a name printed by latex_names: w_{41} is (4, 1), w_{10,3} is (10, 3), y_{12} is (12,)."""
+    if idx is None:
+        return ()
+    if "," in idx:
+        return tuple(str(int(i)) for i in idx.split(","))
+    if base == "w" and len(idx) == 2:
+        return tuple(idx)
+    return (str(int(idx)),)
+
+
+def _user_readings(groups: list[str]) -> set[tuple]:
+    """w_{2,1} and w_{2 1} are (2, 1); w_{21} may be (21,) or (2, 1): both are looked up."""
+    if not groups:
+        return {()}
+    if len(groups) > 1:
+        return {tuple(str(int(g)) for g in groups)}
+    g = groups[0]
+    return {(str(int(g)),), tuple(g)}
+
+
+class SymbolMap:
+    """LaTeX names -> symbols, in the network's numbering and (as a fallback) the other one."""
+
+    def __init__(self, net: Network):
+        table = symbol_table(net)
+        self.primary = self._build(net, net, table)
+        other = "layer" if net.spec.numbering == "global" else "global"
+        try:
+            twin = Network(dataclasses.replace(net.spec, numbering=other))
+            self.secondary = self._build(twin, net, table)
+        except Exception:           # a numbering this spec cannot take: no fallback
+            self.secondary = {}
+        self.multi_letter = {k[0] for m in (self.primary, self.secondary) for k in m
+                             if len(k[0]) > 1 and k[0].isalpha()}
+        self.bases = {k[0] for m in (self.primary, self.secondary) for k in m}
+
+    @staticmethod
+    def _build(names_net: Network, net: Network, table) -> dict[Key, set]:
+        out: dict[Key, set] = {}
+        names = dict(latex_names(names_net))
+        p = names_net.profile
+        for k, x in enumerate(names_net.x, start=1):        # y^{(0)}_k is input k
+            names[sp.Symbol(f"__in{k}")] = f"{p.out_tex}^{{(0)}}_{{{k}}}"
+        for sym, tex in names.items():
+            target = table.get(sym.name) if not sym.name.startswith("__in") else net.x[int(sym.name[4:]) - 1]
+            if target is None:
+                continue            # the loss symbol E: not something a formula may use
+            m = _NAME_RE.match(tex)
+            if m is None:
+                continue
+            base = _base_key(m.group("base"))
+            layer = int(m.group("layer")) if m.group("layer") else None
+            key = (base, layer, _net_readings(base, m.group("idx")))
+            out.setdefault(key, set()).add(target)
+        return out
+
+    def lookup(self, base: str, layer: Optional[int], groups: list[str]) -> tuple[list, bool]:
+        """The symbols a written name may denote (first in the net's own numbering); known base?"""
+        keys = {(base, layer, r) for r in _user_readings(groups)}
+        for table in (self.primary, self.secondary):
+            found = set().union(*(table.get(k, set()) for k in keys))
+            if found:
+                return sorted(found, key=lambda s: s.name), True
+        return [], base in self.bases
+
+
+@lru_cache(maxsize=8)
+def _symbol_map(net: Network) -> SymbolMap:
+    return SymbolMap(net)
+
+
+# -- building SymPy ---------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class Piece:
+    """One juxtaposed item: a value, or a function head waiting for its argument."""
+
+    value: Optional[sp.Expr] = None
+    head: Optional[str] = None          # function_table name, e.g. "varphi"
+    primes: int = 0
+    head_power: Optional[sp.Expr] = None
+    inner: Optional[sp.Expr] = None      # (x)^2 as an argument: f applies to x, then ^2
+    power: Optional[sp.Expr] = None
+    is_group: bool = False
+    chain: int = 0                       # \log\log x: functions applied without brackets
+    start: int = 0
+    source: str = ""
+
+
+class _Builder:
+    def __init__(self, text: str, smap: Optional[SymbolMap], functions):
+        self.text, self.smap, self.functions = text, smap, functions
+        self.items = 0
+        self.functions = {**LETTER_FUNCTIONS, **functions}
+        self.fn_names = {name.lower(): name for name in functions if not name.endswith("'")}
+
+    # positions and messages
+    @staticmethod
+    def _pos(node) -> int:
+        if isinstance(node, Token):
+            return node.start_pos or 0
+        meta = getattr(node, "meta", None)
+        return getattr(meta, "start_pos", 0) if meta is not None and not meta.empty else 0
+
+    def _src(self, node) -> str:
+        if isinstance(node, Token):
+            return str(node)
+        meta = node.meta
+        return self.text[meta.start_pos:meta.end_pos] if not meta.empty else ""
+
+    def fail(self, message: str, node) -> None:
+        raise ExpressionError(message, self._pos(node))
+
+    # the rules
+    def build(self, tree: Tree) -> sp.Expr:
+        assert tree.data == "start"
+        return self.sum(tree.children[0])
+
+    def sum(self, tree: Tree) -> sp.Expr:
+        kids = tree.children
+        total = [self.term(kids[0])]
+        for op, node in zip(kids[1::2], kids[2::2]):
+            value = self.term(node)
+            total.append(value if op.type == "PLUS" else sp.Mul(sp.Integer(-1), value))
+        return sp.Add(*total)
+
+    def term(self, tree: Tree) -> sp.Expr:
+        kids = tree.children
+        factors = [self.factor(kids[0])]
+        for op, node in zip(kids[1::2], kids[2::2]):
+            value = self.factor(node)
+            if op.type == "DIV":
+                if value == 0:
+                    self.fail("division by zero", op)
+                value = sp.Pow(value, sp.Integer(-1))
+            factors.append(value)
+        return sp.Mul(*factors)
+
+    def factor(self, tree: Tree) -> sp.Expr:
+        *signs, product = tree.children
+        negative = sum(1 for s in signs if s.type == "MINUS") % 2
+        value = self.product(product)
+        return sp.Mul(sp.Integer(-1), value) if negative else value
+
+    def product(self, tree: Tree) -> sp.Expr:
+        items = self._merge_words(tree.children)
+        pieces = [self.item(node, i + 1 < len(items) and self._opens_call(items[i + 1]))
+                  for i, node in enumerate(items)]
+        # Right to left: a function head takes the piece just after it (\log\sigma(v) nests).
+        values: list[Piece] = []
+        for piece in reversed(pieces):
+            if piece.head is None:
+                values.insert(0, piece)
+                continue
+            if not values:
+                raise ExpressionError(f"{piece.source} needs an argument, as in {piece.source}(...)", piece.start)
+            arg = values.pop(0)
+            if arg.chain >= MAX_DEPTH:
+                raise ExpressionError(f"functions applied more than {MAX_DEPTH} deep", piece.start)
+            values.insert(0, Piece(value=self._call(piece, arg), chain=arg.chain + 1,
+                                   start=piece.start, source=piece.source))
+        return sp.Mul(*[p.value for p in values])
+
+    def _opens_call(self, node: Tree) -> bool:
+        atom = node.children[0]
+        return atom.data == "paren"
+
+    def _merge_words(self, items: list[Tree]) -> list[Tree]:
+        """Bare letters spelling a multi-letter name of the profile (net) form that name."""
+        words = self.smap.multi_letter if self.smap else set()
+        if not words:
+            return items
+        out, i = [], 0
+        while i < len(items):
+            for word in sorted(words, key=len, reverse=True):
+                n = len(word)
+                chunk = items[i:i + n]
+                if len(chunk) == n and all(c.children[0].data == "letter" for c in chunk) \
+                        and all(len(c.children) == 1 for c in chunk[:-1]) \
+                        and "".join(str(c.children[0].children[0]) for c in chunk) == word:
+                    last = chunk[-1]
+                    tok = Token("LETTER", word, start_pos=self._pos(chunk[0]))
+                    merged = Tree("item", [Tree("word", [tok], meta=chunk[0].children[0].meta)]
+                                  + last.children[1:], meta=chunk[0].meta)
+                    merged.meta.end_pos = last.meta.end_pos
+                    out.append(merged)
+                    i += n
+                    break
+            else:
+                out.append(items[i])
+                i += 1
+        return out
+
+    def item(self, tree: Tree, before_group: bool) -> Piece:
+        self.items += 1
+        if self.items > MAX_ITEMS:
+            self.fail(f"the formula has more than {MAX_ITEMS} parts", tree)
+        atom, *scripts = tree.children
+        kind = atom.data
+        if kind in ("letter", "command", "textname", "word"):
+            return self._name(tree, atom, scripts, before_group)
+        if kind == "number":
+            value = self._number(atom.children[0])
+            inner, is_group = None, False
+        elif kind == "frac":
+            num, den = self.sum(atom.children[1]), self.sum(atom.children[2])
+            if den == 0:
+                self.fail("division by zero in \\frac", atom)
+            value, inner, is_group = num / den, None, False
+        else:                           # paren or brace
+            inner = self.sum(atom.children[0])
+            value, is_group = inner, kind == "paren"
+        power = None
+        for script in scripts:
+            if script.data != "sup" or power is not None:
+                what = {"sub": "a subscript", "prime": "a prime"}.get(script.data, "a second superscript")
+                self.fail(f"{what} is not accepted on '{self._src(atom)}'", script)
+            power = self._exponent(script, atom)
+        if power is not None:
+            value = self._pow(value, power, script)
+        return Piece(value=value, inner=inner if is_group else None, power=power, is_group=is_group,
+                     start=self._pos(tree), source=self._src(tree))
+
+    def _number(self, tok: Token) -> sp.Expr:
+        text = str(tok)
+        if "." not in text:
+            if len(text.lstrip("0")) > 101:
+                self.fail(f"number {text[:20]}... is out of range", tok)
+            return sp.Integer(int(text))
+        frac = Fraction(text if not text.endswith(".") else text[:-1])
+        if frac and not (1 / MAX_LITERAL <= abs(frac) <= MAX_LITERAL):
+            self.fail(f"number {text} is out of range", tok)
+        return sp.Rational(frac.numerator, frac.denominator)
+
+    def _exponent(self, script: Tree, base_node, euler: bool = False) -> sp.Expr:
+        arg = script.children[0]
+        if arg.data == "sup_primes":
+            self.fail("a prime is accepted only on an activation, as in \\varphi'(v)", script)
+        if arg.data == "sup_token":
+            tok = arg.children[0]
+            if tok.type != "NUMBER":
+                self.fail(f"exponent '{str(tok)}' is not a number", tok)
+            if len(tok) > 1:
+                self.fail(f"write ^{{{tok}}}: in TeX ^{tok} means ^{{{tok[0]}}}{tok[1:]}", tok)
+            exponent = sp.Integer(int(str(tok)))
+        else:
+            inner = arg.children[0]
+            if not euler and self._contains_power(inner):
+                self.fail("nested powers are not accepted", script)
+            exponent = self.sum(inner)
+        if euler:
+            return exponent             # e^{-v} is exp(-v): any exponent
+        if not exponent.is_Integer:
+            self.fail(f"an exponent must be a whole number, not '{self._src(arg)}'", script)
+        if abs(exponent) > MAX_EXPONENT:
+            self.fail(f"exponent {exponent} is larger than {MAX_EXPONENT}", script)
+        if self._contains_power(base_node):
+            self.fail("nested powers are not accepted (write {y^2}^3 as y^{6})", script)
+        return exponent
+
+    def _pow(self, base: sp.Expr, exponent: sp.Expr, node) -> sp.Expr:
+        if base.is_Number and base != 0 and abs(base) != 1:
+            digits = abs(float(exponent)) * max(abs(math.log10(abs(float(sp.Abs(base))) or 1e-300)), 1)
+            if digits > MAX_POWER_DIGITS:
+                self.fail(f"the power {base}^{exponent} is too large", node)
+        if base == 0 and exponent < 0:
+            self.fail("division by zero", node)
+        return sp.Pow(base, exponent)
+
+    @staticmethod
+    def _contains_power(node) -> bool:
+        """Does the subtree raise anything to a non-layer power? (walked without recursion)"""
+        stack = [node]
+        while stack:
+            n = stack.pop()
+            if isinstance(n, Tree):
+                if _is_euler_item(n):
+                    continue            # e^{-v} is exp(-v), not a power that can grow
+                if n.data == "sup" and n.children[0].data != "sup_primes" \
+                        and _layer_of(n.children[0]) is None:
+                    return True
+                stack.extend(n.children)
+        return False
+
+    # names: symbols and function heads
+    def _name(self, tree: Tree, atom: Tree, scripts: list[Tree], before_group: bool) -> Piece:
+        kind = atom.data
+        if kind == "textname":
+            base = "".join(str(t) for t in atom.children[1:])
+        elif kind == "command":
+            base = str(atom.children[0])
+        else:
+            base = str(atom.children[0])
+        start, source = self._pos(tree), self._src(tree)
+        head = self._head_name(kind, base, scripts, before_group)
+        if head is not None:
+            primes, power = 0, None
+            for script in scripts:
+                if script.data == "prime":
+                    primes += 1
+                elif script.data == "sup" and script.children[0].data == "sup_primes":
+                    primes += len(script.children[0].children)
+                elif script.data == "sup" and power is None:
+                    power = self._exponent(script, atom)
+                else:
+                    self.fail(f"'{self._src(script)}' is not accepted on the function {self._src(atom)}", script)
+            if primes > 1:
+                self.fail(f"only first derivatives are accepted, not {source}", tree)
+            return Piece(head=head, primes=primes, head_power=power, start=start, source=self._src(atom))
+        layer, groups, power, seen_sub = None, [], None, False
+        if self._is_euler(base, scripts):
+            return Piece(value=sp.exp(self._exponent(scripts[0], atom, euler=True)), start=start, source=source)
+        for script in scripts:
+            if script.data == "prime":
+                self.fail(f"a prime is accepted only on an activation, not on '{self._src(atom)}'", script)
+            if script.data == "sub":
+                if seen_sub:
+                    self.fail("double subscript", script)
+                seen_sub = True
+                groups = self._indices(script.children[0])
+                continue
+            lay = _layer_of(script.children[0])
+            if lay is not None and layer is None and power is None and not seen_sub:
+                layer = lay
+            elif power is None:
+                power = self._exponent(script, atom)
+            else:
+                self.fail("double superscript: brace the base, as in {y_1}^2", script)
+        value = self._symbol(base, layer, groups, tree, source)
+        if power is not None:
+            value = self._pow(value, power, tree)
+        return Piece(value=value, start=start, source=source)
+
+    def _is_euler(self, base: str, scripts) -> bool:
+        """e^{...} where e names no symbol of the profile is Euler's number."""
+        if base != "e" or len(scripts) != 1 or scripts[0].data != "sup":
+            return False
+        if scripts and (_layer_of(scripts[0].children[0]) is not None
+                        or scripts[0].children[0].data == "sup_primes"):
+            return False
+        return self.smap is None or not self.smap.lookup("e", None, [])[0]
+
+    def _head_name(self, kind: str, base: str, scripts, before_group: bool) -> Optional[str]:
+        """The function_table name if this name is a function (\\varphi, f, \\operatorname{ReLU})."""
+        has_prime = any(s.data == "prime" or (s.data == "sup" and s.children[0].data == "sup_primes")
+                        for s in scripts)
+        if kind == "command":
+            name = FUNCTION_COMMANDS.get(base[1:])
+            return name if name in self.functions else None
+        if kind == "textname":
+            if self.smap and base in self.smap.bases:
+                return None
+            name = self.fn_names.get(base.lower())
+            if name is None:
+                return None         # an unknown name: reported as an unknown symbol
+            return name
+        if kind == "letter" and base in self.functions and (has_prime or before_group) \
+                and not (self.smap and base in self.smap.bases):
+            return base                 # f(v), f'(v)
+        return None
+
+    def _indices(self, arg: Tree) -> list[str]:
+        groups = []
+        for tok in arg.children:
+            if tok.type == "COMMA":
+                continue
+            if tok.type != "NUMBER" or "." in tok:
+                self.fail(f"index '{str(tok)}': write a concrete unit number, as in w^{{(1)}}_{{21}}", tok)
+            groups.append(str(tok))
+        if len(arg.children) == 1 and len(groups[0]) > 1 and self.text[tok.start_pos - 1] == "_":
+            self.fail(f"write _{{{tok}}}: in TeX _{tok} means _{{{tok[0]}}}{tok[1:]}", tok)
+        return groups
+
+    def _symbol(self, base: str, layer, groups, tree, source: str) -> sp.Expr:
+        if self.smap is None:
+            self.fail(f"unknown symbol '{source}'", tree)
+        found, known = self.smap.lookup(base, layer, groups)
+        if len(found) == 1:
+            return found[0]
+        if len(found) > 1:
+            names = ", ".join(s.name for s in found)
+            self.fail(f"'{source}' is ambiguous ({names}); separate the indices with a comma", tree)
+        if base == "\\pi" and layer is None and not groups:
+            return sp.pi
+        hint = "" if known else "; use the notes' letters"
+        self.fail(f"unknown symbol '{source}'{hint}", tree)
+
+    def _call(self, head: Piece, arg: Piece) -> sp.Expr:
+        key = head.head + "'" * head.primes
+        if key not in self.functions:
+            raise ExpressionError(f"unknown function {head.source}{chr(39) * head.primes}", head.start)
+        if head.head == "sqrt" and not arg.source.lstrip().startswith("{"):
+            raise ExpressionError(r"write \sqrt{...}", head.start)
+        operand = arg.inner if arg.is_group and arg.power is not None else arg.value
+        try:
+            value = self.functions[key](operand)
+        except ExpressionError as exc:
+            raise ExpressionError(f"{head.source}{chr(39) * head.primes}(...): {exc}", head.start) from None
+        except (TypeError, ValueError) as exc:
+            raise ExpressionError(f"{head.source}(...): {exc}", head.start) from None
+        if arg.is_group and arg.power is not None:
+            value = sp.Pow(value, arg.power)
+        if head.head_power is not None:
+            value = sp.Pow(value, head.head_power)
+        return value
+
+
+def _is_euler_item(node: Tree) -> bool:
+    """e^{...}: an item whose atom is the letter e with one superscript and no subscript."""
+    if node.data != "item" or len(node.children) != 2:
+        return False
+    atom, script = node.children
+    return (atom.data == "letter" and str(atom.children[0]) == "e" and script.data == "sup"
+            and _layer_of(script.children[0]) is None)
+
+
+def _layer_of(arg: Tree) -> Optional[int]:
+    """^{(2)} or ^{[2]}: the layer 2; anything else: None."""
+    if not isinstance(arg, Tree) or arg.data != "sup_group":
+        return None
+    node = arg.children[0]
+    for rule in ("sum", "term", "factor", "product", "item"):
+        if not isinstance(node, Tree) or node.data != rule or len(node.children) != 1:
+            return None
+        node = node.children[0]
+    if node.data != "paren":
+        return None
+    node = node.children[0]
+    for rule in ("sum", "term", "factor", "product", "item"):
+        if not isinstance(node, Tree) or node.data != rule or len(node.children) != 1:
+            return None
+        node = node.children[0]
+    if node.data != "number" or not str(node.children[0]).isdigit():
+        return None
+    return int(str(node.children[0]))
+
+
+# -- entry points -----------------------------------------------------------------------------
+
+def _parse_tree(text: str) -> tuple[Tree, str]:
+    text = _check_raw(text)
+    try:
+        return _parser().parse(text), text
+    except UnexpectedCharacters as exc:
+        raise ExpressionError(f"unexpected character {text[exc.pos_in_stream]!r}", exc.pos_in_stream) from None
+    except UnexpectedEOF:
+        raise ExpressionError("the formula ends too early") from None
+    except UnexpectedToken as exc:
+        tok = exc.token
+        if tok.type == "$END":
+            raise ExpressionError("the formula ends too early") from None
+        raise ExpressionError(f"unexpected '{str(tok)}'", tok.start_pos) from None
+    except (UnexpectedInput, LarkError) as exc:
+        raise ExpressionError(f"not a formula ({exc.__class__.__name__})") from None
+    except RecursionError:
+        raise ExpressionError("the formula is too deeply nested") from None
+
+
+def parse_latex_expression(text: str, symbols: Optional[SymbolMap], functions) -> sp.Expr:
+    """Parse LaTeX ``text`` with a symbol map and a function table (see parse_latex_for)."""
+    tree, clean = _parse_tree(text)
+    try:
+        expr = _Builder(clean, symbols, functions).build(tree)
+    except RecursionError:
+        raise ExpressionError("the formula is too deeply nested") from None
+    if expr.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
+        raise ExpressionError("the formula is undefined (a division by zero or log(0))")
+    return expr
+
+
+def parse_latex_for(net: Network, text: str) -> sp.Expr:
+    r"""Parse a LaTeX formula in ``net``'s notation into a SymPy expression in its symbols.
+
+    Accepts the letters of the notes (``w^{(1)}_{21}``, or ``w_{41}`` with global
+    numbering; ``\delta^{(2)}_1``, ``\eta``, ``x_1``), ``\frac{}{}``, ``\cdot``,
+    ``\times``, juxtaposition, ``\left( \right)``, powers with small whole exponents and
+    the activations ``\varphi'(v^{(1)}_2)``, ``\sigma``, ``f``, ``\exp``, ``\log``,
+    ``\tanh``, ``\operatorname{ReLU}``. Raises ExpressionError (with the column) for
+    anything else, including every TeX command not on the whitelist.
+    """
+    return parse_latex_expression(text, _symbol_map(net), function_table(net))
