@@ -7,6 +7,8 @@ from typing import Optional, Union
 
 import sympy as sp
 
+from ..printing import to_text
+
 from ..derive import QUANTITIES, Derivation, derive
 from ..errors import SymbpError
 from ..network import Network
@@ -59,7 +61,7 @@ def verify(net: Union[Network, Derivation, str], param: str, expr: Union[str, sp
     candidate = parse_for(d.net, expr) if isinstance(expr, str) else expr
     candidate = d.unrolled(candidate).xreplace(output_symbols(d.net))
     expected = d.quantity(param, quantity, form="unrolled")
-    text = sp.sstr(expected)
+    text = to_text(expected)   # the same identifiers and functions verify accepts
     if _symbolically_equal(candidate, expected):
         return VerifyResult(True, expected, text, None, None, "Equivalent (identical after expansion).")
     return _numeric_verdict(d, param, quantity, candidate, expected, text, seed)

@@ -7,6 +7,8 @@ from typing import Iterator, Optional
 
 import sympy as sp
 
+from ..printing import to_text
+
 from ..derive import Derivation
 from .symbols import Point, close, evaluate
 
@@ -209,7 +211,7 @@ def _missing_activation_derivative(case: Case) -> Optional[Diagnosis]:
         if variant != case.true_part and case.matches(variant, part=True):
             act, rule = case.net.profile.activation, case.d.deltas[s]
             return Diagnosis("missing_activation_derivative",
-                             f"The activation derivative {act}'({v}) = {sp.sstr(factor)} of unit {rule.unit} "
+                             f"The activation derivative {act}'({v}) = {to_text(factor)} of unit {rule.unit} "
                              f"of layer {rule.layer} is missing (it is a factor of {s}).")
     return None
 

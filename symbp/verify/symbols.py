@@ -20,6 +20,11 @@ EVAL_SECONDS = 1.0     # mpmath can spin on exp(exp(exp(99))): each evaluation i
 GENERIC = ("phi", "varphi", "f")       # the generic activation of any profile, applied to a net input
 
 
+def _step(x: sp.Expr) -> sp.Expr:
+    """step(v): relu's derivative H(v) with H(0) = 0, as symbp prints it."""
+    return sp.Heaviside(x, 0)
+
+
 def symbol_table(net: Network) -> dict[str, sp.Symbol]:
     """Every canonical identifier of ``net`` (plus ``y0_k`` for input k) -> its symbol."""
     table: dict[str, sp.Symbol] = {}
@@ -42,7 +47,7 @@ def function_table(net: Network) -> dict[str, Callable[..., sp.Expr]]:
     units = _net_inputs(net)
     fixed = {"exp": sp.exp, "log": sp.log, "ln": sp.log, "sqrt": sp.sqrt, "tanh": sp.tanh,
              "sigmoid": sigmoid, "logsig": sigmoid, "logistic": sigmoid,
-             "softplus": softplus, "relu": relu}
+             "softplus": softplus, "relu": relu, "step": _step}
     table: dict[str, Callable[..., sp.Expr]] = dict(fixed)
     for name, fn in fixed.items():
         if name not in ("sqrt", "log", "ln"):
