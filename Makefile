@@ -35,8 +35,10 @@ notes: $(STAMP) tex
 derive: $(STAMP)
 	$(BIN)/symbp derive 2-3-1 --activation sigmoid,linear --loss half_sse
 
+# Long measurements live here, never in the tests: output/bench.md and output/bench.png.
 bench: $(STAMP)
-	$(BIN)/python benchmarks/bench_derive.py
+	$(BIN)/pip install -q '.[bench]' || echo "matplotlib unavailable: bench.png will be skipped" >&2
+	$(BIN)/python benchmarks/run.py
 
 clean:
 	rm -rf $(VENV) output/*.tex output/*.pdf
