@@ -21,7 +21,7 @@ from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, Unex
 
 from ..network import Network
 from ..printing import latex_names
-from .parse import MAX_DEPTH, MAX_EXPONENT, MAX_LENGTH, MAX_LITERAL, ExpressionError
+from .parse import MAX_DEPTH, MAX_EXPONENT, MAX_LITERAL, ExpressionError, check_plain
 from .symbols import function_table, symbol_table
 
 __all__ = ["parse_latex_expression", "parse_latex_for", "ExpressionError"]
@@ -109,28 +109,8 @@ def _parser() -> Lark:
 
 def _check_raw(text: str) -> str:
     """Size, alphabet, nesting and commands, in linear passes; returns the text with $...$ blanked."""
-    if not isinstance(text, str):
-        raise ExpressionError(f"expected a string, got {type(text).__name__}")
-    if len(text) > MAX_LENGTH:
-        raise ExpressionError(f"the formula is {len(text)} characters long; at most {MAX_LENGTH} are accepted")
-    if not text.strip():
-        raise ExpressionError("the formula is empty")
-    depth = 0
-    for col, ch in enumerate(text):
-        if not (" " <= ch <= "~" or ch in "\t\r\n"):
-            # Unicode look-alikes (Cyrillic 'е', a Greek 'η' typed directly) never pass as a known name.
-            raise ExpressionError(f"character {ch!r} (U+{ord(ch):04X}) is not plain ASCII; "
-                                  r"write Greek letters as commands (\eta)", col)
-        if ch in "([{":
-            depth += 1
-            if depth > MAX_DEPTH:
-                raise ExpressionError(f"brackets nested deeper than {MAX_DEPTH}", col)
-        elif ch in ")]}":
-            depth -= 1
-            if depth < 0:
-                raise ExpressionError(f"unbalanced {ch!r}", col)
-    if depth:
-        raise ExpressionError("unbalanced brackets: some are never closed")
+    check_plain(text, "formula", whitespace="\t\r\n", hint=r"; write Greek letters as commands (\eta)",
+                brackets="brackets", balanced=True)
     text = _strip_math_delimiters(text)
     for m in re.finditer(r"\\([A-Za-z]+|.?)", text, re.S):
         name = m.group(1)

@@ -56,26 +56,39 @@ def parse_expression(text: str, symbols: Mapping[str, sp.Symbol], functions: Fun
     return expr
 
 
-def _check_raw(text: str) -> None:
-    """Size, alphabet and nesting, checked in one linear pass before anything recursive runs."""
+def check_plain(text: str, what: str = "expression", whitespace: str = "", hint: str = "",
+                brackets: str = "parentheses", balanced: bool = False) -> None:
+    """Size, alphabet and nesting, in one linear pass before anything recursive runs.
+
+    Shared by the text and the LaTeX parser; ``what``, ``hint`` and ``brackets`` word the
+    messages, ``whitespace`` lists the control characters a caller allows.
+    """
     if not isinstance(text, str):
         raise ExpressionError(f"expected a string, got {type(text).__name__}")
     if len(text) > MAX_LENGTH:
-        raise ExpressionError(f"the expression is {len(text)} characters long; "
-                              f"at most {MAX_LENGTH} are accepted")
+        raise ExpressionError(f"the {what} is {len(text)} characters long; at most {MAX_LENGTH} are accepted")
     if not text.strip():
-        raise ExpressionError("the expression is empty")
+        raise ExpressionError(f"the {what} is empty")
     depth = 0
     for col, ch in enumerate(text):
-        if not (" " <= ch <= "~"):
+        if not (" " <= ch <= "~" or ch in whitespace):
             # Unicode look-alikes (Cyrillic 'е' in 'еta') must never pass as a known name.
-            raise ExpressionError(f"character {ch!r} (U+{ord(ch):04X}) is not plain ASCII", col)
+            raise ExpressionError(f"character {ch!r} (U+{ord(ch):04X}) is not plain ASCII{hint}", col)
         if ch in "([{":
             depth += 1
             if depth > MAX_DEPTH:
-                raise ExpressionError(f"parentheses nested deeper than {MAX_DEPTH}", col)
+                raise ExpressionError(f"{brackets} nested deeper than {MAX_DEPTH}", col)
         elif ch in ")]}":
             depth -= 1
+            if balanced and depth < 0:
+                raise ExpressionError(f"unbalanced {ch!r}", col)
+    if balanced and depth:
+        raise ExpressionError("unbalanced brackets: some are never closed")
+
+
+def _check_raw(text: str) -> None:
+    """The shared size/alphabet/nesting pass, then no dunder names."""
+    check_plain(text)
     for match in re.finditer(r"[A-Za-z0-9_]*__[A-Za-z0-9_]*", text):
         if match.group().startswith("__") or match.group().endswith("__"):
             raise ExpressionError(f"identifier {match.group()!r} is not accepted", match.start())
