@@ -89,20 +89,26 @@ class Derivation:
     def _unrolled_deltas(self) -> dict[sp.Symbol, sp.Expr]:
         """Each delta in unit values only (errors and next-layer deltas substituted)."""
         net, out = self.net, {}
-        errors = {e: net.error(j) for j, e in enumerate(net.e, start=1)}
         for l in range(net.depth, 0, -1):
             for d in net.delta[l]:
-                out[d] = self.deltas[d].value.xreplace(errors).xreplace(out)
+                out[d] = self.deltas[d].value.xreplace(self._errors).xreplace(out)
         return out
+
+    @cached_property
+    def _errors(self) -> dict[sp.Symbol, sp.Expr]:
+        return {e: self.net.error(j) for j, e in enumerate(self.net.e, start=1)}
 
     def unrolled(self, expr: sp.Expr) -> sp.Expr:
         """``expr`` with every delta and error written out in outputs, targets and weights."""
-        errors = {e: self.net.error(j) for j, e in enumerate(self.net.e, start=1)}
-        return expr.xreplace(self._unrolled_deltas).xreplace(errors)
+        return expr.xreplace(self._unrolled_deltas).xreplace(self._errors)
+
+    @cached_property
+    def _forward(self) -> dict[sp.Symbol, sp.Expr]:
+        return self.net.forward_substitution()
 
     def explicit(self, expr: sp.Expr) -> sp.Expr:
         """``expr`` as a function of the inputs, weights, biases and targets alone."""
-        return self.unrolled(expr).xreplace(self.net.forward_substitution())
+        return self.unrolled(expr).xreplace(self._forward)   # built once, not per rule
 
     def quantity(self, name: str, quantity: str = "gradient", form: str = "rule") -> sp.Expr:
         """A quantity of a parameter (or a delta): form "rule" (in deltas), "unrolled" or "explicit"."""
