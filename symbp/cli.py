@@ -196,8 +196,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _glue_values(argv: Sequence[str]) -> list[str]:
+    """`--expr -eta*delta1_2`: argparse would read the leading '-' as an option; glue it on."""
+    out, it = [], iter(argv)
+    for arg in it:
+        if arg in ("--expr", "--param"):
+            value = next(it, None)
+            out.append(arg if value is None else f"{arg}={value}")
+        else:
+            out.append(arg)
+    return out
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(_glue_values(sys.argv[1:] if argv is None else argv))
     try:
         return args.func(args)
     except SymbpError as exc:

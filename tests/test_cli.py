@@ -120,3 +120,9 @@ def test_verify_latex_cli(tmp_path):
     assert run(*base, r"\eta (d_1 - y_4) w_{41} x_1").returncode == 1
     hostile = run(*base, r"\input{/etc/passwd}", cwd=tmp_path)
     assert hostile.returncode == 2 and r"\input" in hostile.stderr and list(tmp_path.iterdir()) == []
+
+
+def test_verify_expr_may_start_with_a_minus():
+    r = run("verify", "2-2-1", "--notation", "ont", "--param", "w2_1_1", "--quantity", "update",
+            "--expr", "-eta*delta2_1*o1_1")
+    assert r.returncode == 0, r.stderr
