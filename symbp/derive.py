@@ -1,9 +1,10 @@
 """The chain rule, step by step: deltas, gradients and updates of every parameter, in three forms."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Optional
+from typing import Callable, Iterator, Optional
 
 import sympy as sp
 
@@ -71,13 +72,43 @@ class ParamRule:
     new: sp.Expr               # p + Delta p
 
 
+class ParamRules(Mapping):
+    """canonical name -> ParamRule, each instantiated from its layer's general rule when first asked for.
+
+    A 784-256-10 network has 203,530 parameters and every rule is the same general rule with
+    other indices: building them all up front would cost a minute that export, check and the
+    self-check (which samples them) never need. Iteration follows ``net.params()``.
+    """
+
+    def __init__(self, names: list[str], make: Callable[[str], ParamRule]):
+        self._names, self._index, self._make = names, {n: i for i, n in enumerate(names)}, make
+        self._rules: dict[str, ParamRule] = {}
+
+    def __getitem__(self, name: str) -> ParamRule:
+        rule = self._rules.get(name)
+        if rule is None:
+            if name not in self._index:
+                raise KeyError(name)
+            rule = self._rules[name] = self._make(name)
+        return rule
+
+    def __contains__(self, name) -> bool:
+        return name in self._index
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
 @dataclass(eq=False)
 class Derivation:
     """Everything derived for one network; rules are checked before they are exposed."""
 
     net: Network
     deltas: dict[sp.Symbol, DeltaRule]
-    params: dict[str, ParamRule]
+    params: Mapping[str, ParamRule]
     check: "object" = field(default=None, repr=False)
 
     # -- forms ------------------------------------------------------------------------
@@ -231,26 +262,31 @@ def _hidden_delta(net: Network, layer: int, j: int, deltas: dict) -> DeltaRule:
     return DeltaRule(layer, j, net.delta[layer][j - 1], v, False, tuple(chain), raw, value)
 
 
-def _param_rules(net: Network, layer: int) -> list[ParamRule]:
-    rules = ix.layer_rules(net.activation(layer).name, net.bias, net.bias_sign)
-    lookup = _symbol_for(net, layer)
-    widths = {ix.K: net.layers[layer - 1], ix.J: net.layers[layer]}
+def _param_rule_factory(net: Network) -> Callable[[str], ParamRule]:
+    """name -> the ParamRule of that weight or bias, from its layer's general factors."""
     s, E, eta = net.profile.delta_sign, net.loss_symbol, net.eta
-    dv_db = ix.instantiate(rules.dv_db, {}, widths, lookup)
-    out = []
-    for j in net.units(layer):
+    where = {}
+    for layer in range(1, net.depth + 1):
+        for j, row in enumerate(net.W[layer], start=1):
+            where.update({w.name: (w, layer, j, k) for k, w in enumerate(row, start=1)})
+        for j, b in enumerate(net.b.get(layer, []), start=1):
+            where[b.name] = (b, layer, j, None)
+
+    def make(name: str) -> ParamRule:
+        p, layer, j, k = where[name]
+        rules = ix.layer_rules(net.activation(layer).name, net.bias, net.bias_sign)
+        lookup = _symbol_for(net, layer)
+        widths = {ix.K: net.layers[layer - 1], ix.J: net.layers[layer]}
+        if k is None:
+            dv_dp = ix.instantiate(rules.dv_db, {}, widths, lookup)
+        else:
+            dv_dp = ix.instantiate(rules.dv_dw, {ix.j: j, ix.k: k}, widths, lookup)
         v, d = net.v[layer][j - 1], net.delta[layer][j - 1]
-        dE_dv = Factor(E, v, s * d, "delta")
-        targets = [(w, k, ix.instantiate(rules.dv_dw, {ix.j: j, ix.k: k}, widths, lookup))
-                   for k, w in enumerate(net.W[layer][j - 1], start=1)]
-        if net.bias:
-            targets.append((net.b[layer][j - 1], None, dv_db))
-        for p, k, dv_dp in targets:
-            grad = s * d * dv_dp
-            update = -eta * grad
-            out.append(ParamRule(p.name, p, "weight" if k else "bias", layer, j, k,
-                                 (dE_dv, Factor(v, p, dv_dp, "net_input")), grad, update, p + update))
-    return out
+        grad = s * d * dv_dp
+        update = -eta * grad
+        return ParamRule(name, p, "weight" if k else "bias", layer, j, k,
+                         (Factor(E, v, s * d, "delta"), Factor(v, p, dv_dp, "net_input")), grad, update, p + update)
+    return make
 
 
 def derive(net, check: bool = True, progress=None) -> Derivation:
@@ -268,10 +304,7 @@ def derive(net, check: bool = True, progress=None) -> Derivation:
         for j in net.units(layer):
             rule = _hidden_delta(net, layer, j, deltas)
             deltas[rule.symbol] = rule
-    params: dict[str, ParamRule] = {}
-    for layer in range(1, net.depth + 1):
-        for rule in _param_rules(net, layer):
-            params[rule.name] = rule
+    params = ParamRules([p.name for p in net.params()], _param_rule_factory(net))
     derivation = Derivation(net, deltas, params)
     if check:
         from .selfcheck import self_check

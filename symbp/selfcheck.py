@@ -3,12 +3,18 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from functools import lru_cache
 
+import mpmath
+import numpy as np
 import sympy as sp
+from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 
 from .errors import SelfCheckError
 
 SYMBOLIC_MAX_PARAMS = 60   # beyond this, differentiating the expanded loss per weight is O(W^2)
+UNIT_RULES_MAX = 5000      # beyond this, the numeric check takes a random sample of the per-unit rules
+UNIT_RULES_SAMPLE = 500    # ... of this size, beside every entry of the matrix form
 EXPAND_MAX_OPS = 3000      # larger differences are decided at 50-digit points only
 DIGITS = 50
 TOLERANCE = 1e-35
@@ -23,14 +29,18 @@ class CheckReport:
     points: int = 0
     max_rel_error: float = 0.0
     proved: int = 0
+    total: int = 0             # parameters; checked < total when the unit rules were sampled
 
     def __str__(self) -> str:
         if self.method == "symbolic":
             return (f"{self.checked} rules equal sympy.diff of the explicit loss: {self.proved} proved by "
                     f"expansion, all agree at {self.points} random {DIGITS}-digit points "
                     f"(max difference {self.max_rel_error:.1e})")
-        return (f"{self.checked} rules agree with sympy.diff of the explicit loss at {self.points} random "
-                f"{DIGITS}-digit points (max relative difference {self.max_rel_error:.1e})")
+        rules = (f"{self.checked} rules" if self.checked == self.total else
+                 f"a random sample of {self.checked} of the {self.total} rules")
+        return (f"{rules} and every entry of the matrix form agree with sympy.diff of the explicit loss "
+                f"along random directions at {self.points} random {DIGITS}-digit points "
+                f"(max relative difference {self.max_rel_error:.1e})")
 
 
 def self_check(d, progress=None) -> CheckReport:
@@ -86,84 +96,276 @@ def _random_point(net, rng: random.Random) -> dict:
     return values
 
 
-def _forward(net, values: dict) -> dict:
-    """Unit values at a point, in 50 digits."""
-    vals = dict(values)
+# -- the numeric check: directional derivatives at 50 digits, O(W) --------------------------
+#
+# Values live in NumPy object arrays of mpmath numbers, one array per layer (W[l] is
+# (n_l, n_{l-1}), vectors are (n, 1)), so the wide sums run through mpmath.fdot instead of
+# building SymPy expressions with 200,000 terms.
+
+def _dot(A: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """A @ b for object arrays of mpf (b a column), each entry one exact-rounding fdot."""
+    col = list(b[:, 0])
+    return np.array([[mpmath.fdot(row, col)] for row in A], dtype=object).reshape(A.shape[0], 1)
+
+
+def _total(A: np.ndarray, B: np.ndarray) -> mpmath.mpf:
+    """sum_ij A_ij B_ij."""
+    return mpmath.fdot(list(A.ravel()), list(B.ravel()))
+
+
+@dataclass
+class _Point:
+    """Random parameters, inputs and targets of a network, and a random direction u over the parameters."""
+
+    W: dict
+    b: dict
+    x: np.ndarray
+    t: np.ndarray
+    uW: dict
+    ub: dict
+
+
+def _mp_point(net, rng: random.Random) -> _Point:
+    def r(shape, lo=-1.0, hi=1.0):
+        flat = [mpmath.mpf(rng.uniform(lo, hi)) for _ in range(int(np.prod(shape)))]
+        return np.array(flat, dtype=object).reshape(shape)
+    layers = range(1, net.depth + 1)
+    W = {l: r((net.layers[l], net.layers[l - 1])) for l in layers}
+    b = {l: r((net.layers[l], 1)) for l in layers} if net.bias else {}
+    x = r((net.layers[0], 1))
+    if net.spec.loss == "ce":
+        raw = r((net.layers[-1], 1), 0.1, 1.0)
+        t = raw / mpmath.fsum(raw[:, 0])
+    else:
+        t = r((net.layers[-1], 1), 0.05, 0.95)
+    uW = {l: r(W[l].shape) for l in layers}
+    ub = {l: r(b[l].shape) for l in b}
+    return _Point(W, b, x, t, uW, ub)
+
+
+@lru_cache(maxsize=None)
+def _activation_line(name: str, width: int):
+    """(value, slope): phi(a) and d/dtau phi(a + b tau) at tau = 0, by sympy.diff of the exp form.
+
+    Elementwise activations take one unit's (a, b); softmax takes the layer's vectors.
+    """
+    from .activations import get_activation, softmax_unit
+    act, tau = get_activation(name), sp.Symbol("tau", real=True)
+    if act.elementwise:
+        a, b = sp.symbols("a b", real=True)
+        value = act.function(a).rewrite(sp.exp)
+        slope = sp.diff(act.function(a + b * tau).rewrite(sp.exp), tau).subs(tau, 0)
+        return sp.lambdify(a, value, "mpmath"), sp.lambdify((a, b), slope, "mpmath")
+    a, b = sp.symbols(f"a1:{width + 1}", real=True), sp.symbols(f"b1:{width + 1}", real=True)
+    line = [ai + bi * tau for ai, bi in zip(a, b)]
+    values = [softmax_unit(list(a), j) for j in range(width)]
+    slopes = [sp.diff(softmax_unit(line, j), tau).subs(tau, 0) for j in range(width)]
+    return sp.lambdify([a], values, "mpmath"), sp.lambdify([a, b], slopes, "mpmath")
+
+
+def _apply(net, layer: int, v: np.ndarray, dv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    value, slope = _activation_line(net.activation(layer).name, v.shape[0])
+    if net.activation(layer).elementwise:
+        return (np.array([[value(a)] for a in v[:, 0]], dtype=object),
+                np.array([[slope(a, b)] for a, b in zip(v[:, 0], dv[:, 0])], dtype=object))
+    a, b = list(v[:, 0]), list(dv[:, 0])
+    return (np.array(value(a), dtype=object).reshape(-1, 1), np.array(slope(a, b), dtype=object).reshape(-1, 1))
+
+
+def _loss_line(net):
+    """d/dtau E(y + y' tau) at tau = 0, by sympy.diff of the loss in the outputs, lambdified."""
+    tau = sp.Symbol("tau", real=True)
+    dy = sp.symbols(f"ydot1:{net.layers[-1] + 1}", real=True)
+    y = net.y[net.depth]
+    E = net.loss_in_outputs().xreplace({yj: yj + d * tau for yj, d in zip(y, dy)})
+    slope = sp.diff(E, tau).subs(tau, 0)
+    return sp.lambdify([list(y), list(dy), list(net.t), net.batch], slope, "mpmath")
+
+
+def _line_derivative(net, pt: _Point, uW: dict, ub: dict) -> mpmath.mpf:
+    """d/dtau E(p + tau u) at tau = 0, carried forward layer by layer as (value, slope) pairs.
+
+    The net input is bilinear in weights and outputs, so its slope along the line is
+    u y + w y' (+/- u_b); activations and the loss are differentiated by sympy.diff
+    (_activation_line, _loss_line). None of it reads the derivation.
+    """
+    y, dy = pt.x, np.full(pt.x.shape, mpmath.mpf(0), dtype=object)
     for l in range(1, net.depth + 1):
-        for j in net.units(l):
-            vals[net.v[l][j - 1]] = net.net_input(l, j).xreplace(vals).evalf(DIGITS)
-        for j in net.units(l):
-            vals[net.y[l][j - 1]] = net.output(l, j).xreplace(vals).evalf(DIGITS)
+        v, dv = _dot(pt.W[l], y), _dot(uW[l], y) + _dot(pt.W[l], dy)
+        if net.bias:
+            v, dv = v + net.bias_sign * pt.b[l], dv + net.bias_sign * ub[l]
+        y, dy = _apply(net, l, v, dv)
+    return _loss_line(net)(list(y[:, 0]), list(dy[:, 0]), list(pt.t[:, 0]), 3)
+
+
+def _unit_values(d, pt: _Point) -> dict:
+    """{symbol: mpf}: every input, parameter, target, net input, output, error and delta.
+
+    Net inputs and outputs from the network's definitions; errors and deltas from the
+    derivation's rules (they are what is being checked).
+    """
+    net, vals = d.net, {}
+    vals.update(zip(net.x, pt.x[:, 0]))
+    vals.update(zip(net.t, pt.t[:, 0]))
+    for l in range(1, net.depth + 1):
+        vals.update(zip([w for row in net.W[l] for w in row], pt.W[l].ravel()))
+        if net.bias:
+            vals.update(zip(net.b[l], pt.b[l][:, 0]))
+    y = pt.x
+    for l in range(1, net.depth + 1):
+        v = _dot(pt.W[l], y) + (net.bias_sign * pt.b[l] if net.bias else 0)
+        y, _ = _apply(net, l, v, v)
+        vals.update(zip(net.v[l], v[:, 0]))
+        vals.update(zip(net.y[l], y[:, 0]))
+    vals[net.batch] = mpmath.mpf(3)
+    vals.update({e: _evaluate(net.error(j), vals) for j, e in enumerate(net.e, start=1)})
+    for l in range(net.depth, 0, -1):
+        vals.update({s: _evaluate(d.deltas[s].value, vals) for s in net.delta[l]})
     return vals
 
 
-def _line_derivative(net, values: dict, direction: dict, tau: sp.Symbol) -> sp.Float:
-    """d/dtau E(p + tau u) at tau = 0, by sympy.diff of the explicit loss along the line.
+def _evaluate(expr: sp.Expr, vals: dict) -> mpmath.mpf:
+    """A rule's value at 50 digits, its symbols replaced by their values."""
+    sub = {s: sp.Float(vals[s], DIGITS) for s in expr.free_symbols}
+    return mpmath.mpf(sp.Float(expr.xreplace(sub).evalf(DIGITS), DIGITS))
 
-    Only first-order terms in tau reach the derivative at 0, so each unit carries its value
-    and its tau-slope (y + y' tau) instead of the whole nested expression: the explicit
-    composition is differentiated layer by layer, forward, in O(W). Activations enter by
-    their exp form (``rewrite``), not by the registry's derivative.
-    """
-    line = {s: values[s] + direction.get(s, 0) * tau for s in net.x + net.params() + net.t}
-    line[net.batch] = values[net.batch]
 
-    def slope(expr: sp.Expr) -> sp.Expr:
-        # term by term (d/dtau is linear): 35x faster than one diff of a wide Add in SymPy 1.14
-        return sp.Add(*[sp.diff(a, tau) for a in sp.Add.make_args(expr)]).subs(tau, 0).evalf(DIGITS)
+def _matrix_value(expr, arrays: dict, scalars: dict) -> np.ndarray:
+    """A matrix rule of symbp.forms evaluated on object arrays (its MatrixSymbols looked up in arrays)."""
+    if isinstance(expr, sp.MatrixSymbol):
+        return arrays[expr.name]
+    if isinstance(expr, (sp.OneMatrix, sp.Identity)):
+        return np.full(expr.shape, mpmath.mpf(1), dtype=object)
+    if isinstance(expr, ElementwiseApplyFunction):
+        inner, z = _matrix_value(expr.expr, arrays, scalars), expr.function.variables[0]
+        f = expr.function.expr
+        return np.array([[_evaluate(f.xreplace({z: sp.Float(e, DIGITS)}), scalars) for e in row] for row in inner],
+                        dtype=object)
+    if not getattr(expr, "is_Matrix", False):
+        return _evaluate(expr, scalars)
+    args = [_matrix_value(a, arrays, scalars) for a in expr.args]
+    if isinstance(expr, sp.HadamardProduct):
+        out = args[0]
+        for a in args[1:]:
+            out = out * a
+        return out
+    if isinstance(expr, sp.HadamardPower):
+        return args[0] ** int(expr.exp)
+    if isinstance(expr, sp.MatAdd):
+        return sum(args[1:], args[0])
+    if isinstance(expr, sp.MatMul):
+        out = None
+        for a in args:
+            if not isinstance(a, np.ndarray):
+                out = a if out is None else out * a
+            elif out is None or not isinstance(out, np.ndarray):
+                out = a if out is None else out * a
+            else:
+                out = _matmul(out, a)
+        return out
+    if isinstance(expr, sp.Transpose):
+        return args[0].T
+    raise TypeError(f"no numeric evaluation of {type(expr).__name__} in a matrix rule")
 
-    def linear(expr: sp.Expr) -> sp.Expr:
-        return expr.subs(tau, 0).evalf(DIGITS) + slope(expr) * tau
 
+def _matmul(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    if B.shape[1] == 1:
+        return _dot(A, B)
+    if A.shape[1] == 1:     # an outer product: no sums to round
+        return A * B
+    return np.array([[mpmath.fdot(list(r), list(c)) for c in B.T] for r in A], dtype=object)
+
+
+def _matrix_gradients(d, vals: dict) -> tuple[dict, dict]:
+    """dE/dW{l} and dE/db{l} of the matrix form at the point, and its deltas checked against the unit rules."""
+    net, p = d.net, d.net.profile
+    col = lambda symbols: np.array([[vals[s]] for s in symbols], dtype=object)
+    arrays = {"x": col(net.x), p.target: col(net.t)}
+    if net.e:
+        arrays[p.error] = col(net.e)
     for l in range(1, net.depth + 1):
-        for j in net.units(l):
-            line[net.v[l][j - 1]] = linear(net.net_input(l, j).xreplace(line))
-        for j in net.units(l):
-            out = net.output(l, j).xreplace(line)
-            line[net.y[l][j - 1]] = linear(out.rewrite(sp.exp))
-    return slope(net.loss_in_outputs().xreplace(line))
+        arrays[f"W{l}"] = np.array([[vals[w] for w in row] for row in net.W[l]], dtype=object)
+        arrays.update({f"{p.net}{l}": col(net.v[l]), f"{p.out}{l}": col(net.y[l]), f"delta{l}": col(net.delta[l])})
+    gW, gb = {}, {}
+    for m in d.matrix:
+        delta = _matrix_value(m.delta, arrays, vals)
+        units = arrays[f"delta{m.layer}"]
+        if max(abs(a - b) / (1 + abs(b)) for a, b in zip(delta[:, 0], units[:, 0])) > TOLERANCE:
+            raise SelfCheckError(f"the matrix form's delta{m.layer} differs from the unit rules")
+        gW[m.layer] = _matrix_value(m.grad_W, arrays, vals)
+        if m.grad_b is not None:
+            gb[m.layer] = _matrix_value(m.grad_b, arrays, vals)
+    return gW, gb
 
 
 def _numeric(d, progress, points: int = 2) -> CheckReport:
     """At random points and directions u: sum_p u_p dE/dp == d/dtau E(p + tau u) at tau = 0.
 
     The right side is sympy.diff of the explicit loss along the line; any single wrong rule
-    changes the left side, so it cannot pass (bar probability zero). One direction over all
-    parameters per point; on a disagreement, one per layer's W and b to name the culprits.
+    changes the left side, so it cannot pass (bar probability zero). Checked twice: the
+    matrix form (every entry, as export and compile use it) against u over all parameters,
+    and the per-unit rules (all of them, or a random sample on a very wide network) against
+    u restricted to them. On a disagreement, one direction per layer's W and b names the culprits.
     """
     net, rng = d.net, random.Random(1)
+    names = [p.name for p in net.params()]
+    sample = names if len(names) <= UNIT_RULES_MAX else sorted(rng.sample(names, UNIT_RULES_SAMPLE), key=names.index)
     worst = 0.0
-    tau = sp.Symbol("tau", real=True)
-    for n in range(points):
-        point = _random_point(net, rng)
-        vals = _unit_values(d, point)
-        for group in [net.params()]:
-            rel = _compare(d, net, point, vals, group, rng, tau)
-            if rel > TOLERANCE:
-                bad = [g for g in _groups(net) if _compare(d, net, point, vals, g, rng, tau) > TOLERANCE]
-                names = "; ".join(f"{g[0].name}..{g[-1].name}" for g in bad)
-                raise SelfCheckError(f"derived gradients of {names} disagree with sympy.diff of the loss")
-            worst = max(worst, rel)
-        if progress:
-            progress(n + 1, points)
-    return CheckReport("numeric", len(d.params), points, worst)
+    with mpmath.workdps(DIGITS + 10):
+        for n in range(points):
+            pt = _mp_point(net, rng)
+            vals = _unit_values(d, pt)
+            gW, gb = _matrix_gradients(d, vals)
+            derived = mpmath.fsum([_total(pt.uW[l], gW[l]) for l in gW] + [_total(pt.ub[l], gb[l]) for l in gb])
+            worst = max(worst, _agree(derived, _line_derivative(net, pt, pt.uW, pt.ub), d, pt, "the matrix form"))
+            uW, ub = _restrict(net, pt, set(sample))
+            derived = mpmath.fsum([uW_p * _evaluate(d.params[name].gradient, vals)
+                                   for uW_p, name in _direction_entries(net, uW, ub, sample)])
+            worst = max(worst, _agree(derived, _line_derivative(net, pt, uW, ub), d, pt, "the rules", set(sample), vals))
+            if progress:
+                progress(n + 1, points)
+    return CheckReport("numeric", len(sample), points, worst, total=len(names))
 
 
-def _unit_values(d, point: dict) -> dict:
-    net = d.net
-    vals = _forward(net, point)
-    vals.update({e: net.error(j).xreplace(vals) for j, e in enumerate(net.e, start=1)})
-    for l in range(net.depth, 0, -1):
-        for dl in net.delta[l]:
-            vals[dl] = d.deltas[dl].value.xreplace(vals).evalf(DIGITS)
-    return vals
+def _restrict(net, pt: _Point, keep: set) -> tuple[dict, dict]:
+    """The point's direction with every parameter outside ``keep`` set to 0."""
+    zero = mpmath.mpf(0)
+    uW = {l: np.array([[u if w.name in keep else zero for w, u in zip(row, urow)]
+                       for row, urow in zip(net.W[l], pt.uW[l])], dtype=object) for l in pt.uW}
+    ub = {l: np.array([[u if b.name in keep else zero] for b, u in zip(net.b[l], pt.ub[l][:, 0])], dtype=object)
+          for l in pt.ub}
+    return uW, ub
 
 
-def _compare(d, net, point, vals, group, rng, tau) -> float:
-    u = {p: sp.Float(rng.uniform(-1, 1), DIGITS) for p in group}
-    derived = sp.Add(*[u[p] * d.params[p.name].gradient.xreplace(vals) for p in group]).evalf(DIGITS)
-    truth = _line_derivative(net, point, u, tau)
-    return float(abs(truth - derived) / (1 + abs(truth)))
+def _direction_entries(net, uW: dict, ub: dict, names: list[str]):
+    where = {}
+    for l in uW:
+        where.update({w.name: uW[l][j, k] for j, row in enumerate(net.W[l]) for k, w in enumerate(row)})
+    for l in ub:
+        where.update({b.name: ub[l][j, 0] for j, b in enumerate(net.b[l])})
+    return [(where[n], n) for n in names]
+
+
+def _agree(derived, truth, d, pt, what: str, keep: set | None = None, vals: dict | None = None) -> float:
+    rel = float(abs(truth - derived) / (1 + abs(truth)))
+    if rel <= TOLERANCE:
+        return rel
+    bad = []
+    for group in _groups(d.net):
+        names = [p.name for p in group if keep is None or p.name in keep]
+        if not names:
+            continue
+        uW, ub = _restrict(d.net, pt, set(names))
+        if keep is None:
+            gW, gb = _matrix_gradients(d, _unit_values(d, pt))
+            part = mpmath.fsum([_total(uW[l], gW[l]) for l in gW] + [_total(ub[l], gb[l]) for l in gb])
+        else:
+            part = mpmath.fsum([u * _evaluate(d.params[n].gradient, vals)
+                                for u, n in _direction_entries(d.net, uW, ub, names)])
+        if abs(part - _line_derivative(d.net, pt, uW, ub)) / (1 + abs(part)) > TOLERANCE:
+            bad.append(f"{names[0]}..{names[-1]}" if len(names) > 1 else names[0])
+    raise SelfCheckError(f"{what}: derived gradients of {'; '.join(bad) or 'some parameters'} disagree with "
+                         "sympy.diff of the loss")
 
 
 def _groups(net) -> list[list[sp.Symbol]]:

@@ -195,27 +195,29 @@ def test_matrix_and_index_forms_exist_and_are_checked():
     assert set(d.index.hidden) == {1, 2}
 
 
-def test_self_check_catches_a_wrong_rule(monkeypatch):
+def sabotage(monkeypatch, pick, transform):
+    """derive() with the parameter rules for which pick(name) holds replaced by transform(rule)."""
     dm = importlib.import_module("symbp.derive")   # the module; symbp.derive is the function
-    real = dm._param_rules
+    real = dm._param_rule_factory
 
-    def broken(net, layer):
-        rules = real(net, layer)
-        r = rules[0]
-        return [r.__class__(**{**r.__dict__, "gradient": 2 * r.gradient})] + rules[1:]
-    monkeypatch.setattr(dm, "_param_rules", broken)
+    def factory(net):
+        make = real(net)
+
+        def broken(name):
+            r = make(name)
+            return r.__class__(**{**r.__dict__, "gradient": transform(r.gradient)}) if pick(name) else r
+        return broken
+    monkeypatch.setattr(dm, "_param_rule_factory", factory)
+    return dm
+
+
+def test_self_check_catches_a_wrong_rule(monkeypatch):
+    dm = sabotage(monkeypatch, lambda n: n == "w1_1_1", lambda g: 2 * g)
     with pytest.raises(SelfCheckError):
         dm.derive(Network.from_string("2-2-1"))
 
 
 def test_large_network_numeric_check_catches_a_wrong_rule(monkeypatch):
-    dm = importlib.import_module("symbp.derive")
-    real = dm._param_rules
-
-    def broken(net, layer):
-        rules = real(net, layer)
-        r = rules[-1]
-        return rules[:-1] + [r.__class__(**{**r.__dict__, "gradient": r.gradient * 1.0001})]
-    monkeypatch.setattr(dm, "_param_rules", broken)
-    with pytest.raises(SelfCheckError):
+    dm = sabotage(monkeypatch, lambda n: n == "b1_8", lambda g: g * 1.0001)
+    with pytest.raises(SelfCheckError, match="b1_8"):
         dm.derive(Network.from_string("6-8-4"))
