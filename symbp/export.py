@@ -1,4 +1,4 @@
-"""Export a derivation as a standalone module: NumPy (one .py file) or C99 (a .c and a .h).
+"""Export a derivation as a standalone module: NumPy or JAX (one .py file) or C99 (a .c and a .h).
 
 Every expression in the generated code is printed by one of SymPy's code printers from
 what the derivation produced: the forward pass from the network's local definitions,
@@ -9,12 +9,14 @@ matrix form. Nothing here pastes a known formula.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from string import Template
 from typing import Optional
 
 import sympy as sp
 from sympy.printing.c import C99CodePrinter
-from sympy.printing.numpy import NumPyPrinter
+from sympy.printing.numpy import JaxPrinter, NumPyPrinter
 from sympy.printing.precedence import PRECEDENCE
 
 from .files import write_atomic
@@ -22,8 +24,6 @@ from .activations import softplus
 from .derive import Derivation, derive
 from .network import Network
 from .printing import to_text
-
-TARGETS = ("numpy", "c")
 
 _GENERATOR = "symbp"
 
@@ -137,22 +137,35 @@ def _write(path: Path, text: str) -> None:
     write_atomic(path, text.encode("utf-8"))
 
 
-# -- NumPy -------------------------------------------------------------------------------
+# -- Python modules: NumPy and JAX ---------------------------------------------------------
 
-class ModulePrinter(NumPyPrinter):
-    """NumPy code for the exported module: ``np.`` names, @ for matrix products, * for Hadamard.
+class _ModuleCode:
+    """The printing the Python targets share: ``np.``/``jnp.`` names, @ for matrix products, * for Hadamard.
 
     Column vectors of the per-sample matrix rules become (units, N) arrays, one column per
-    sample: delta @ y.T then sums the per-sample outer products over the batch.
+    sample: delta @ y.T then sums the per-sample outer products over the batch. Mixed into
+    SymPy's NumPyPrinter and JaxPrinter; ``alias`` is the name the module imports as.
     """
+
+    alias = "np"
 
     def __init__(self, rename: Optional[dict] = None):
         super().__init__({"fully_qualified_modules": True, "allow_unknown_functions": False})
         self._rename = {str(k): v for k, v in (rename or {}).items()}
 
     def _module_format(self, fqn, register=True):
+        # "numpy." too: the registry's _numpycode speaks NumPy's API, which jax.numpy mirrors.
         name = super()._module_format(fqn, register)
-        return "np." + name[len("numpy."):] if name.startswith("numpy.") else name
+        for module in (self._module, "numpy"):
+            if name.startswith(module + "."):
+                return f"{self.alias}.{name[len(module) + 1:]}"
+        return name
+
+    def _print_Function(self, expr):
+        # The registry's activations carry their stable form as _numpycode; a printer whose
+        # printmethod is another (JaxPrinter: _jaxcode) reaches them here.
+        own = getattr(expr, "_numpycode", None)
+        return own(self) if own is not None else super()._print_Function(expr)
 
     def _print_Symbol(self, expr):
         return self._rename.get(expr.name, expr.name)
@@ -189,12 +202,18 @@ class ModulePrinter(NumPyPrinter):
             head = f"{self._operand(head, 0) if ' ' in head else head}/{self.parenthesize(den, PRECEDENCE['Pow'])}"
         return f"{sign}{head}"
 
-    def _print_MatAdd(self, expr):
-        terms = sorted((self._print(a) for a in expr.args), key=lambda t: t.startswith("-"))
+    def _join_terms(self, terms):
+        terms = sorted(terms, key=lambda t: t.startswith("-"))
         text = terms[0]
         for t in terms[1:]:
             text += f" - {t[1:]}" if t.startswith("-") else f" + {t}"
         return text
+
+    def _print_MatAdd(self, expr):
+        return self._join_terms(self._print(a) for a in expr.args)
+
+    def _print_Add(self, expr, order=None):
+        return self._join_terms(self._print(a) for a in self._as_ordered_terms(expr, order=order))
 
     def _print_HadamardProduct(self, expr):
         flat = []
@@ -203,22 +222,18 @@ class ModulePrinter(NumPyPrinter):
         args = [a for a in flat if not isinstance(a, (sp.OneMatrix, sp.Identity))] or [flat[0]]
         return "*".join(self._operand(a, PRECEDENCE["Mul"]) for a in args)
 
-    def _print_Add(self, expr, order=None):
-        terms = sorted((self._print(a) for a in self._as_ordered_terms(expr, order=order)),
-                       key=lambda t: t.startswith("-"))
-        text = terms[0]
-        for t in terms[1:]:
-            text += f" - {t[1:]}" if t.startswith("-") else f" + {t}"
-        return text
-
     def _print_HadamardPower(self, expr):
         return f"{self.parenthesize(expr.base, PRECEDENCE['Pow'] + 1)}**{self._print(expr.exp)}"
 
     def _print_ElementwiseApplyFunction(self, expr):
-        z = expr.function.variables[0]
-        hole = sp.Symbol("_hole_")
-        inner = self._print(expr.function.expr.xreplace({z: hole}))
-        return inner.replace("_hole_", self._operand(expr.expr, PRECEDENCE["Atom"]))
+        """f applied to a matrix: f's body printed with its variable renamed to the operand."""
+        hole = sp.Symbol("_elementwise_argument_")
+        outer = self._rename
+        self._rename = {**outer, hole.name: self._operand(expr.expr, PRECEDENCE["Atom"])}
+        try:
+            return self._print(expr.function.expr.xreplace({expr.function.variables[0]: hole}))
+        finally:
+            self._rename = outer
 
     def _print_Heaviside(self, expr):
         at0 = expr.args[1] if len(expr.args) > 1 else sp.Rational(1, 2)
@@ -231,171 +246,249 @@ class ModulePrinter(NumPyPrinter):
         return "0.5"
 
 
-_PRELUDE = '''\
+class ModulePrinter(_ModuleCode, NumPyPrinter):
+    """NumPy code for the exported module."""
+
+
+class JaxModulePrinter(_ModuleCode, JaxPrinter):
+    """jax.numpy code for the exported module."""
+
+    alias = "jnp"
+
+
+@dataclass(frozen=True)
+class PythonTarget:
+    """What differs between the Python targets; everything else is generated once."""
+
+    name: str
+    library: str               # its name in prose
+    printer: type
+    imports: tuple[str, ...]
+    decorator: str             # the line above every public function ("" for none)
+    scalar: str                # how loss() returns its total, {} the array expression
+    notes: tuple[str, ...]     # a paragraph of the module docstring
+
+
+PYTHON_TARGETS = {
+    "numpy": PythonTarget("numpy", "NumPy", ModulePrinter, ("import numpy as np",), "", "float({})", ()),
+    "jax": PythonTarget(
+        "jax", "JAX", JaxModulePrinter, ("import jax", "import jax.numpy as jnp"), "@jax.jit", "{}",
+        ("JAX: every public function is jax.jit-compiled, once per shape of its arguments (shape",
+         "errors raise ValueError while tracing); like jax.grad, gradients() returns its dict with",
+         "the keys sorted. Arrays are float32 unless JAX runs in 64-bit mode: for float64 call",
+         'jax.config.update("jax_enable_x64", True) before the first call. This module never',
+         "changes JAX's configuration.", "")),
+}
+
+TARGETS = (*PYTHON_TARGETS, "c")
+
+_PRELUDE = Template('''\
 def logsumexp(v):
     """log(sum_j exp(v_j)) over the units (axis 0), shifted by the maximum: exp never overflows."""
     top = v.max(axis=0, keepdims=True)
-    return top + np.log(np.exp(v - top).sum(axis=0, keepdims=True))
+    return top + $np.log($np.exp(v - top).sum(axis=0, keepdims=True))
 
 
 def _columns(a, width, name):
-    """One sample (width,) or a batch (N, width) -> a (width, N) view, one column per sample."""
-    a = np.asarray(a, dtype=float)
+    """One sample (width,) or a batch (N, width) -> a (width, N) array, one column per sample."""
+    a = $np.asarray(a, dtype=float)
     rows = a[None, :] if a.ndim == 1 else a
     if rows.ndim != 2 or rows.shape[1] != width:
         raise ValueError(f"{name} has shape {a.shape}, expected (N, {width}) or ({width},)")
     return rows.T
 
-'''
+
+def _rows(a, X):
+    """A (units, N) array back in the caller's layout: (N, units), or (units,) for one sample X."""
+    return a[:, 0] if $np.ndim(X) == 1 else a.T
+''')
 
 
-def _numpy_source(d: Derivation) -> str:
-    net, p = d.net, d.net.profile
-    L = net.depth
-    printer = ModulePrinter()
-    pr = printer.doprint
-    out_name = {l: f"{p.out}{l}" for l in range(0, L + 1)}
-    out_name[0] = "x"
-    net_name = {l: f"{p.net}{l}" for l in range(1, L + 1)}
-    target = p.target if p.target not in (out_name.values()) else f"{p.target}_"
-    lines: list[str] = []
-    emit = lines.append
+def _tuple(names) -> str:
+    names = list(names)
+    return f"({names[0]},)" if len(names) == 1 else f"({', '.join(names)})"
 
-    doc = ['"""Forward pass, loss and gradients of a network, generated by symbp from its derivation.', ""]
-    doc += _describe(d)
-    doc += ["", "Arrays are laid out one column per sample inside: X (N, n0) is used as x = X.T, and",
-            "each per-sample matrix rule below is evaluated for the whole batch at once (the",
-            "products delta @ y.T sum the per-sample gradients over the batch).", "",
-            "Equations evaluated (per sample; @ matrix product, * elementwise, .T transpose):"]
-    doc += [f"    {line}" for line in _equations(d)]
-    doc += ["", "params maps W1, b1, W2, ... to arrays, W{l} of shape (n_l, n_{l-1}), b{l} of shape (n_l,).",
-            "Generated code: edit the network spec and export again rather than this file.", '"""']
-    emit("\n".join(doc))
-    emit("import numpy as np")
-    emit("")
-    emit(f"LAYERS = {tuple(net.layers)!r}")
-    emit(f"ACTIVATIONS = {tuple(net.activation(l).name for l in range(1, L + 1))!r}")
-    emit(f"LOSS = {net.loss.name!r}")
-    emit(f"BIAS_SIGN = {net.bias_sign if net.bias else 0!r}")
-    emit(f"PARAMETERS = {tuple(k for l in range(1, L + 1) for k in ((f'W{l}', f'b{l}') if net.bias else (f'W{l}',)))!r}")
-    emit("")
-    emit("")
-    emit(_PRELUDE)
 
-    # -- the forward pass -----------------------------------------------------------
-    def param_lines(indent="    "):
-        body = []
-        for l in range(1, L + 1):
-            body.append(f'{indent}W{l} = np.asarray(params["W{l}"], dtype=float)')
+class _PythonModule:
+    """The source of one exported Python module, section by section, for one target."""
+
+    def __init__(self, d: Derivation, target: PythonTarget):
+        self.d, self.net, self.p, self.target = d, d.net, d.net.profile, target
+        net, p, L = self.net, self.p, self.net.depth
+        self.L = L
+        self.np = target.printer.alias
+        self.out = {0: "x", **{l: f"{p.out}{l}" for l in range(1, L + 1)}}
+        self.vin = {l: f"{p.net}{l}" for l in range(1, L + 1)}
+        self.t = p.target if p.target not in self.out.values() else f"{p.target}_"
+        self.rename = {p.target: self.t} if self.t != p.target else {}
+        self.printer = target.printer(rename=self.rename)
+        self.values = [name for l in range(1, L + 1) for name in (self.vin[l], self.out[l])]
+        self.deltas = [f"delta{l}" for l in range(1, L + 1)]
+        self.matrix = {m.layer: m for m in d.matrix}
+        self.parameters = [k for l in range(1, L + 1) for k in ((f"W{l}", f"b{l}") if net.bias else (f"W{l}",))]
+
+    def pr(self, expr) -> str:
+        return self.printer.doprint(expr)
+
+    def source(self) -> str:
+        parts = [self.header(), _PRELUDE.substitute(np=self.np), self.samples(), self.forward_pass(),
+                 self.backward_pass(), self.layers(), self.forward(), self.loss(), self.local_gradients(),
+                 self.gradients()]
+        text = "\n\n\n".join(part.rstrip("\n") for part in parts) + "\n"
+        # the module must not name SymPy's Dummy symbols or leave anything unprinted
+        if "Dummy" in text or "# Not supported" in text:
+            raise RuntimeError("code printer left an unsupported expression in the exported module")
+        return text
+
+    def define(self, signature: str, doc: str, body: list[str], public: bool = True) -> str:
+        head = [self.target.decorator] if public and self.target.decorator else []
+        return "\n".join(head + [f"def {signature}:", f'    """{doc}"""'] + [f"    {b}" for b in body]) + "\n\n"
+
+    def load(self, names) -> list[str]:
+        """params[name] as arrays, biases as (n_l, 1) columns, for the parameters among ``names``."""
+        index = "[:, None]"
+        return [f'{k} = {self.np}.asarray(params["{k}"], dtype=float){index if k[0] == "b" else ""}'
+                for k in self.parameters if k in names]
+
+    # -- module header ----------------------------------------------------------------------
+    def header(self) -> str:
+        net, L = self.net, self.L
+        doc = [f'"""Forward pass, loss and gradients of a network in {self.target.library}, generated by symbp from its derivation.', ""]
+        doc += _describe(self.d)
+        doc += ["", "Arrays are laid out one column per sample inside: X (N, n0) is used as x = X.T, and",
+                "each per-sample matrix rule below is evaluated for the whole batch at once (the",
+                "products delta @ y.T sum the per-sample gradients over the batch).", "",
+                *self.target.notes,
+                "Equations evaluated (per sample; @ matrix product, * elementwise, .T transpose):"]
+        doc += [f"    {line}" for line in _equations(self.d)]
+        doc += ["", "params maps W1, b1, W2, ... to arrays, W{l} of shape (n_l, n_{l-1}), b{l} of shape (n_l,).",
+                "Generated code: edit the network spec and export again rather than this file.", '"""']
+        constants = [f"LAYERS = {tuple(net.layers)!r}",
+                     f"ACTIVATIONS = {tuple(net.activation(l).name for l in range(1, L + 1))!r}",
+                     f"LOSS = {net.loss.name!r}",
+                     f"BIAS_SIGN = {net.bias_sign if net.bias else 0!r}",
+                     f"PARAMETERS = {tuple(self.parameters)!r}"]
+        return "\n".join([*doc, *self.target.imports, "", *constants]) + "\n"
+
+    # -- internal functions, on (units, N) arrays -------------------------------------------
+    def samples(self) -> str:
+        n = self.net.layers
+        return self.define("_samples(X, T)", f"Inputs and targets as ({n[0]}, N) and ({n[-1]}, N) arrays, one column per sample.", [
+            f'x = _columns(X, {n[0]}, "X")',
+            f'{self.t} = _columns(T, {n[-1]}, "T")',
+            f"if x.shape[1] != {self.t}.shape[1]:",
+            '    raise ValueError("X and T have different numbers of samples")',
+            f"return x, {self.t}"], public=False)
+
+    def forward_pass(self) -> str:
+        net, n = self.net, self.net.layers
+        body = self.load(self.parameters)
+        for l in range(1, self.L + 1):
+            vin = sp.MatrixSymbol(f"W{l}", n[l], n[l - 1]) * sp.MatrixSymbol(self.out[l - 1], n[l - 1], 1)
             if net.bias:
-                body.append(f'{indent}b{l} = np.asarray(params["b{l}"], dtype=float)[:, None]')
-        return body
+                vin = vin + net.bias_sign * sp.MatrixSymbol(f"b{l}", n[l], 1)
+            body.append(f"{self.vin[l]} = {self.pr(vin)}")
+            act, v = net.activation(l), sp.Symbol(self.vin[l], real=True)
+            if act.elementwise:
+                body.append(f"{self.out[l]} = {self.pr(act.function(v))}")
+            else:  # softmax: exp(v_j - log sum_m exp(v_m)), the identity softmax_j = exp(v_j)/sum exp(v_m)
+                lse = sp.Symbol(f"lse{l}")
+                body += [f"{lse} = logsumexp({self.vin[l]})", f"{self.out[l]} = {self.pr(sp.exp(v - lse))}"]
+        body.append(f"return {', '.join(self.values)}")
+        return self.define("_forward(params, x)",
+                           f"Net inputs and outputs of layers 1..{self.L}, (n_l, N) each, for inputs x of shape (n0, N).",
+                           body, public=False)
 
-    names_out = ", ".join(f"{net_name[l]}, {out_name[l]}" for l in range(1, L + 1))
-    emit("def _forward(params, x):")
-    emit(f'    """Net inputs and outputs of layers 1..{L}, (n_l, N) each, for inputs x of shape (n0, N)."""')
-    lines.extend(param_lines())
-    for l in range(1, L + 1):
-        W = sp.MatrixSymbol(f"W{l}", net.layers[l], net.layers[l - 1])
-        prev = sp.MatrixSymbol(out_name[l - 1], net.layers[l - 1], 1)
-        vin = W * prev
-        if net.bias:
-            vin = vin + net.bias_sign * sp.MatrixSymbol(f"b{l}", net.layers[l], 1)
-        emit(f"    {net_name[l]} = {pr(vin)}")
-        act = net.activation(l)
-        v = sp.Symbol(net_name[l], real=True)
-        if act.elementwise:
-            emit(f"    {out_name[l]} = {pr(act.function(v))}")
-        else:  # softmax: exp(v_j - log sum_m exp(v_m)), the identity softmax_j = exp(v_j)/sum exp(v_m)
-            lse = sp.Symbol(f"lse{l}")
-            emit(f"    {lse} = logsumexp({net_name[l]})")
-            emit(f"    {out_name[l]} = {pr(sp.exp(v - lse))}")
-    emit(f"    return {names_out}")
-    emit("")
-    emit("")
+    def backward_pass(self) -> str:
+        net, p, L = self.net, self.p, self.L
+        rules = [self.matrix[l].delta for l in range(L, 0, -1)]
+        used = {s.name for r in rules for s in r.atoms(sp.MatrixSymbol)}
+        body = self.load(used) + ["values = _forward(params, x)", f"{', '.join(self.values)} = values"]
+        if any(r.has(net.batch) for r in rules):
+            body.append("N = x.shape[1]")
+        if net.e:
+            yL, tL = sp.Symbol(self.out[L], real=True), sp.Symbol(p.target, real=True)
+            body.append(f"{p.error} = {self.pr(net.error(1).xreplace({net.t[0]: tL, net.y[L][0]: yL}))}")
+        body += [f"delta{l} = {self.pr(r)}" for l, r in zip(range(L, 0, -1), rules)]
+        body.append(f"return values, {_tuple(self.deltas)}")
+        return self.define(f"_backward(params, x, {self.t})",
+                           f"The forward values and the local gradients delta1..delta{L}, (n_l, N) each "
+                           f"({p.delta_definition}).", body, public=False)
 
-    # -- public API --------------------------------------------------------------------
-    emit("def layers(params, X):")
-    emit('    """(net input, output) of every computing layer, (N, n_l) each (1-D for one sample)."""')
-    emit(f'    x = _columns(X, {net.layers[0]}, "X")')
-    emit(f"    values = _forward(params, x)")
-    emit("    pairs = [(values[i].T, values[i + 1].T) for i in range(0, len(values), 2)]")
-    emit("    return [(v[0], y[0]) for v, y in pairs] if np.ndim(X) == 1 else pairs")
-    emit("")
-    emit("")
-    emit("def forward(params, X):")
-    emit(f'    """The network output {out_name[L]}, (N, {net.layers[-1]}) for X of shape (N, {net.layers[0]}); one sample (n0,) gives ({net.layers[-1]},)."""')
-    emit(f'    x = _columns(X, {net.layers[0]}, "X")')
-    emit(f"    {names_out} = _forward(params, x)")
-    emit(f"    return {out_name[L]}[:, 0] if np.ndim(X) == 1 else {out_name[L]}.T")
-    emit("")
-    emit("")
+    # -- public API ---------------------------------------------------------------------------
+    def layers(self) -> str:
+        return self.define("layers(params, X)", "(net input, output) of every computing layer, (N, n_l) each (1-D for one sample).", [
+            f'values = _forward(params, _columns(X, {self.net.layers[0]}, "X"))',
+            "return [(_rows(v, X), _rows(y, X)) for v, y in zip(values[0::2], values[1::2])]"])
 
-    def data_lines():
-        return [f'    x = _columns(X, {net.layers[0]}, "X")',
-                f'    {target} = _columns(T, {net.layers[-1]}, "T")',
-                "    if x.shape[1] != " + target + ".shape[1]:",
-                '        raise ValueError("X and T have different numbers of samples")',
-                f"    {names_out} = _forward(params, x)"]
+    def forward(self) -> str:
+        n, yL = self.net.layers, self.out[self.L]
+        return self.define("forward(params, X)",
+                           f"The network output {yL}, (N, {n[-1]}) for X of shape (N, {n[0]}); one sample ({n[0]},) gives ({n[-1]},).", [
+            f'{", ".join(self.values)} = _forward(params, _columns(X, {n[0]}, "X"))',
+            f"return _rows({yL}, X)"])
 
-    # Generic (whole-layer) symbols for the loss and the output rules.
-    yL, vL = sp.Symbol(out_name[L], real=True), sp.Symbol(net_name[L], real=True)
-    tL, lse = sp.Symbol(target, real=True), sp.Symbol(f"lse{L}", real=True)
-    term = _generic(net, L, lambda j: _stable_term(net, net.y[L][j - 1], net.v[L][j - 1], net.t[j - 1], lse),
-                    {"y": yL, "v": vL, "t": tL})
-    coeff, per_unit = term.as_independent(yL, vL, tL, lse, as_Add=False)
-    emit("def loss(params, X, T):")
-    emit(f'    """{p.loss}, the loss summed over the samples and the output units{" (divided by N)" if net.loss.mean else ""}."""')
-    lines.extend(data_lines())
-    if coeff.has(net.batch):
-        emit(f"    N = x.shape[1]")
-    if per_unit.has(lse):
-        emit(f"    {lse} = logsumexp({net_name[L]})")
-    total = f"np.sum({pr(per_unit)})"
-    sign = ""
-    if coeff.could_extract_minus_sign():
-        sign, coeff = "-", -coeff
-    num, den = sp.fraction(coeff)
-    if num != 1:
-        total = f"{printer.parenthesize(num, PRECEDENCE['Mul'])}*{total}"
-    if den != 1:
-        total = f"{total}/{printer.parenthesize(den, PRECEDENCE['Pow'])}"
-    emit(f"    return float({sign}{total})")
-    emit("")
-    emit("")
+    def loss(self) -> str:
+        net, p, L = self.net, self.p, self.L
+        yL, vL = sp.Symbol(self.out[L], real=True), sp.Symbol(self.vin[L], real=True)
+        tL, lse = sp.Symbol(self.t, real=True), sp.Symbol(f"lse{L}", real=True)
+        term = _generic(net, L, lambda j: _stable_term(net, net.y[L][j - 1], net.v[L][j - 1], net.t[j - 1], lse),
+                        {"y": yL, "v": vL, "t": tL})
+        coeff, per_unit = term.as_independent(yL, vL, tL, lse, as_Add=False)
+        body = [f"x, {self.t} = _samples(X, T)", f"{', '.join(self.values)} = _forward(params, x)"]
+        if coeff.has(net.batch):
+            body.append("N = x.shape[1]")
+        if per_unit.has(lse):
+            body.append(f"{lse} = logsumexp({self.vin[L]})")
+        total = f"{self.np}.sum({self.pr(per_unit)})"
+        sign = ""
+        if coeff.could_extract_minus_sign():
+            sign, coeff = "-", -coeff
+        num, den = sp.fraction(coeff)
+        if num != 1:
+            total = f"{self.printer.parenthesize(num, PRECEDENCE['Mul'])}*{total}"
+        if den != 1:
+            total = f"{total}/{self.printer.parenthesize(den, PRECEDENCE['Pow'])}"
+        body.append(f"return {self.target.scalar.format(sign + total)}")
+        mean = " (divided by N)" if net.loss.mean else ""
+        return self.define("loss(params, X, T)", f"{p.loss}, the loss summed over the samples and the output units{mean}.", body)
 
-    # -- gradients: the matrix rules, deltas from the output back -------------------------
-    gprinter = ModulePrinter(rename={p.target: target} if target != p.target else {})
-    gp = gprinter.doprint
-    emit("def gradients(params, X, T):")
-    emit(f'    """d{p.loss}/dW{{l}} and d{p.loss}/db{{l}} summed over the samples, keyed like params."""')
-    lines.extend(param_lines())
-    lines.extend(data_lines())
-    matrix = {m.layer: m for m in d.matrix}
-    needs_N = any(m.delta.has(net.batch) for m in matrix.values())
-    if needs_N:
-        emit("    N = x.shape[1]")
-    if net.e:
-        err = net.error(1).xreplace({net.t[0]: tL, net.y[L][0]: yL})
-        emit(f"    {p.error} = {gp(err)}")
-    for l in range(L, 0, -1):
-        emit(f"    delta{l} = {gp(matrix[l].delta)}")
-    grads = []
-    for l in range(1, L + 1):
-        m = matrix[l]
-        emit(f"    dW{l} = {gp(m.grad_W)}")
-        grads.append(f'"W{l}": dW{l}')
-        if net.bias:
-            batch_sum = ModulePrinter(rename={f"delta{l}": f"delta{l}.sum(axis=1)",
-                                              **({p.target: target} if target != p.target else {})})
-            emit(f"    db{l} = {batch_sum.doprint(m.grad_b)}")
-            grads.append(f'"b{l}": db{l}')
-    emit("    return {" + ", ".join(grads) + "}")
-    text = "\n".join(lines) + "\n"
-    # the module must not name SymPy's Dummy symbols or leave anything unprinted
-    if "Dummy" in text or "_hole_" in text or "# Not supported" in text:
-        raise RuntimeError("code printer left an unsupported expression in the exported module")
-    return text
+    def local_gradients(self) -> str:
+        return self.define("deltas(params, X, T)",
+                           f"[{', '.join(self.deltas)}] ({self.p.delta_definition}), (N, n_l) each (1-D for one sample).", [
+            "values, local = _backward(params, *_samples(X, T))",
+            "return [_rows(delta, X) for delta in local]"])
+
+    def gradients(self) -> str:
+        net, p = self.net, self.p
+        body = [f"x, {self.t} = _samples(X, T)",
+                f"{_tuple(self.values)}, {_tuple(self.deltas)} = _backward(params, x, {self.t})"]
+        if any(m.grad_W.has(net.batch) or (m.grad_b is not None and m.grad_b.has(net.batch))
+               for m in self.matrix.values()):
+            body.append("N = x.shape[1]")
+        grads = []
+        for l in range(1, self.L + 1):
+            m = self.matrix[l]
+            body.append(f"dW{l} = {self.pr(m.grad_W)}")
+            grads.append(f'"W{l}": dW{l}')
+            if net.bias:
+                batch_sum = self.target.printer(rename={**self.rename, f"delta{l}": f"delta{l}.sum(axis=1)"})
+                body.append(f"db{l} = {batch_sum.doprint(m.grad_b)}")
+                grads.append(f'"b{l}": db{l}')
+        body.append("return {" + ", ".join(grads) + "}")
+        wrt = f"d{p.loss}/dW{{l}} and d{p.loss}/db{{l}}" if net.bias else f"d{p.loss}/dW{{l}}"
+        return self.define("gradients(params, X, T)", f"{wrt} summed over the samples, keyed like params.", body)
+
+
+def module_source(d, target: str = "numpy") -> str:
+    """The text of the standalone Python module ("numpy" or "jax") for a derivation.
+
+    ``d`` is a Derivation, or anything ``export`` accepts. The module defines ``layers``,
+    ``forward``, ``loss``, ``deltas`` and ``gradients`` and imports only its array library.
+    """
+    if target not in PYTHON_TARGETS:
+        raise ValueError(f"module_source target must be one of {', '.join(PYTHON_TARGETS)}, not {target!r}")
+    return _PythonModule(_derivation(d), PYTHON_TARGETS[target]).source()
 
 
 # -- C99 ---------------------------------------------------------------------------------
@@ -591,16 +684,16 @@ def export(net, path, target: str = "numpy") -> Path:
     """Write the compiled forward pass, loss and gradients of ``net`` to ``path``.
 
     ``net`` is a Network, Spec, spec file, layer string or a Derivation. ``target`` is
-    "numpy" (one .py file importing only NumPy) or "c" (``path`` with suffix .c and a
-    header .h next to it). Returns the path written (the .c file for C).
+    "numpy" or "jax" (one .py file importing only that library; see ``module_source``) or
+    "c" (``path`` with suffix .c and a header .h next to it). Returns the path written
+    (the .c file for C).
     """
     if target not in TARGETS:
         raise ValueError(f"target must be one of {', '.join(TARGETS)}, not {target!r}")
     d = _derivation(net)
     path = Path(path)
-    if target == "numpy":
-        text = _numpy_source(d)
-        _write(path, text)
+    if target in PYTHON_TARGETS:
+        _write(path, module_source(d, target))
         return path
     _check_param_rules_uniform(d)
     c_path = path if path.suffix == ".c" else path.with_suffix(".c")
