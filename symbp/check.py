@@ -3,12 +3,15 @@
 For each parameter, at the spec's example point (or the deterministic defaults of
 symbp.example):
 
-* **derived** — the derivation's rules, compiled (symbp.compile);
+* **derived** — each parameter's own derived rule (dE/dp in its unit's delta and input),
+  evaluated on the compiled unit values; on networks above UNIT_RULES_MAX parameters the
+  compiled matrix form stands in (the self-check samples the unit rules there);
+* **compiled** — the compiled module (symbp.compile, the code ``symbp export`` writes);
 * **sympy** — ``sympy.diff`` of the explicit loss (small networks only, W <= 60);
 * **reference** — the independent hand-written NumPy backprop (symbp.reference);
 * **finite difference** — central differences of the reference loss in float64.
 
-derived, sympy and reference must agree to 1e-9 (relative); the finite difference to
+derived, compiled, sympy and reference must agree to 1e-9 (relative); the finite difference to
 1e-5 (relative plus absolute), the accuracy a step of 1e-6 can give.
 """
 from __future__ import annotations
@@ -26,6 +29,7 @@ from .example import example_data, example_params, flat_params
 from .network import Network
 
 SYMPY_MAX_PARAMS = 60
+UNIT_RULES_MAX = 5000    # per-unit rules lambdified one by one up to here
 EXACT_RTOL = 1e-9        # derived vs sympy vs reference
 EXACT_ATOL = 1e-12       # floor for values that are 0 up to rounding
 FD_TOL = 1e-5            # vs finite difference: relative + absolute
@@ -36,6 +40,7 @@ FD_STEP = 1e-6
 class CheckRow:
     name: str
     derived: float
+    compiled: float
     sympy: Optional[float]
     reference: float
     finite_difference: float
@@ -49,7 +54,7 @@ class CheckRow:
         return ("ok" if self.ok else "FAIL") + (" (kink)" if self.kink else "")
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "derived": self.derived, "sympy": self.sympy, "reference": self.reference,
+        return {"name": self.name, "derived": self.derived, "compiled": self.compiled, "sympy": self.sympy, "reference": self.reference,
                 "finite_difference": self.finite_difference, "max_abs_error": self.max_abs_error,
                 "max_rel_error": self.max_rel_error, "verdict": "ok" if self.ok else "FAIL",
                 "finite_difference_compared": not self.kink}
@@ -62,6 +67,7 @@ class CheckTable:
     loss: float
     samples: int
     sympy_checked: bool
+    rules_checked: bool = True
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -79,6 +85,7 @@ class CheckTable:
             "loss": self.loss,
             "samples": self.samples,
             "sympy_checked": self.sympy_checked,
+            "unit_rules_evaluated": self.rules_checked,
             "tolerances": {"exact_rtol": EXACT_RTOL, "exact_atol": EXACT_ATOL,
                            "finite_difference": FD_TOL, "finite_difference_step": FD_STEP},
             "rows": [r.to_dict() for r in self.rows],
@@ -86,8 +93,9 @@ class CheckTable:
         }
 
     def text(self) -> str:
-        head = ("parameter", "derived", "sympy.diff", "reference", "finite diff", "max abs err", "max rel err", "")
-        body = [(r.name, f"{r.derived:.12g}", "-" if r.sympy is None else f"{r.sympy:.12g}",
+        head = ("parameter", "derived", "compiled", "sympy.diff", "reference", "finite diff", "max abs err",
+                "max rel err", "")
+        body = [(r.name, f"{r.derived:.12g}", f"{r.compiled:.12g}", "-" if r.sympy is None else f"{r.sympy:.12g}",
                  f"{r.reference:.12g}", f"{r.finite_difference:.9g}", f"{r.max_abs_error:.2e}",
                  f"{r.max_rel_error:.2e}", r.verdict) for r in self.rows]
         widths = [max(len(row[i]) for row in (head, *body)) for i in range(len(head))]
@@ -137,21 +145,44 @@ def sympy_gradients(net: Network, params: dict, X: np.ndarray, T: np.ndarray) ->
     return values
 
 
-def finite_differences(net: Network, params: dict, X, T, step: float = FD_STEP) -> dict[str, float]:
+def finite_differences(net: Network, params: dict, X, T, step: float = FD_STEP, progress=None) -> dict[str, float]:
     """Central differences of the reference loss, one parameter at a time, in float64."""
     acts = [a.name for a in net.activations]
+    p = {k: np.array(v, dtype=float, copy=True) for k, v in params.items()}   # perturbed in place
 
-    def E(p):
+    def E():
         return reference.loss(p, X, T, acts, net.loss.name, net.bias_sign)
 
-    out = {}
-    for name, (key, idx) in _locate(net).items():
-        plus = {k: np.array(v, dtype=float, copy=True) for k, v in params.items()}
-        minus = {k: np.array(v, dtype=float, copy=True) for k, v in params.items()}
-        plus[key][idx] += step
-        minus[key][idx] -= step
-        out[name] = (E(plus) - E(minus)) / (2 * step)
+    out, where = {}, _locate(net)
+    for i, (name, (key, idx)) in enumerate(where.items()):
+        keep = p[key][idx]
+        p[key][idx] = keep + step
+        plus = E()
+        p[key][idx] = keep - step
+        minus = E()
+        p[key][idx] = keep
+        out[name] = (plus - minus) / (2 * step)
+        if progress and (i % 2000 == 0 or i + 1 == len(where)):
+            progress(i + 1, len(where))
     return out
+
+
+def rule_gradients(d: Derivation, compiled, params: dict, X: np.ndarray, T: np.ndarray) -> dict[str, float]:
+    """Each parameter's own derived rule, evaluated on the compiled unit values and summed over the samples."""
+    net = d.net
+    values = dict(compiled.unit_values(params, X, T))
+    values.update({xk: X[:, k] for k, xk in enumerate(net.x)})
+    values.update({tj: T[:, j] for j, tj in enumerate(net.t)})
+    values[net.batch] = X.shape[0]
+    names = list(d.params)
+    rules = [d.params[n].gradient for n in names]
+    free = sorted(set().union(*[r.free_symbols for r in rules]), key=lambda s: s.name)
+    unknown = [s for s in free if s not in values]
+    if unknown:
+        raise ValueError(f"derived rules name {unknown[0]}, which is neither a unit value nor an input")
+    fn = sp.lambdify(free, rules, modules="numpy", cse=True)
+    out = fn(*[values[s] for s in free])
+    return {n: float(np.sum(np.broadcast_to(o, (X.shape[0],)))) for n, o in zip(names, out)}
 
 
 def _kinks(net: Network, params: dict, X) -> set[str]:
@@ -185,13 +216,18 @@ def _close(a: float, b: float) -> bool:
     return abs(a - b) <= EXACT_RTOL * max(abs(a), abs(b)) + EXACT_ATOL
 
 
-def check_table(net) -> CheckTable:
+def check_table(net, progress=None) -> CheckTable:
     """Derived vs sympy.diff vs hand-written backprop vs finite differences, per parameter.
 
     ``net`` is a Network, Spec, spec file, layer string or a Derivation (whose rules are
     then the ones checked, as they are, without re-deriving).
     """
-    d = net if isinstance(net, Derivation) else derive(Network.load(net), check=False)
+    if not isinstance(net, Derivation):
+        # Small networks get their own sympy.diff column; above that the table leans on the
+        # derivation's self-check for the comparison with sympy.diff, so it is run.
+        net = Network.load(net)
+        net = derive(net, check=net.n_params > SYMPY_MAX_PARAMS)
+    d = net
     net = d.net
     example = net.spec.example
     params = example_params(net, example)
@@ -199,10 +235,12 @@ def check_table(net) -> CheckTable:
     X, T = np.atleast_2d(np.asarray(X, dtype=float)), np.atleast_2d(np.asarray(T, dtype=float))
 
     compiled = compile_network(d)
-    derived = flat_params(net, compiled.gradients(params, X, T))
+    matrix = flat_params(net, compiled.gradients(params, X, T))
+    rules_checked = net.n_params <= UNIT_RULES_MAX
+    derived = rule_gradients(d, compiled, params, X, T) if rules_checked else matrix
     acts = [a.name for a in net.activations]
     ref = flat_params(net, reference.gradients(params, X, T, acts, net.loss.name, net.bias_sign))
-    fd = finite_differences(net, params, X, T)
+    fd = finite_differences(net, params, X, T, progress=progress)
     use_sympy = net.n_params <= SYMPY_MAX_PARAMS
     sym = sympy_gradients(net, params, X, T) if use_sympy else None
 
@@ -210,7 +248,7 @@ def check_table(net) -> CheckTable:
     rows = []
     for name in derived:
         a = derived[name]
-        others = [ref[name]] + ([sym[name]] if sym is not None else [])
+        others = [matrix[name], ref[name]] + ([sym[name]] if sym is not None else [])
         exact_ok = all(_close(a, b) for b in others) and (sym is None or _close(sym[name], ref[name]))
         kink = name in kinks
         fd_ok = kink or (abs(fd[name] - ref[name]) <= FD_TOL * abs(ref[name]) + FD_TOL
@@ -218,7 +256,7 @@ def check_table(net) -> CheckTable:
         compared = others if kink else [*others, fd[name]]
         max_abs = max(abs(a - b) for b in compared)
         scale = max(abs(a), *(abs(b) for b in compared))
-        rows.append(CheckRow(name, a, None if sym is None else sym[name], ref[name], fd[name], max_abs,
+        rows.append(CheckRow(name, a, matrix[name], None if sym is None else sym[name], ref[name], fd[name], max_abs,
                              max_abs / scale if scale > 0 else 0.0, exact_ok and fd_ok, kink))
     notes = []
     if kinks:
@@ -226,5 +264,9 @@ def check_table(net) -> CheckTable:
                      f"one-sided finite difference of {len(kinks)} parameter(s) is shown, not compared")
     if not use_sympy:
         notes.append(f"sympy.diff column skipped: {net.n_params} parameters > {SYMPY_MAX_PARAMS}")
+    if not rules_checked:
+        notes.append(f"derived column is the compiled matrix form: {net.n_params} parameters > {UNIT_RULES_MAX} "
+                     "(the derivation's self-check compared a random sample of the unit rules and every matrix "
+                     "entry with sympy.diff)")
     loss = reference.loss(params, X, T, acts, net.loss.name, net.bias_sign)
-    return CheckTable(net.name, rows, float(loss), X.shape[0], use_sympy, notes)
+    return CheckTable(net.name, rows, float(loss), X.shape[0], use_sympy, rules_checked, notes)

@@ -37,12 +37,12 @@ def _net_arguments(p: argparse.ArgumentParser, optional: bool = False) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
 
-def _progress(args) -> Optional[callable]:
+def _progress(args, what: str = "self-check") -> Optional[callable]:
     if getattr(args, "quiet", False) or getattr(args, "json", False) or not sys.stderr.isatty():
         return None
 
     def show(done: int, total: int) -> None:
-        sys.stderr.write(f"\rself-check {done}/{total}")
+        sys.stderr.write(f"\r{what} {done}/{total}")
         if done == total:
             sys.stderr.write("\n")
         sys.stderr.flush()
@@ -147,7 +147,7 @@ def cmd_export(args) -> int:
 
 def cmd_check(args) -> int:
     from .check import check_table
-    table = check_table(load_network(args))
+    table = check_table(load_network(args), progress=_progress(args, "finite differences"))
     print(json.dumps(table.to_dict(), indent=1) if args.json else table.text())
     return 0 if table.ok else 1
 

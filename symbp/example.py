@@ -15,10 +15,14 @@ DEFAULT_LEARNING_RATE = 0.5
 
 # -- deterministic defaults (no randomness: the same network always gets the same numbers) ----
 
-def default_weight(layer: int, j: int, k: int) -> float:
-    """w{l}_{j}_{k} when the spec gives none: 0.1 .. 0.7 with alternating signs, so units differ."""
-    magnitude = 0.1 * (1 + (3 * layer + 2 * j + k) % 7)
-    return round(magnitude if (j + k) % 2 == 0 else -magnitude, 2)
+def default_weight(layer: int, j: int, k: int, fan_in: int = 1) -> float:
+    """w{l}_{j}_{k} when the spec gives none: 0.1 .. 0.7 with alternating signs, so units differ.
+
+    Above 4 inputs a unit's weights shrink by 2/sqrt(fan_in), so a 784-input unit's net
+    input stays of order 1 instead of saturating its activation.
+    """
+    magnitude = 0.1 * (1 + (3 * layer + 2 * j + k) % 7) * min(1.0, 2.0 / fan_in ** 0.5)
+    return round(magnitude if (j + k) % 2 == 0 else -magnitude, 4)
 
 
 def default_bias(layer: int, j: int) -> float:
@@ -26,7 +30,8 @@ def default_bias(layer: int, j: int) -> float:
 
 
 def default_inputs(n: int) -> list[float]:
-    return [round(0.1 * k, 2) for k in range(1, n + 1)]
+    """0.1, 0.2, ..., 1.0, 0.1, ...: wide inputs (784 pixels) stay in [0, 1] and do not saturate the units."""
+    return [round(0.1 * (1 + (k - 1) % 10), 2) for k in range(1, n + 1)]
 
 
 def default_targets(n: int, loss: str) -> list[float]:
@@ -46,7 +51,7 @@ def example_params(net: Network, example: Optional[Example] = None) -> dict[str,
         if example is not None and example.weights is not None:
             params[f"W{l}"] = np.array(example.weights[l - 1], dtype=float)
         else:
-            params[f"W{l}"] = np.array([[default_weight(l, j, k) for k in net.units(l - 1)]
+            params[f"W{l}"] = np.array([[default_weight(l, j, k, net.layers[l - 1]) for k in net.units(l - 1)]
                                         for j in net.units(l)])
         if net.bias:
             if example is not None and example.biases is not None:

@@ -1,9 +1,10 @@
 """symbp check: derived vs sympy.diff vs the hand-written backprop vs finite differences."""
+import importlib
 import json
 
 import pytest
 
-from symbp import Network, derive
+from symbp import Network, SelfCheckError, derive
 from symbp.check import check_table
 
 NETS = [
@@ -29,15 +30,23 @@ def test_check_table_ok(layers, flags):
     assert "FAIL" not in text and all(r.name in text for r in table.rows)
 
 
-def test_sabotaged_rule_is_flagged():
+def test_sabotaged_rule_is_flagged(monkeypatch):
+    dm = importlib.import_module("symbp.derive")
+    real = dm._param_rule_factory
+
+    def factory(net):
+        make = real(net)
+
+        def broken(name):   # a factor 2 in one rule
+            r = make(name)
+            return type(r)(**{**r.__dict__, "gradient": 2 * r.gradient}) if name == "w1_2_1" else r
+        return broken
+    monkeypatch.setattr(dm, "_param_rule_factory", factory)
     net = Network.from_string("2-3-1", activation="sigmoid,linear", loss="half_sse")
-    d = derive(net, check=False)
-    rule = d.params["w1_2_1"]
-    d.params["w1_2_1"] = type(rule)(**{**rule.__dict__, "gradient": 2 * rule.gradient})   # a factor 2
-    table = check_table(d)
-    assert not table.ok
-    assert [r.name for r in table.failures] == ["w1_2_1"]
-    assert "FAIL" in table.text() and table.to_dict()["ok"] is False
+    # The matrix form that the compiled module runs is checked entry by entry against the unit
+    # rules: a wrong unit rule cannot even be compiled.
+    with pytest.raises(SelfCheckError, match=r"dE/dW1 entry \(2, 1\)"):
+        check_table(dm.derive(net, check=False))
 
 
 def test_sabotaged_delta_sign_is_flagged():
@@ -55,3 +64,24 @@ def test_large_network_skips_sympy():
     table = check_table(derive(net, check=False))
     assert table.ok and not table.sympy_checked
     assert all(r.sympy is None for r in table.rows) and table.to_dict()["rows"][0]["sympy"] is None
+
+
+def test_sabotaged_rule_of_a_wide_network_is_flagged(monkeypatch):
+    # Above 400 parameters the matrix form is not expanded entry by entry: the table's own
+    # evaluation of every unit rule must catch the wrong one against the other columns.
+    dm = importlib.import_module("symbp.derive")
+    real = dm._param_rule_factory
+
+    def factory(net):
+        make = real(net)
+
+        def broken(name):
+            r = make(name)
+            return type(r)(**{**r.__dict__, "gradient": -r.gradient}) if name == "w2_3_17" else r
+        return broken
+    monkeypatch.setattr(dm, "_param_rule_factory", factory)
+    net = Network.from_string("10-30-5", activation="tanh,sigmoid", loss="bce")
+    assert net.n_params > 400
+    table = check_table(dm.derive(net, check=False))
+    assert [r.name for r in table.failures] == ["w2_3_17"]
+    assert "FAIL" in table.text() and table.to_dict()["ok"] is False
