@@ -1,9 +1,11 @@
 """One gradient evaluation (forward + loss + all gradients, float64): exported NumPy module vs
-symbp.reference.gradients (hand-written backprop), and vs PyTorch / JAX when importable.
+symbp.reference.gradients (hand-written backprop), and vs PyTorch / JAX when importable; the
+exported JAX module vs a hand-written jax.jit(jax.value_and_grad(E)).
 
-Exported modules are cached under output/bench_cache/, keyed by the network and stamped
-with a hash of symbp's sources (a changed symbp rebuilds them). A build (derive with
-check=False, then export) runs in a subprocess and is abandoned after BUILD_TIMEOUT s.
+Exported modules (NumPy and JAX, from one derivation) are cached under output/bench_cache/,
+keyed by the network and stamped with a hash of symbp's sources (a changed symbp rebuilds
+them). A build (derive with check=False, then export) runs in a subprocess and is abandoned
+after BUILD_TIMEOUT s.
 
 Timing: all implementations of a case are called in turn, A B A B ..., in one process,
 after a warm-up; the table gives the median of each and the ratio to the reference
@@ -46,6 +48,10 @@ def symbp_hash() -> str:
     return h.hexdigest()[:16]
 
 
+def jax_path(path: Path) -> Path:
+    return path.with_name(f"{path.stem}_jax.py")
+
+
 def build_worker(layers: str, activations: str, loss: str, path: str) -> None:
     from symbp import Network, derive
     from symbp.export import export
@@ -55,7 +61,9 @@ def build_worker(layers: str, activations: str, loss: str, path: str) -> None:
     t1 = time.perf_counter()
     export(d, path)
     t2 = time.perf_counter()
-    print(json.dumps({"derive_s": t1 - t0, "export_s": t2 - t1, "W": net.n_params}), flush=True)
+    export(d, jax_path(Path(path)), target="jax")
+    print(json.dumps({"derive_s": t1 - t0, "export_s": t2 - t1, "export_jax_s": time.perf_counter() - t2,
+                      "W": net.n_params}), flush=True)
 
 
 def build(case, timeout: float = BUILD_TIMEOUT) -> dict:
@@ -63,7 +71,7 @@ def build(case, timeout: float = BUILD_TIMEOUT) -> dict:
     CACHE.mkdir(parents=True, exist_ok=True)
     path, meta_path = CACHE / f"{key(case)}.py", CACHE / f"{key(case)}.json"
     stamp = symbp_hash()
-    if path.exists() and meta_path.exists():
+    if path.exists() and jax_path(path).exists() and meta_path.exists():
         meta = json.loads(meta_path.read_text())
         if meta.get("symbp_hash") == stamp:
             progress(f"runtime {case['layers']}: cached module {path.relative_to(ROOT)}")
@@ -92,6 +100,14 @@ def _load(path: Path):
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
+
+
+def _load_jax(path: Path):
+    """The exported JAX module, or None where jax is not importable."""
+    try:
+        return _load(path)
+    except ImportError:
+        return None
 
 
 def _data(case, rng):
@@ -130,10 +146,16 @@ def _torch_fn(case, params, X, T):
     return run
 
 
-def _jax_fn(case, params, X, T):
+def _jax():
     import jax
+    jax.config.update("jax_enable_x64", True)     # float64, like the other implementations
+    return jax
+
+
+def _jax_fn(case, params, X, T, transform="grad"):
+    """Hand-written JAX: jax.jit(jax.grad(E)) or, transform="value_and_grad", jax.jit(jax.value_and_grad(E))."""
+    jax = _jax()
     import jax.numpy as jnp
-    jax.config.update("jax_enable_x64", True)
     acts = case["activations"].split(",")
     fns = {"tanh": jnp.tanh, "sigmoid": jax.nn.sigmoid, "linear": lambda v: v}
 
@@ -145,12 +167,30 @@ def _jax_fn(case, params, X, T):
                 return -(T * jax.nn.log_softmax(v, axis=1)).sum()
             y = fns[a](v)
         return 0.5 * ((T - y) ** 2).sum()
-    g = jax.jit(jax.grad(E))
+    g = jax.jit(getattr(jax, transform)(E))
     P, Xj, Tj = {k: jnp.asarray(v) for k, v in params.items()}, jnp.asarray(X), jnp.asarray(T)
     return lambda: jax.block_until_ready(g(P, Xj, Tj))
 
 
-def time_case(case, mod, budget: float = TIME_BUDGET) -> dict:
+def _jax_vg_fn(case, params, X, T):
+    return _jax_fn(case, params, X, T, transform="value_and_grad")
+
+
+def _exported_jax_fn(jmod, params, X, T):
+    """The exported JAX module's gradients on device arrays, like the hand-written baseline's."""
+    jax = _jax()
+    P, Xj, Tj = ({k: jax.numpy.asarray(v) for k, v in params.items()}, jax.numpy.asarray(X), jax.numpy.asarray(T))
+    return lambda: jax.block_until_ready(jmod.gradients(P, Xj, Tj))
+
+
+def _max_error(got: dict, ref: dict) -> str:
+    import numpy as np
+    scale = max(float(np.max(np.abs(g))) for g in ref.values())
+    diff = max(float(np.max(np.abs(ref[k] - np.asarray(got[k])))) for k in ref)
+    return f"{diff:.1e} (largest gradient entry {scale:.1e})"
+
+
+def time_case(case, mod, budget: float = TIME_BUDGET, jmod=None) -> dict:
     import numpy as np
     from symbp import reference
     rng = np.random.default_rng(0)
@@ -158,17 +198,18 @@ def time_case(case, mod, budget: float = TIME_BUDGET) -> dict:
     acts = case["activations"].split(",")
     fns = {"reference": lambda: reference.gradients(params, X, T, acts, case["loss"], +1)}
     notes = []
+    g_ref = fns["reference"]()
     if mod is not None:
         fns["exported"] = lambda: mod.gradients(params, X, T)
-        g_ref, g_exp = fns["reference"](), fns["exported"]()
-        scale = max(float(np.max(np.abs(g))) for g in g_ref.values())
-        diff = max(float(np.max(np.abs(g_ref[k] - g_exp[k]))) for k in g_ref)
-        notes.append(f"max |exported - reference| = {diff:.1e} (largest gradient entry {scale:.1e})")
-    for name, make in (("torch", _torch_fn), ("jax", _jax_fn)):
+        notes.append(f"max |exported - reference| = {_max_error(fns['exported'](), g_ref)}")
+    for name, make in (("torch", _torch_fn), ("jax", _jax_fn), ("jax_vg", _jax_vg_fn)):
         try:
             fns[name] = make(case, params, X, T)
         except ImportError:
             notes.append(f"{name} not importable: skipped")
+    if jmod is not None and "jax_vg" in fns:
+        fns["exported_jax"] = _exported_jax_fn(jmod, params, X, T)
+        notes.append(f"max |exported JAX - reference| = {_max_error(jmod.gradients(params, X, T), g_ref)}")
     for f in fns.values():          # warm-up (JIT, caches, page faults)
         for _ in range(3):
             f()
@@ -181,6 +222,9 @@ def time_case(case, mod, budget: float = TIME_BUDGET) -> dict:
             samples[n].append(_clock(fns[n]))
     med = {n: statistics.median(s) for n, s in samples.items()}
     per_round = {n: statistics.median(a / b for a, b in zip(samples[n], samples["reference"])) for n in fns}
+    if "exported_jax" in fns:      # exported JAX against its own baseline, the hand-written jax.jit(value_and_grad)
+        per_round["exported_jax"] = statistics.median(
+            a / b for a, b in zip(samples["exported_jax"], samples["jax_vg"]))
     return {"median": med, "per_round": per_round, "rounds": rounds, "notes": notes}
 
 
@@ -195,14 +239,17 @@ def measure(cases=CASES, timeout: float = BUILD_TIMEOUT, budget: float = TIME_BU
     for case in cases:
         b = build(case, timeout)
         mod = _load(b["path"]) if "path" in b else None
+        jmod = _load_jax(jax_path(b["path"])) if "path" in b else None
         progress(f"runtime {case['layers']}: timing N={case['N']} ...")
-        r = time_case(case, mod, budget)
+        r = time_case(case, mod, budget, jmod)
         if "gap" in b:
             r["notes"].insert(0, f"exported module: GAP, {b['gap']}")
         rows.append({"case": case, "build": b, **r})
         ratio = r["median"].get("exported", float("nan")) / r["median"]["reference"]
+        jratio = r["median"].get("exported_jax", float("nan")) / r["median"].get("jax_vg", float("nan"))
         progress(f"runtime {case['layers']}: reference {r['median']['reference'] * 1e3:.2f} ms, "
-                 f"exported/reference {ratio:.3f} ({r['rounds']} rounds)")
+                 f"exported/reference {ratio:.3f}, exported JAX/jax.jit(value_and_grad) {jratio:.3f} "
+                 f"({r['rounds']} rounds)")
     return rows
 
 
@@ -212,19 +259,21 @@ def render(rows: list[dict]) -> str:
         c, m, pr = r["case"], r["median"], r["per_round"]
         ref = m["reference"]
 
-        def cell(name):
+        def cell(name, base="reference"):
             if name not in m:
                 return "—"
-            return f"{m[name] / ref:.3f} (per-round {pr[name]:.3f}), {m[name] * 1e3:.2f} ms"
+            return f"{m[name] / m[base]:.3f} (per-round {pr[name]:.3f}), {m[name] * 1e3:.2f} ms"
         b = r["build"]
         build_txt = ("GAP: " + b["gap"]) if "gap" in b else (
             f"derive {b['derive_s']:.1f} s + export {b['export_s']:.1f} s" + (" (cached)" if b.get("cached") else ""))
         body.append([f"{c['layers']} {c['activations'].replace(',', '/')} {c['loss']}", c["N"],
-                     f"{ref * 1e3:.2f} ms", cell("exported"), cell("torch"), cell("jax"), r["rounds"], build_txt])
+                     f"{ref * 1e3:.2f} ms", cell("exported"), cell("torch"), cell("jax"), cell("jax_vg"),
+                     cell("exported_jax", base="jax_vg"), r["rounds"], build_txt])
         notes += [f"- {c['layers']}: {n}" for n in r["notes"]]
     return (table(["case", "N", "reference (hand-written)", "exported NumPy / reference",
-                   "PyTorch autograd / reference", "jax.jit(grad) / reference", "rounds", "build"], body,
-                  "lrrrrrrl") + "\n\n" + "\n".join(notes) + "\n")
+                   "PyTorch autograd / reference", "jax.jit(grad) / reference",
+                   "jax.jit(value_and_grad) / reference", "exported JAX / jax.jit(value_and_grad)",
+                   "rounds", "build"], body, "lrrrrrrrrl") + "\n\n" + "\n".join(notes) + "\n")
 
 
 if __name__ == "__main__":
