@@ -9,8 +9,8 @@ matrix form. Nothing here pastes a known formula.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 import random
+from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 from typing import Optional
