@@ -1,8 +1,9 @@
-"""Hypothesis profiles: `ci` bounds the example count so `make test` stays within minutes."""
+"""Hypothesis profiles: `ci` bounds the example count so `make test` stays within minutes; `thorough` hunts."""
 import os
 
 from hypothesis import HealthCheck, settings
 
 settings.register_profile("ci", max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("dev", max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("thorough", max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))

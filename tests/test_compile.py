@@ -72,6 +72,51 @@ def test_compiled_matches_reference(net, batch, seed):
     assert_matches_reference(net, params, X, T)
 
 
+@st.composite
+def wide_networks(draw):
+    """The issue's corpus: 1-4 hidden layers of widths 1-9, every activation, loss, bias and sign."""
+    n_hidden = draw(st.integers(1, 4))
+    layers = [draw(st.integers(1, 9)) for _ in range(n_hidden + 2)]
+    loss_name = draw(st.sampled_from(LOSSES))
+    out = {"ce": "softmax", "bce": "sigmoid"}.get(loss_name) or draw(st.sampled_from(ELEMENTWISE))
+    if loss_name == "ce":
+        layers[-1] = max(layers[-1], 2)
+    acts = [draw(st.sampled_from(ELEMENTWISE)) for _ in range(n_hidden)] + [out]
+    return Network.from_string("-".join(map(str, layers)), activation=",".join(acts), loss=loss_name,
+                               bias=draw(st.booleans()), bias_sign=draw(st.sampled_from(["+", "-"])),
+                               notation=draw(st.sampled_from(PROFILES)))
+
+
+def central_differences(net: Network, params, X, T, step: float = 1e-6) -> dict:
+    """dE/dp of the reference loss by central differences, one entry at a time."""
+    acts, loss_name, sign = reference_args(net)
+    out = {}
+    for key, value in params.items():
+        grad = np.zeros_like(value)
+        for idx in np.ndindex(value.shape):
+            p = {k: v.copy() for k, v in params.items()}
+            p[key][idx] = value[idx] + step
+            plus = ref.loss(p, X, T, acts, loss_name, sign)
+            p[key][idx] = value[idx] - step
+            grad[idx] = (plus - ref.loss(p, X, T, acts, loss_name, sign)) / (2 * step)
+        out[key] = grad
+    return out
+
+
+@settings(deadline=None)
+@given(net=wide_networks(), batch=st.sampled_from([1, 7]), seed=st.integers(0, 2**32 - 1))
+def test_compiled_matches_reference_and_finite_differences(net, batch, seed):
+    from symbp.derive import derive
+    params, X, T = random_problem(net, batch, seed)
+    compiled = compile_network(derive(net, check=False))
+    acts, loss_name, sign = reference_args(net)
+    got, want = compiled.gradients(params, X, T), ref.gradients(params, X, T, acts, loss_name, sign)
+    fd = central_differences(net, params, X, T)
+    for key in params:
+        np.testing.assert_allclose(got[key], want[key], rtol=1e-10, atol=1e-12, err_msg=key)
+        np.testing.assert_allclose(got[key], fd[key], rtol=1e-6, atol=1e-6, err_msg=key)
+
+
 @pytest.mark.parametrize("layers,acts,loss_name,sign", [
     ("2-3-1", "sigmoid,linear", "half_sse", "+"),
     ("2-2-2", "sigmoid,sigmoid", "mse", "-"),
