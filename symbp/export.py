@@ -268,10 +268,15 @@ class PythonTarget:
     decorator: str             # the line above every public function ("" for none)
     scalar: str                # how loss() returns its total, {} the array expression
     notes: tuple[str, ...]     # a paragraph of the module docstring
+    blocks: bool = False       # gradients() walks the batch in blocks of samples (NumPy; XLA fuses instead)
 
 
 PYTHON_TARGETS = {
-    "numpy": PythonTarget("numpy", "NumPy", ModulePrinter, ("import numpy as np",), "", "float({})", ()),
+    "numpy": PythonTarget(
+        "numpy", "NumPy", ModulePrinter, ("import numpy as np",), "", "float({})",
+        ("gradients() walks a large batch in blocks of BLOCK samples and adds up their sums: the",
+         "temporaries of a block stay in cache instead of being faulted in afresh on every call.", ""),
+        blocks=True),
     "jax": PythonTarget(
         "jax", "JAX", JaxModulePrinter, ("import jax", "import jax.numpy as jnp"), "@jax.jit", "{}",
         ("JAX: every public function is jax.jit-compiled, once per shape of its arguments (shape",
@@ -369,6 +374,8 @@ class _PythonModule:
                      f"LOSS = {net.loss.name!r}",
                      f"BIAS_SIGN = {net.bias_sign if net.bias else 0!r}",
                      f"PARAMETERS = {tuple(self.parameters)!r}"]
+        if self.target.blocks:
+            constants.append(f"BLOCK = {block_size(net.layers)}   # samples per block of gradients()")
         return "\n".join([*doc, *self.target.imports, "", *constants]) + "\n"
 
     # -- internal functions, on (units, N) arrays -------------------------------------------
@@ -405,16 +412,23 @@ class _PythonModule:
         rules = [self.matrix[l].delta for l in range(L, 0, -1)]
         used = {s.name for r in rules for s in r.atoms(sp.MatrixSymbol)}
         body = self.load(used) + ["values = _forward(params, x)", f"{', '.join(self.values)} = values"]
-        if any(r.has(net.batch) for r in rules):
-            body.append("N = x.shape[1]")
         if net.e:
             yL, tL = sp.Symbol(self.out[L], real=True), sp.Symbol(p.target, real=True)
             body.append(f"{p.error} = {self.pr(net.error(1).xreplace({net.t[0]: tL, net.y[L][0]: yL}))}")
         body += [f"delta{l} = {self.pr(r)}" for l, r in zip(range(L, 0, -1), rules)]
         body.append(f"return values, {_tuple(self.deltas)}")
-        return self.define(f"_backward(params, x, {self.t})",
-                           f"The forward values and the local gradients delta1..delta{L}, (n_l, N) each "
-                           f"({p.delta_definition}).", body, public=False)
+        return self.define(f"_backward(params, x, {self.t}{self.batch_arg})",
+                           f"The forward values and the local gradients delta1..delta{L}, (n_l, n) each "
+                           f"({p.delta_definition}){self.batch_doc}.", body, public=False)
+
+    @property
+    def batch_arg(self) -> str:
+        """', N' where a delta rule carries the batch size (mse): a block of samples must use the whole batch's."""
+        return ", N" if any(m.delta.has(self.net.batch) for m in self.matrix.values()) else ""
+
+    @property
+    def batch_doc(self) -> str:
+        return "; N is the number of samples in the whole batch" if self.batch_arg else ""
 
     # -- public API ---------------------------------------------------------------------------
     def layers(self) -> str:
@@ -457,16 +471,37 @@ class _PythonModule:
     def local_gradients(self) -> str:
         return self.define("deltas(params, X, T)",
                            f"[{', '.join(self.deltas)}] ({self.p.delta_definition}), (N, n_l) each (1-D for one sample).", [
-            "values, local = _backward(params, *_samples(X, T))",
+            f"x, {self.t} = _samples(X, T)",
+            f"values, local = _backward(params, x, {self.t}{', x.shape[1]' if self.batch_arg else ''})",
             "return [_rows(delta, X) for delta in local]"])
 
     def gradients(self) -> str:
         net, p = self.net, self.p
+        wrt = f"d{p.loss}/dW{{l}} and d{p.loss}/db{{l}}" if net.bias else f"d{p.loss}/dW{{l}}"
+        doc = f"{wrt} summed over the samples, keyed like params."
+        if not self.target.blocks:
+            body = [f"x, {self.t} = _samples(X, T)"] + self.gradient_lines("x.shape[1]")
+            return self.define("gradients(params, X, T)", doc, body)
+        block = self.define(f"_block_gradients(params, x, {self.t}{self.batch_arg})",
+                            f"{wrt} summed over the samples of one block{self.batch_doc}.",
+                            self.gradient_lines("N"), public=False)
         body = [f"x, {self.t} = _samples(X, T)",
-                f"{_tuple(self.values)}, {_tuple(self.deltas)} = _backward(params, x, {self.t})"]
-        if any(m.grad_W.has(net.batch) or (m.grad_b is not None and m.grad_b.has(net.batch))
-               for m in self.matrix.values()):
-            body.append("N = x.shape[1]")
+                "N = x.shape[1]",
+                f"grads = _block_gradients(params, x[:, :BLOCK], {self.t}[:, :BLOCK]{self.batch_arg})",
+                "for s in range(BLOCK, N, BLOCK):",
+                f"    more = _block_gradients(params, x[:, s:s + BLOCK], {self.t}[:, s:s + BLOCK]{self.batch_arg})",
+                "    grads = {k: grads[k] + more[k] for k in grads}",
+                "return grads"]
+        return block.rstrip("\n") + "\n\n\n" + self.define("gradients(params, X, T)", doc, body)
+
+    def gradient_lines(self, batch: str) -> list[str]:
+        """The body that turns (units, n) samples into the summed gradients; ``batch`` is N's expression."""
+        net = self.net
+        body = [f"{_tuple(self.values)}, {_tuple(self.deltas)} = _backward(params, x, {self.t}{self.batch_arg})"]
+        needs_N = self.batch_arg or any(m.grad_W.has(net.batch) or (m.grad_b is not None and m.grad_b.has(net.batch))
+                                        for m in self.matrix.values())
+        if needs_N and batch != "N":
+            body.insert(0, f"N = {batch}")
         grads = []
         for l in range(1, self.L + 1):
             m = self.matrix[l]
@@ -477,8 +512,16 @@ class _PythonModule:
                 body.append(f"db{l} = {batch_sum.doprint(m.grad_b)}")
                 grads.append(f'"b{l}": db{l}')
         body.append("return {" + ", ".join(grads) + "}")
-        wrt = f"d{p.loss}/dW{{l}} and d{p.loss}/db{{l}}" if net.bias else f"d{p.loss}/dW{{l}}"
-        return self.define("gradients(params, X, T)", f"{wrt} summed over the samples, keyed like params.", body)
+        return body
+
+
+def block_size(layers) -> int:
+    """Samples per block: at least 1024 (matrix products stay efficient), more for narrow layers
+    so that a (units, block) temporary is about 256 KB (it stays in cache, and is not faulted in afresh)."""
+    size = 1024
+    while size * 2 * max(layers[1:]) * 8 <= 2 ** 18:
+        size *= 2
+    return size
 
 
 def module_source(d, target: str = "numpy") -> str:

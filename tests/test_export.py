@@ -474,3 +474,18 @@ def test_jax_module_leaves_jax_config_alone(tmp_path):
     assert out["x64"] is False and out["dtype"] == "float32"
     ref = reference.gradients(params, X, T, ["sigmoid", "linear"], "half_sse", +1)
     assert np.allclose(out["W1"], ref["W1"], rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("extra", [0, 7])
+def test_gradients_over_several_blocks_use_the_whole_batch(tmp_path, extra):
+    # mse carries 1/N: every block of samples must scale by the whole batch's N, not its own.
+    net = _net([3, 2, 2], ["tanh", "linear"], "mse", bias_sign="-")
+    path = export(derive(net, check=False), tmp_path / "grad_blocks.py")
+    spec = importlib.util.spec_from_file_location("grad_blocks", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    params, X, T = _random_case(np.random.default_rng(5), net, 2 * mod.BLOCK + extra)
+    got = mod.gradients(params, X, T)
+    want = reference.gradients(params, X, T, ["tanh", "linear"], "mse", -1)
+    for k in want:
+        _close(got[k], want[k], rtol=1e-9)
