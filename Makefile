@@ -38,6 +38,7 @@ derive: $(STAMP)
 # Long measurements live here, never in the tests: output/bench.md and output/bench.png.
 bench: $(STAMP)
 	$(BIN)/pip install -q -e '.[bench]' || echo "matplotlib unavailable: bench.png will be skipped" >&2
+	$(BIN)/pip install -q -e '.[compare]' || echo "torch/jax unavailable: their columns will be skipped" >&2
 	$(BIN)/python benchmarks/run.py
 
 clean:

@@ -73,10 +73,23 @@ def blas_info() -> list[str]:
         out.append("threadpoolctl not installed; "
                    + (f"OpenBLAS reports {threads} threads (ctypes)" if threads else
                       "BLAS thread count not queried"))
+    out.append(_cpu())
     env = {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_NUM_THREADS",
                                           "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
     out.append("Environment: " + ", ".join(f"{k}={v if v is not None else '(unset)'}" for k, v in env.items()))
     return out
+
+
+def _cpu() -> str:
+    """The CPU model and the vector extensions that decide NumPy's elementwise speed."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "CPU: unknown"
+    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "?")
+    flags = next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), [])
+    simd = [f for f in ("avx2", "fma", "avx512f") if f in flags]
+    return f"CPU: {model}; {', '.join(simd) or 'no AVX2'}{'' if 'avx512f' in flags else ' (no AVX-512)'}"
 
 
 def _openblas_threads():

@@ -7,9 +7,11 @@ keyed by the network and stamped with a hash of symbp's sources (a changed symbp
 them). A build (derive with check=False, then export) runs in a subprocess and is abandoned
 after BUILD_TIMEOUT s.
 
-Timing: all implementations of a case are called in turn, A B A B ..., in one process,
-after a warm-up; the table gives the median of each and the ratio to the reference
-(ratio of medians; the median of the per-round ratios is given too).
+Timing: each library (NumPy: reference and exported; PyTorch; JAX: hand-written and
+exported) runs in a worker process of its own, warmed up, and the main process asks
+them in turn for blocks of ~BLOCK s of calls, A B A B ..., with a short pause between
+blocks; the table gives the median call of each and the ratio to the reference (ratio of
+medians; the median of the per-block ratios is given too).
 """
 from __future__ import annotations
 
@@ -102,14 +104,6 @@ def _load(path: Path):
     return mod
 
 
-def _load_jax(path: Path):
-    """The exported JAX module, or None where jax is not importable."""
-    try:
-        return _load(path)
-    except ImportError:
-        return None
-
-
 def _data(case, rng):
     import numpy as np
     n = [int(a) for a in case["layers"].split("-")]
@@ -190,42 +184,138 @@ def _max_error(got: dict, ref: dict) -> str:
     return f"{diff:.1e} (largest gradient entry {scale:.1e})"
 
 
-def time_case(case, mod, budget: float = TIME_BUDGET, jmod=None) -> dict:
-    import numpy as np
+# Each library is timed in a worker process of its own that imports nothing else: PyTorch's
+# OpenMP pool and XLA's threads, loaded beside NumPy, competed with OpenBLAS for the 2 cores
+# and made both NumPy implementations 10-20x slower (53 ms instead of 4 ms on 784-128-64-10).
+LIBRARIES = {"numpy": ("reference", "exported"), "torch": ("torch",), "jax": ("jax", "jax_vg", "exported_jax")}
+BLOCK = 0.15        # seconds of calls per block; blocks of all implementations alternate
+PAUSE = 0.05        # between blocks, so the last library's spinning threads go idle
+
+
+def _implementations(library: str, case, path: Path, params, X, T) -> tuple[dict, list[str]]:
+    """{name: zero-argument callable} of one library, and notes (accuracy, what is missing)."""
     from symbp import reference
-    rng = np.random.default_rng(0)
-    params, X, T = _data(case, rng)
     acts = case["activations"].split(",")
-    fns = {"reference": lambda: reference.gradients(params, X, T, acts, case["loss"], +1)}
+    g_ref = reference.gradients(params, X, T, acts, case["loss"], +1)
+    if library == "numpy":
+        fns = {"reference": lambda: reference.gradients(params, X, T, acts, case["loss"], +1)}
+        notes = []
+        if path is not None:
+            mod = _load(path)
+            fns["exported"] = lambda: mod.gradients(params, X, T)
+            notes.append(f"max |exported - reference| = {_max_error(fns['exported'](), g_ref)}")
+        return fns, notes
+    if library == "torch":
+        return {"torch": _torch_fn(case, params, X, T)}, []
+    fns = {"jax": _jax_fn(case, params, X, T), "jax_vg": _jax_vg_fn(case, params, X, T)}
     notes = []
-    g_ref = fns["reference"]()
-    if mod is not None:
-        fns["exported"] = lambda: mod.gradients(params, X, T)
-        notes.append(f"max |exported - reference| = {_max_error(fns['exported'](), g_ref)}")
-    for name, make in (("torch", _torch_fn), ("jax", _jax_fn), ("jax_vg", _jax_vg_fn)):
-        try:
-            fns[name] = make(case, params, X, T)
-        except ImportError:
-            notes.append(f"{name} not importable: skipped")
-    if jmod is not None and "jax_vg" in fns:
+    if path is not None:
+        jmod = _load(jax_path(path))
         fns["exported_jax"] = _exported_jax_fn(jmod, params, X, T)
         notes.append(f"max |exported JAX - reference| = {_max_error(jmod.gradients(params, X, T), g_ref)}")
+    return fns, notes
+
+
+def timing_worker(library: str, case_json: str, path: str) -> None:
+    """Serve 'time NAME K' requests on stdin with K call times as one JSON line on stdout."""
+    import numpy as np
+    case = json.loads(case_json)
+    params, X, T = _data(case, np.random.default_rng(0))
+    try:
+        fns, notes = _implementations(library, case, Path(path) if path else None, params, X, T)
+    except ImportError as exc:
+        print(json.dumps({"missing": f"{library} not importable ({exc.name}): skipped"}), flush=True)
+        return
     for f in fns.values():          # warm-up (JIT, caches, page faults)
         for _ in range(3):
             f()
     one = {n: min(_clock(f) for _ in range(3)) for n, f in fns.items()}
-    rounds = int(min(400, max(15, budget / sum(one.values()))))
-    samples = {n: [] for n in fns}
-    order = list(fns)
-    for _ in range(rounds):
-        for n in order:                 # A B A B ...: drift hits every implementation alike
-            samples[n].append(_clock(fns[n]))
+    print(json.dumps({"one": one, "notes": notes, "micro": _micro(library)}), flush=True)
+    for line in sys.stdin:
+        name, k = line.split()
+        print(json.dumps([_clock(fns[name]) for _ in range(int(k))]), flush=True)
+
+
+def _micro(library: str) -> dict:
+    """Median ms of one elementwise transcendental pass and one matrix product on 256 x 256 / 256 x 784."""
+    import numpy as np
+    rng = np.random.default_rng(1)
+    V, A, B = rng.standard_normal((256, 256)), rng.standard_normal((256, 256)), rng.standard_normal((256, 784))
+    if library == "numpy":
+        ops = {"tanh": lambda: np.tanh(V), "sigmoid": lambda: 0.5 + 0.5 * np.tanh(0.5 * V), "exp": lambda: np.exp(V),
+               "matmul": lambda: A @ B}
+    elif library == "torch":
+        import torch
+        Vt, At, Bt = torch.tensor(V), torch.tensor(A), torch.tensor(B)
+        ops = {"tanh": lambda: torch.tanh(Vt), "sigmoid": lambda: torch.sigmoid(Vt), "exp": lambda: torch.exp(Vt),
+               "matmul": lambda: At @ Bt}
+    else:
+        jax = _jax()
+        jnp = jax.numpy
+        Vj, Aj, Bj = jnp.asarray(V), jnp.asarray(A), jnp.asarray(B)
+        fns = {"tanh": jax.jit(jnp.tanh), "sigmoid": jax.jit(jax.nn.sigmoid), "exp": jax.jit(jnp.exp),
+               "matmul": jax.jit(jnp.matmul)}
+        ops = {"tanh": lambda: fns["tanh"](Vj).block_until_ready(),
+               "sigmoid": lambda: fns["sigmoid"](Vj).block_until_ready(),
+               "exp": lambda: fns["exp"](Vj).block_until_ready(),
+               "matmul": lambda: fns["matmul"](Aj, Bj).block_until_ready()}
+    out = {}
+    for name, f in ops.items():
+        for _ in range(5):
+            f()
+        out[name] = 1e3 * statistics.median(_clock(f) for _ in range(60))
+    return out
+
+
+class _Worker:
+    def __init__(self, library: str, case, path):
+        cmd = [sys.executable, str(Path(__file__).resolve()), "time", library, json.dumps(case),
+               str(path) if path else ""]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT,
+                                     env={**os.environ, "PYTHONPATH": str(ROOT)})
+        self.hello = json.loads(self.proc.stdout.readline() or '{"missing": "worker died"}')
+
+    def time(self, name: str, k: int) -> list[float]:
+        self.proc.stdin.write(f"{name} {k}\n")
+        self.proc.stdin.flush()
+        return json.loads(self.proc.stdout.readline())
+
+    def close(self) -> None:
+        if self.proc.stdin:
+            self.proc.stdin.close()
+        self.proc.wait(timeout=30)
+
+
+def time_case(case, path, budget: float = TIME_BUDGET) -> dict:
+    workers, notes = {}, []
+    for library in LIBRARIES:
+        w = _Worker(library, case, path)
+        if "missing" in w.hello:
+            notes.append(w.hello["missing"])
+            w.close()
+            continue
+        workers[library] = w
+        notes += w.hello["notes"]
+    owner = {n: w for w in workers.values() for n in w.hello["one"]}
+    block = {n: max(1, int(BLOCK / max(w.hello["one"][n], 1e-6))) for n, w in owner.items()}
+    samples = {n: [] for n in owner}
+    blocks = {n: [] for n in owner}
+    t0, rounds = time.perf_counter(), 0
+    while rounds < 5 or (time.perf_counter() - t0 < budget and rounds < 200):
+        for n, w in owner.items():        # A B A B ...: drift hits every implementation alike
+            times = w.time(n, block[n])
+            samples[n] += times
+            blocks[n].append(statistics.median(times))
+            time.sleep(PAUSE)
+        rounds += 1
+    for w in workers.values():
+        w.close()
+    micro = {library: w.hello.get("micro", {}) for library, w in workers.items()}
     med = {n: statistics.median(s) for n, s in samples.items()}
-    per_round = {n: statistics.median(a / b for a, b in zip(samples[n], samples["reference"])) for n in fns}
-    if "exported_jax" in fns:      # exported JAX against its own baseline, the hand-written jax.jit(value_and_grad)
-        per_round["exported_jax"] = statistics.median(
-            a / b for a, b in zip(samples["exported_jax"], samples["jax_vg"]))
-    return {"median": med, "per_round": per_round, "rounds": rounds, "notes": notes}
+    per_round = {n: statistics.median(a / b for a, b in zip(blocks[n], blocks["reference"])) for n in owner}
+    if "exported_jax" in owner:      # exported JAX against its own baseline, the hand-written jax.jit(value_and_grad)
+        per_round["exported_jax"] = statistics.median(a / b for a, b in zip(blocks["exported_jax"], blocks["jax_vg"]))
+    return {"median": med, "per_round": per_round, "rounds": rounds, "notes": notes, "micro": micro}
 
 
 def _clock(f) -> float:
@@ -238,10 +328,8 @@ def measure(cases=CASES, timeout: float = BUILD_TIMEOUT, budget: float = TIME_BU
     rows = []
     for case in cases:
         b = build(case, timeout)
-        mod = _load(b["path"]) if "path" in b else None
-        jmod = _load_jax(jax_path(b["path"])) if "path" in b else None
         progress(f"runtime {case['layers']}: timing N={case['N']} ...")
-        r = time_case(case, mod, budget, jmod)
+        r = time_case(case, b.get("path"), budget)
         if "gap" in b:
             r["notes"].insert(0, f"exported module: GAP, {b['gap']}")
         rows.append({"case": case, "build": b, **r})
@@ -251,6 +339,16 @@ def measure(cases=CASES, timeout: float = BUILD_TIMEOUT, budget: float = TIME_BU
                  f"exported/reference {ratio:.3f}, exported JAX/jax.jit(value_and_grad) {jratio:.3f} "
                  f"({r['rounds']} rounds)")
     return rows
+
+
+def render_micro(rows: list[dict]) -> str:
+    """The elementwise/matmul table, from the first case's workers (the same in every case)."""
+    micro = next((r["micro"] for r in rows if r.get("micro")), {})
+    names = {"numpy": "NumPy", "torch": "PyTorch", "jax": "jax.jit"}
+    body = [[names[lib], *(f"{m[k]:.3f} ms" for k in ("tanh", "sigmoid", "exp", "matmul"))]
+            for lib, m in micro.items() if m]
+    return table(["library", "tanh (256 x 256)", "sigmoid (256 x 256)", "exp (256 x 256)",
+                  "matmul (256 x 256) @ (256 x 784)"], body)
 
 
 def render(rows: list[dict]) -> str:
@@ -279,5 +377,7 @@ def render(rows: list[dict]) -> str:
 if __name__ == "__main__":
     if len(sys.argv) >= 2 and sys.argv[1] == "build":
         build_worker(*sys.argv[2:6])
+    elif len(sys.argv) >= 2 and sys.argv[1] == "time":
+        timing_worker(*sys.argv[2:5])
     else:
         print(render(measure()))
