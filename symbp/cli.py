@@ -185,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", help="write a standalone module of compiled gradient functions")
     _net_arguments(p)
-    p.add_argument("-o", "--output", required=True, metavar="FILE", help="grad.py (numpy) or grad.c (c)")
+    p.add_argument("-o", "--output", required=True, metavar="FILE", help="grad.py (numpy, jax) or grad.c (c)")
     p.add_argument("--target", default="numpy", choices=("numpy", "jax", "c"))
     p.set_defaults(func=cmd_export)
 
