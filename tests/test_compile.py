@@ -174,9 +174,23 @@ def _sigmoid(v):
     return 1.0 / (1.0 + np.exp(-v))
 
 
-def test_worked_example_matches_one_step_by_hand():
+def _example_from_cli(path):
+    import json
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-m", "symbp", "example", str(path), "--json"],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+def _example_from_api(path):
     from symbp.example import worked_example
-    ex = worked_example(DATA / "two_two_one.toml")
+    return worked_example(path)
+
+
+@pytest.mark.parametrize("source", [_example_from_api, _example_from_cli], ids=["api", "cli"])
+def test_worked_example_matches_one_step_by_hand(source):
+    ex = source(DATA / "two_two_one.toml")
     # By hand, Haykin's equations for one sample (eta = 1):
     x, d = np.array([0.35, 0.9]), 0.5
     W1, b1 = np.array([[0.1, 0.8], [0.4, 0.6]]), np.array([0.2, -0.1])

@@ -221,3 +221,25 @@ def test_large_network_numeric_check_catches_a_wrong_rule(monkeypatch):
     dm = sabotage(monkeypatch, lambda n: n == "b1_8", lambda g: g * 1.0001)
     with pytest.raises(SelfCheckError, match="b1_8"):
         dm.derive(Network.from_string("6-8-4"))
+
+
+def test_numeric_check_catches_a_wrong_matrix_form():
+    # Above 400 parameters the matrix form is not expanded entry by entry; the numeric
+    # self-check evaluates every entry of it (the code export prints) against sympy.diff.
+    import dataclasses
+    from symbp.selfcheck import self_check
+    d = derive(Network.from_string("10-30-5", activation="tanh,sigmoid", loss="bce"), check=False)
+    layers = list(d.matrix)
+    layers[-1] = dataclasses.replace(layers[-1], grad_W=2 * layers[-1].grad_W)
+    d.__dict__["matrix"] = layers
+    with pytest.raises(SelfCheckError, match="matrix form"):
+        self_check(d)
+
+
+def test_numeric_check_samples_the_unit_rules_of_a_wide_network(monkeypatch):
+    import symbp.selfcheck as sc
+    monkeypatch.setattr(sc, "UNIT_RULES_MAX", 50)
+    monkeypatch.setattr(sc, "UNIT_RULES_SAMPLE", 20)
+    report = derive(Network.from_string("6-8-4")).check
+    assert (report.checked, report.total) == (20, 92)
+    assert "a random sample of 20 of the 92 rules" in str(report)
