@@ -196,7 +196,9 @@ def _implementations(library: str, case, path: Path, params, X, T) -> tuple[dict
     """{name: zero-argument callable} of one library, and notes (accuracy, what is missing)."""
     from symbp import reference
     acts = case["activations"].split(",")
-    g_ref = reference.gradients(params, X, T, acts, case["loss"], +1)
+    if library == "torch":
+        return {"torch": _torch_fn(case, params, X, T)}, []
+    g_ref = reference.gradients(params, X, T, acts, case["loss"], +1)     # for the accuracy notes
     if library == "numpy":
         fns = {"reference": lambda: reference.gradients(params, X, T, acts, case["loss"], +1)}
         notes = []
@@ -205,8 +207,6 @@ def _implementations(library: str, case, path: Path, params, X, T) -> tuple[dict
             fns["exported"] = lambda: mod.gradients(params, X, T)
             notes.append(f"max |exported - reference| = {_max_error(fns['exported'](), g_ref)}")
         return fns, notes
-    if library == "torch":
-        return {"torch": _torch_fn(case, params, X, T)}, []
     fns = {"jax": _jax_fn(case, params, X, T), "jax_vg": _jax_vg_fn(case, params, X, T)}
     notes = []
     if path is not None:
@@ -278,7 +278,10 @@ class _Worker:
     def time(self, name: str, k: int) -> list[float]:
         self.proc.stdin.write(f"{name} {k}\n")
         self.proc.stdin.flush()
-        return json.loads(self.proc.stdout.readline())
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the timing worker for {name} died (exit status {self.proc.wait()})")
+        return json.loads(line)
 
     def close(self) -> None:
         if self.proc.stdin:
@@ -296,20 +299,22 @@ def time_case(case, path, budget: float = TIME_BUDGET) -> dict:
             continue
         workers[library] = w
         notes += w.hello["notes"]
-    owner = {n: w for w in workers.values() for n in w.hello["one"]}
-    block = {n: max(1, int(BLOCK / max(w.hello["one"][n], 1e-6))) for n, w in owner.items()}
-    samples = {n: [] for n in owner}
-    blocks = {n: [] for n in owner}
-    t0, rounds = time.perf_counter(), 0
-    while rounds < 5 or (time.perf_counter() - t0 < budget and rounds < 200):
-        for n, w in owner.items():        # A B A B ...: drift hits every implementation alike
-            times = w.time(n, block[n])
-            samples[n] += times
-            blocks[n].append(statistics.median(times))
-            time.sleep(PAUSE)
-        rounds += 1
-    for w in workers.values():
-        w.close()
+    try:
+        owner = {n: w for w in workers.values() for n in w.hello["one"]}
+        block = {n: max(1, int(BLOCK / max(w.hello["one"][n], 1e-6))) for n, w in owner.items()}
+        samples = {n: [] for n in owner}
+        blocks = {n: [] for n in owner}
+        t0, rounds = time.perf_counter(), 0
+        while rounds < 5 or (time.perf_counter() - t0 < budget and rounds < 200):
+            for n, w in owner.items():        # A B A B ...: drift hits every implementation alike
+                times = w.time(n, block[n])
+                samples[n] += times
+                blocks[n].append(statistics.median(times))
+                time.sleep(PAUSE)
+            rounds += 1
+    finally:
+        for w in workers.values():
+            w.close()
     micro = {library: w.hello.get("micro", {}) for library, w in workers.items()}
     med = {n: statistics.median(s) for n, s in samples.items()}
     per_round = {n: statistics.median(a / b for a, b in zip(blocks[n], blocks["reference"])) for n in owner}

@@ -7,6 +7,7 @@ it but the network's shape, which is validated before printing.
 """
 from __future__ import annotations
 
+import hashlib
 import linecache
 import types
 from typing import Mapping
@@ -22,7 +23,8 @@ Params = Mapping[str, np.ndarray]
 
 def _load(source: str, name: str) -> types.ModuleType:
     """Execute generated source as a module; linecache keeps tracebacks pointing into it."""
-    filename = f"<symbp compiled {name}>"
+    digest = hashlib.sha256(source.encode()).hexdigest()[:12]     # one linecache entry per distinct module
+    filename = f"<symbp compiled {name} {digest}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     module = types.ModuleType("symbp_compiled")
     exec(compile(source, filename, "exec"), module.__dict__)

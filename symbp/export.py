@@ -177,7 +177,10 @@ class _ModuleCode:
     def _print_OneMatrix(self, expr):
         return "1"
 
-    _print_Identity = _print_OneMatrix   # a 1 x 1 vector of ones simplifies to Identity(1)
+    def _print_Identity(self, expr):
+        if expr.shape != (1, 1):
+            raise NotImplementedError("an identity matrix in a rule: only vectorize's 1 x 1 ones are expected")
+        return "1"                        # a 1 x 1 vector of ones simplifies to Identity(1)
 
     def _operand(self, expr, level):
         if isinstance(expr, sp.MatrixSymbol):
@@ -404,7 +407,8 @@ class _PythonModule:
                 body += [f"{lse} = logsumexp({self.vin[l]})", f"{self.out[l]} = {self.pr(sp.exp(v - lse))}"]
         body.append(f"return {', '.join(self.values)}")
         return self.define("_forward(params, x)",
-                           f"Net inputs and outputs of layers 1..{self.L}, (n_l, N) each, for inputs x of shape (n0, N).",
+                           f"Net inputs and outputs of {'layers 1..' + str(self.L) if self.L > 1 else 'layer 1'}, "
+                           "(n_l, N) each, for inputs x of shape (n0, N).",
                            body, public=False)
 
     def backward_pass(self) -> str:
@@ -418,13 +422,15 @@ class _PythonModule:
         body += [f"delta{l} = {self.pr(r)}" for l, r in zip(range(L, 0, -1), rules)]
         body.append(f"return values, {_tuple(self.deltas)}")
         return self.define(f"_backward(params, x, {self.t}{self.batch_arg})",
-                           f"The forward values and the local gradients delta1..delta{L}, (n_l, n) each "
+                           f"The forward values and the local gradients {_span('delta', L)}, (n_l, n) each "
                            f"({p.delta_definition}){self.batch_doc}.", body, public=False)
 
     @property
     def batch_arg(self) -> str:
         """', N' where a delta rule carries the batch size (mse): a block of samples must use the whole batch's."""
-        return ", N" if any(m.delta.has(self.net.batch) for m in self.matrix.values()) else ""
+        return ", N" if any(m.delta.has(self.net.batch) or m.grad_W.has(self.net.batch)
+                            or (m.grad_b is not None and m.grad_b.has(self.net.batch))
+                            for m in self.matrix.values()) else ""
 
     @property
     def batch_doc(self) -> str:
@@ -498,9 +504,7 @@ class _PythonModule:
         """The body that turns (units, n) samples into the summed gradients; ``batch`` is N's expression."""
         net = self.net
         body = [f"{_tuple(self.values)}, {_tuple(self.deltas)} = _backward(params, x, {self.t}{self.batch_arg})"]
-        needs_N = self.batch_arg or any(m.grad_W.has(net.batch) or (m.grad_b is not None and m.grad_b.has(net.batch))
-                                        for m in self.matrix.values())
-        if needs_N and batch != "N":
+        if self.batch_arg and batch != "N":
             body.insert(0, f"N = {batch}")
         grads = []
         for l in range(1, self.L + 1):
@@ -513,6 +517,11 @@ class _PythonModule:
                 grads.append(f'"b{l}": db{l}')
         body.append("return {" + ", ".join(grads) + "}")
         return body
+
+
+def _span(name: str, L: int) -> str:
+    """delta1..delta3, or delta1 alone."""
+    return f"{name}1..{name}{L}" if L > 1 else f"{name}1"
 
 
 def block_size(layers) -> int:
@@ -708,7 +717,6 @@ def _c_sources(d: Derivation, stem: str) -> tuple[str, str]:
     return "\n".join(header), source
 
 
-UNIFORM_CHECK_MAX = 5000   # above this many weights, a fixed random sample of them is compared
 
 
 def _check_param_rules_uniform(d: Derivation) -> None:
@@ -717,17 +725,22 @@ def _check_param_rules_uniform(d: Derivation) -> None:
     Every rule is instantiated from its layer's general rule; on a wide network (784-256-10
     has 200,704 weights) a fixed random sample of them stands for the rest.
     """
+    from .selfcheck import UNIT_RULES_MAX
     net = d.net
     D, Y = sp.Symbol("D"), sp.Symbol("Y")
     cells = [(l, j, k) for l in range(1, net.depth + 1) for j in net.units(l) for k in net.units(l - 1)]
-    if len(cells) > UNIFORM_CHECK_MAX:
-        cells = sorted(random.Random(0).sample(cells, UNIFORM_CHECK_MAX))
+    if len(cells) > UNIT_RULES_MAX:
+        cells = sorted(random.Random(0).sample(cells, UNIT_RULES_MAX))
     first = {l: d.params[net.W[l][0][0].name].gradient.xreplace({net.delta[l][0]: D, net.y[l - 1][0]: Y})
              for l in range(1, net.depth + 1)}
     for l, j, k in cells:
         g = d.params[net.W[l][j - 1][k - 1].name].gradient.xreplace({net.delta[l][j - 1]: D, net.y[l - 1][k - 1]: Y})
         if g != first[l]:
             raise ValueError(f"dE/dw{l}_{j}_{k} is not the rule of w{l}_1_1 renamed")
+    for l in range(1, net.depth + 1 if net.bias else 1):     # and b{l}_1's rule for every unit's bias
+        rules = {d.params[b.name].gradient.xreplace({net.delta[l][j]: D}) for j, b in enumerate(net.b[l])}
+        if len(rules) != 1:
+            raise ValueError(f"the bias rules of layer {l} are not b{l}_1's rule renamed")
 
 
 # -- entry point ---------------------------------------------------------------------------

@@ -137,7 +137,7 @@ def instantiate(expr: sp.Expr, indices: dict, widths: dict, symbol: Callable[[st
     if not expr.has(sp.Sum):
         # No sum to unroll: name each indexed entry straight away, without building the
         # concrete Indexed objects (their assumptions cost ~0.1 ms each; W can be 200,000).
-        entries = {e: symbol(str(e.base.label), tuple(int(x.xreplace(indices)) for x in e.indices))
+        entries = {e: symbol(str(e.base.label), tuple(int(x.xreplace({**indices, **widths})) for x in e.indices))
                    for e in _indexed(expr)}
         return in_range(expr.xreplace({**entries, **indices, **widths}))
     concrete = in_range(expr.xreplace({**indices, **widths}).replace(

@@ -37,7 +37,7 @@ class CheckReport:
                     f"expansion, all agree at {self.points} random {DIGITS}-digit points "
                     f"(max difference {self.max_rel_error:.1e})")
         rules = (f"{self.checked} rules" if self.checked == self.total else
-                 f"a random sample of {self.checked} of the {self.total} rules")
+                 f"{self.checked} of the {self.total} rules (at random, and each layer's first and last)")
         return (f"{rules} and every entry of the matrix form agree with sympy.diff of the explicit loss "
                 f"along random directions at {self.points} random {DIGITS}-digit points "
                 f"(max relative difference {self.max_rel_error:.1e})")
@@ -182,12 +182,12 @@ def _loss_line(net):
     return sp.lambdify([list(y), list(dy), list(net.t), net.batch], slope, "mpmath")
 
 
-def _line_derivative(net, pt: _Point, uW: dict, ub: dict) -> mpmath.mpf:
+def _line_derivative(net, pt: _Point, uW: dict, ub: dict, loss_line) -> mpmath.mpf:
     """d/dtau E(p + tau u) at tau = 0, carried forward layer by layer as (value, slope) pairs.
 
     The net input is bilinear in weights and outputs, so its slope along the line is
     u y + w y' (+/- u_b); activations and the loss are differentiated by sympy.diff
-    (_activation_line, _loss_line). None of it reads the derivation.
+    (_activation_line, and ``loss_line`` from _loss_line). None of it reads the derivation.
     """
     y, dy = pt.x, np.full(pt.x.shape, mpmath.mpf(0), dtype=object)
     for l in range(1, net.depth + 1):
@@ -195,14 +195,14 @@ def _line_derivative(net, pt: _Point, uW: dict, ub: dict) -> mpmath.mpf:
         if net.bias:
             v, dv = v + net.bias_sign * pt.b[l], dv + net.bias_sign * ub[l]
         y, dy = _apply(net, l, v, dv)
-    return _loss_line(net)(list(y[:, 0]), list(dy[:, 0]), list(pt.t[:, 0]), 3)
+    return loss_line(list(y[:, 0]), list(dy[:, 0]), list(pt.t[:, 0]), 3)
 
 
 def _unit_values(d, pt: _Point) -> dict:
     """{symbol: mpf}: every input, parameter, target, net input, output, error and delta.
 
-    Net inputs and outputs from the network's definitions; errors and deltas from the
-    derivation's rules (they are what is being checked).
+    Net inputs and outputs by the forward pass of the check (v = W y +/- b, y = phi(v) in its exp
+    form); errors and deltas from the derivation's rules (they are what is being checked).
     """
     net, vals = d.net, {}
     vals.update(zip(net.x, pt.x[:, 0]))
@@ -234,8 +234,8 @@ def _matrix_value(expr, arrays: dict, scalars: dict) -> np.ndarray:
     """A matrix rule of symbp.forms evaluated on object arrays (its MatrixSymbols looked up in arrays)."""
     if isinstance(expr, sp.MatrixSymbol):
         return arrays[expr.name]
-    if isinstance(expr, (sp.OneMatrix, sp.Identity)):
-        return np.full(expr.shape, mpmath.mpf(1), dtype=object)
+    if isinstance(expr, sp.OneMatrix) or (isinstance(expr, sp.Identity) and expr.shape == (1, 1)):
+        return np.full(expr.shape, mpmath.mpf(1), dtype=object)   # vectorize's 1 x 1 ones become Identity(1)
     if isinstance(expr, ElementwiseApplyFunction):
         inner, z = _matrix_value(expr.expr, arrays, scalars), expr.function.variables[0]
         f = expr.function.expr
@@ -304,27 +304,61 @@ def _numeric(d, progress, points: int = 2) -> CheckReport:
     The right side is sympy.diff of the explicit loss along the line; any single wrong rule
     changes the left side, so it cannot pass (bar probability zero). Checked twice: the
     matrix form (every entry, as export and compile use it) against u over all parameters,
-    and the per-unit rules (all of them, or a random sample on a very wide network) against
-    u restricted to them. On a disagreement, one direction per layer's W and b names the culprits.
+    and the per-unit rules (all of them, or a sample on a very wide network) against u
+    restricted to them. On a disagreement, one direction per layer's W and b names the culprits.
     """
     net, rng = d.net, random.Random(1)
     names = [p.name for p in net.params()]
-    sample = names if len(names) <= UNIT_RULES_MAX else sorted(rng.sample(names, UNIT_RULES_SAMPLE), key=names.index)
+    sample = _sample(net, names, rng)
+    loss_line = _loss_line(net)
     worst = 0.0
     with mpmath.workdps(DIGITS + 10):
         for n in range(points):
             pt = _mp_point(net, rng)
             vals = _unit_values(d, pt)
-            gW, gb = _matrix_gradients(d, vals)
-            derived = mpmath.fsum([_total(pt.uW[l], gW[l]) for l in gW] + [_total(pt.ub[l], gb[l]) for l in gb])
-            worst = max(worst, _agree(derived, _line_derivative(net, pt, pt.uW, pt.ub), d, pt, "the matrix form"))
-            uW, ub = _restrict(net, pt, set(sample))
-            derived = mpmath.fsum([uW_p * _evaluate(d.params[name].gradient, vals)
-                                   for uW_p, name in _direction_entries(net, uW, ub, sample)])
-            worst = max(worst, _agree(derived, _line_derivative(net, pt, uW, ub), d, pt, "the rules", set(sample), vals))
+            matrix = _Derived(d, pt, vals, matrix=_matrix_gradients(d, vals))
+            rules = _Derived(d, pt, vals, keep=set(sample))
+            for derived, what in ((matrix, "the matrix form"), (rules, "the rules")):
+                worst = max(worst, _agree(derived, loss_line, what))
             if progress:
                 progress(n + 1, points)
     return CheckReport("numeric", len(sample), points, worst, total=len(names))
+
+
+def _sample(net, names: list[str], rng: random.Random) -> list[str]:
+    """Every parameter, or on a very wide network a random sample plus each layer's first and last
+    weight and bias (where an index bug at an edge of a layer would show)."""
+    if len(names) <= UNIT_RULES_MAX:
+        return names
+    edges = set()
+    for l in range(1, net.depth + 1):
+        edges |= {net.W[l][0][0].name, net.W[l][-1][-1].name}
+        edges |= {net.b[l][0].name, net.b[l][-1].name} if net.bias else set()
+    chosen = set(rng.sample(range(len(names)), UNIT_RULES_SAMPLE)) | {names.index(e) for e in edges}
+    return [names[i] for i in sorted(chosen)]
+
+
+@dataclass
+class _Derived:
+    """The derived side at one point: the matrix form's gradients (``matrix``), or the unit rules of
+    the parameters in ``keep``, contracted with the point's direction restricted to a group."""
+
+    d: object
+    pt: _Point
+    vals: dict
+    matrix: tuple | None = None
+    keep: set | None = None
+
+    def along(self, group: set | None = None) -> tuple[mpmath.mpf, dict, dict]:
+        """(sum_p u_p dE/dp, uW, ub) over the parameters in ``keep`` and ``group`` (None: all)."""
+        keep = self.keep if group is None else (group if self.keep is None else self.keep & group)
+        uW, ub = (self.pt.uW, self.pt.ub) if keep is None else _restrict(self.d.net, self.pt, keep)
+        if self.matrix is not None:
+            gW, gb = self.matrix
+            return mpmath.fsum([_total(uW[l], gW[l]) for l in gW] + [_total(ub[l], gb[l]) for l in gb]), uW, ub
+        names = [p.name for p in self.d.net.params() if p.name in keep]
+        entries = _direction_entries(self.d.net, uW, ub, names)
+        return mpmath.fsum([u * _evaluate(self.d.params[n].gradient, self.vals) for u, n in entries]), uW, ub
 
 
 def _restrict(net, pt: _Point, keep: set) -> tuple[dict, dict]:
@@ -346,24 +380,24 @@ def _direction_entries(net, uW: dict, ub: dict, names: list[str]):
     return [(where[n], n) for n in names]
 
 
-def _agree(derived, truth, d, pt, what: str, keep: set | None = None, vals: dict | None = None) -> float:
-    rel = float(abs(truth - derived) / (1 + abs(truth)))
+def _gap(derived: mpmath.mpf, truth: mpmath.mpf) -> float:
+    return float(abs(truth - derived) / (1 + abs(truth)))
+
+
+def _agree(derived: _Derived, loss_line, what: str) -> float:
+    """The relative gap of the derived side from the line derivative; on a failure, name the groups."""
+    net, pt = derived.d.net, derived.pt
+    value, uW, ub = derived.along()
+    rel = _gap(value, _line_derivative(net, pt, uW, ub, loss_line))
     if rel <= TOLERANCE:
         return rel
     bad = []
-    for group in _groups(d.net):
-        names = [p.name for p in group if keep is None or p.name in keep]
-        if not names:
-            continue
-        uW, ub = _restrict(d.net, pt, set(names))
-        if keep is None:
-            gW, gb = _matrix_gradients(d, _unit_values(d, pt))
-            part = mpmath.fsum([_total(uW[l], gW[l]) for l in gW] + [_total(ub[l], gb[l]) for l in gb])
-        else:
-            part = mpmath.fsum([u * _evaluate(d.params[n].gradient, vals)
-                                for u, n in _direction_entries(d.net, uW, ub, names)])
-        if abs(part - _line_derivative(d.net, pt, uW, ub)) / (1 + abs(part)) > TOLERANCE:
-            bad.append(f"{names[0]}..{names[-1]}" if len(names) > 1 else names[0])
+    for group in _groups(net):
+        names = [p.name for p in group if derived.keep is None or p.name in derived.keep]
+        if names:
+            part, uW, ub = derived.along(set(names))
+            if _gap(part, _line_derivative(net, pt, uW, ub, loss_line)) > TOLERANCE:
+                bad.append(f"{names[0]}..{names[-1]}" if len(names) > 1 else names[0])
     raise SelfCheckError(f"{what}: derived gradients of {'; '.join(bad) or 'some parameters'} disagree with "
                          "sympy.diff of the loss")
 

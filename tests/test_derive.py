@@ -241,5 +241,5 @@ def test_numeric_check_samples_the_unit_rules_of_a_wide_network(monkeypatch):
     monkeypatch.setattr(sc, "UNIT_RULES_MAX", 50)
     monkeypatch.setattr(sc, "UNIT_RULES_SAMPLE", 20)
     report = derive(Network.from_string("6-8-4")).check
-    assert (report.checked, report.total) == (20, 92)
-    assert "a random sample of 20 of the 92 rules" in str(report)
+    assert report.total == 92 and 20 < report.checked <= 28       # 20 at random, and 8 edge parameters
+    assert f"{report.checked} of the 92 rules (at random, and each layer's first and last)" in str(report)
