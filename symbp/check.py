@@ -27,9 +27,9 @@ from .compile import compile_network
 from .derive import Derivation, derive
 from .example import example_data, example_params, flat_params
 from .network import Network
+from .selfcheck import SYMBOLIC_MAX_PARAMS as SYMPY_MAX_PARAMS   # beyond, sympy.diff per weight is O(W^2)
 from .selfcheck import UNIT_RULES_MAX    # per-unit rules evaluated one by one up to here
 
-SYMPY_MAX_PARAMS = 60
 EXACT_RTOL = 1e-9        # derived vs sympy vs reference
 EXACT_ATOL = 1e-12       # floor for values that are 0 up to rounding
 FD_TOL = 1e-5            # vs finite difference: relative + absolute
@@ -117,17 +117,6 @@ class CheckTable:
         return self.text()
 
 
-def _locate(net: Network) -> dict[str, tuple[str, tuple]]:
-    """canonical name -> (params key, index)."""
-    out = {}
-    for l in range(1, net.depth + 1):
-        for j, row in enumerate(net.W[l]):
-            out.update({w.name: (f"W{l}", (j, k)) for k, w in enumerate(row)})
-        for j, b in enumerate(net.b.get(l, [])):
-            out[b.name] = (f"b{l}", (j,))
-    return out
-
-
 def sympy_gradients(net: Network, params: dict, X: np.ndarray, T: np.ndarray) -> dict[str, float]:
     """sympy.diff of the explicit loss for every parameter, summed over the samples."""
     E = net.explicit_loss().xreplace({net.batch: sp.Integer(X.shape[0])})
@@ -136,8 +125,7 @@ def sympy_gradients(net: Network, params: dict, X: np.ndarray, T: np.ndarray) ->
     args = [*net.x, *net.t, *symbols]
     fn = sp.lambdify(args, derivatives, modules="numpy", cse=True)
     values = {p.name: 0.0 for p in symbols}
-    where = _locate(net)
-    point = [float(np.asarray(params[key])[idx]) for key, idx in (where[p.name] for p in symbols)]
+    point = list(flat_params(net, params).values())      # in net.params() order, like symbols
     for x, t in zip(X, T):
         out = fn(*[float(v) for v in x], *[float(v) for v in t], *point)
         for p, value in zip(symbols, out):
@@ -153,8 +141,8 @@ def finite_differences(net: Network, params: dict, X, T, step: float = FD_STEP, 
     def E():
         return reference.loss(p, X, T, acts, net.loss.name, net.bias_sign)
 
-    out, where = {}, _locate(net)
-    for i, (name, (key, idx)) in enumerate(where.items()):
+    out, where = {}, net.positions
+    for i, (name, (key, _, idx)) in enumerate(where.items()):
         keep = p[key][idx]
         p[key][idx] = keep + step
         plus = E()
@@ -193,7 +181,7 @@ def _kinks(net: Network, params: dict, X) -> set[str]:
     """
     acts = [a.name for a in net.activations]
     fwd = reference.forward(params, X, None, acts, net.bias_sign)
-    where = _locate(net)
+    where = net.positions
     out: set[str] = set()
     for l in range(1, net.depth + 1):
         if acts[l - 1] != "relu":
@@ -203,8 +191,7 @@ def _kinks(net: Network, params: dict, X) -> set[str]:
         reach = 10 * FD_STEP * (1 + np.abs(prev).sum(axis=1, keepdims=True)) * (1 + sum(
             float(np.abs(params[k]).max()) for k in params))
         hit = np.any(np.abs(v) <= reach, axis=0)
-        for name, (key, idx) in where.items():
-            layer = int(key[1:])
+        for name, (_, layer, idx) in where.items():
             if layer < l and hit.any():
                 out.add(name)
             elif layer == l and hit[idx[0]]:

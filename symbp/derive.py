@@ -265,15 +265,11 @@ def _hidden_delta(net: Network, layer: int, j: int, deltas: dict) -> DeltaRule:
 def _param_rule_factory(net: Network) -> Callable[[str], ParamRule]:
     """name -> the ParamRule of that weight or bias, from its layer's general factors."""
     s, E, eta = net.profile.delta_sign, net.loss_symbol, net.eta
-    where = {}
-    for layer in range(1, net.depth + 1):
-        for j, row in enumerate(net.W[layer], start=1):
-            where.update({w.name: (w, layer, j, k) for k, w in enumerate(row, start=1)})
-        for j, b in enumerate(net.b.get(layer, []), start=1):
-            where[b.name] = (b, layer, j, None)
 
     def make(name: str) -> ParamRule:
-        p, layer, j, k = where[name]
+        _, layer, index = net.positions[name]
+        j, k = index[0] + 1, (index[1] + 1 if len(index) == 2 else None)
+        p = net.W[layer][j - 1][k - 1] if k else net.b[layer][j - 1]
         rules = ix.layer_rules(net.activation(layer).name, net.bias, net.bias_sign)
         lookup = _symbol_for(net, layer)
         widths = {ix.K: net.layers[layer - 1], ix.J: net.layers[layer]}

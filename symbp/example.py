@@ -79,13 +79,7 @@ def _number(values: np.ndarray) -> Any:
 
 def flat_params(net: Network, params: dict[str, np.ndarray]) -> dict[str, float]:
     """{w2_1_3: value, b1_2: value, ...} in the network's parameter order."""
-    out = {}
-    for l in range(1, net.depth + 1):
-        for j, row in enumerate(net.W[l]):
-            out.update({w.name: float(params[f"W{l}"][j, k]) for k, w in enumerate(row)})
-        for j, b in enumerate(net.b.get(l, [])):
-            out[b.name] = float(params[f"b{l}"][j])
-    return out
+    return {name: float(np.asarray(params[key])[index]) for name, (key, _, index) in net.positions.items()}
 
 
 def _compiled(net_or_spec) -> CompiledNetwork:

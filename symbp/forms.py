@@ -1,7 +1,10 @@
 """The general index form and the matrix form of the rules, each checked against the per-unit rules."""
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
+from functools import reduce
+from typing import Callable
 
 import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
@@ -126,46 +129,70 @@ def _entries(net) -> dict:
     return out
 
 
-def _explicit(expr, entries: dict):
-    """A matrix rule on this network's explicit vectors and matrices, evaluated entrywise.
+@dataclass(frozen=True)
+class MatrixAlgebra:
+    """How to evaluate the matrix rules over one representation of matrices.
+
+    ``leaf`` gives a MatrixSymbol's value, ``scalar`` a scalar factor's, ``ones`` the value of
+    a vector of ones of a shape; ``apply(f, value)`` applies a Lambda entrywise; ``hadamard``
+    and ``matmul`` multiply two values (a scalar times a value is plain ``*``).
+    """
+
+    leaf: Callable
+    scalar: Callable
+    ones: Callable
+    apply: Callable
+    hadamard: Callable
+    matmul: Callable
+
+
+def evaluate(expr, algebra: MatrixAlgebra):
+    """A matrix rule of this module evaluated in ``algebra``, walked node by node.
 
     Walked by hand: rebuilding an ElementwiseApplyFunction over a 1x1 explicit matrix would
     apply Heaviside to the matrix itself.
     """
     if isinstance(expr, sp.MatrixSymbol):
-        return entries[expr]
+        return algebra.leaf(expr)
+    if isinstance(expr, sp.OneMatrix) or (isinstance(expr, sp.Identity) and expr.shape == (1, 1)):
+        return algebra.ones(expr.shape)          # vectorize's 1 x 1 ones simplify to Identity(1)
     if isinstance(expr, ElementwiseApplyFunction):
-        return _explicit(expr.expr, entries).applyfunc(expr.function)
-    if not getattr(expr, "is_Matrix", False) or not expr.args:
-        return sp.ImmutableMatrix(expr.as_explicit()) if getattr(expr, "is_Matrix", False) else expr
-    args = [_explicit(a, entries) for a in expr.args]
+        return algebra.apply(expr.function, evaluate(expr.expr, algebra))
+    if not getattr(expr, "is_Matrix", False):
+        return algebra.scalar(expr)
+    args = [evaluate(a, algebra) for a in expr.args]
     if isinstance(expr, sp.HadamardProduct):
-        out = args[0]
-        for a in args[1:]:
-            out = out.multiply_elementwise(a)
-        return out
+        return reduce(algebra.hadamard, args)
     if isinstance(expr, sp.HadamardPower):
-        return args[0].applyfunc(lambda e: e ** args[1])
+        return reduce(algebra.hadamard, [args[0]] * int(expr.exp))
     if isinstance(expr, sp.MatAdd):
-        return sum(args[1:], args[0])
+        return reduce(operator.add, args)
     if isinstance(expr, sp.MatMul):
-        out = args[0]
-        for a in args[1:]:
-            out = out * a
-        return out
+        matrices = [a for a, e in zip(args, expr.args) if e.is_Matrix]
+        scale = reduce(operator.mul, [a for a, e in zip(args, expr.args) if not e.is_Matrix], 1)
+        # the scalar goes into the first factor (delta, a column), not the (n x k) product
+        return reduce(algebra.matmul, [scale * matrices[0], *matrices[1:]])
     if isinstance(expr, sp.Transpose):
         return args[0].T
-    return sp.ImmutableMatrix(expr.func(*args).doit())
+    raise TypeError(f"no evaluation of {type(expr).__name__} in a matrix rule")
+
+
+def _explicit_algebra(entries: dict) -> MatrixAlgebra:
+    """Explicit SymPy matrices of this network's scalar symbols."""
+    return MatrixAlgebra(leaf=entries.__getitem__, scalar=lambda e: e,
+                         ones=lambda shape: sp.ImmutableMatrix.ones(*shape),
+                         apply=lambda f, m: m.applyfunc(f), hadamard=lambda a, b: a.multiply_elementwise(b),
+                         matmul=operator.mul)
 
 
 def _check(d, layers: list[MatrixLayer]) -> None:
     """Each entry of each matrix rule must equal the per-unit rule (small networks: all entries)."""
-    net, entries = d.net, _entries(d.net)
+    net, algebra = d.net, _explicit_algebra(_entries(d.net))
     if net.n_params > 400:
         return  # the per-unit rules are checked against sympy.diff; the matrix form is their layout
     for m in layers:
-        D = _explicit(m.delta, entries)
-        G = _explicit(m.grad_W, entries)
+        D = evaluate(m.delta, algebra)
+        G = evaluate(m.grad_W, algebra)
         for j in net.units(m.layer):
             if sp.expand(D[j - 1, 0] - d.deltas[net.delta[m.layer][j - 1]].value) != 0:
                 raise SelfCheckError(f"matrix delta{m.layer} entry {j} differs from the unit rule")

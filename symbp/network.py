@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import sympy as sp
 
@@ -12,6 +12,18 @@ from . import notation as nt
 from .activations import Activation, get_activation
 from .losses import Loss, get_loss, scale
 from .spec import Spec, load_spec, spec_from_layer_string, looks_like_layer_string
+
+
+class Position(NamedTuple):
+    """Where a weight or bias sits: params[key][index], key "W{layer}" or "b{layer}"."""
+
+    key: str
+    layer: int
+    index: tuple[int, ...]
+
+    @property
+    def is_weight(self) -> bool:
+        return self.key[0] == "W"
 
 
 @dataclass(frozen=True, eq=False)
@@ -156,6 +168,16 @@ class Network:
         if self.profile.error is None or self.loss.error_term is None:
             return []
         return [sp.Symbol(nt.error_id(self.profile, j), real=True) for j in self.units(self.depth)]
+
+    @cached_property
+    def positions(self) -> dict[str, "Position"]:
+        """canonical name -> where the parameter sits: params key ("W2", "b1"), layer, 0-based index."""
+        out = {}
+        for l in range(1, len(self.layers)):
+            for j, row in enumerate(self.W[l]):
+                out.update({w.name: Position(f"W{l}", l, (j, k)) for k, w in enumerate(row)})
+            out.update({b.name: Position(f"b{l}", l, (j,)) for j, b in enumerate(self.b.get(l, []))})
+        return out
 
     def params(self) -> list[sp.Symbol]:
         """Every weight and bias, layer by layer: W1 row-major, b1, W2, b2, ..."""

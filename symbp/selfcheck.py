@@ -1,14 +1,14 @@
 """Every derived rule against sympy.diff of the explicit loss: symbolic when small, 50 digits when large."""
 from __future__ import annotations
 
+import operator
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import mpmath
 import numpy as np
 import sympy as sp
-from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 
 from .errors import SelfCheckError
 
@@ -123,6 +123,17 @@ class _Point:
     t: np.ndarray
     uW: dict
     ub: dict
+    forward: list = field(default_factory=list)   # (v, y) of layers 1..L at the point, filled by layers()
+
+    def layers(self, net) -> list:
+        """(v, y) of every computing layer at the point: v = W y +/- b, y = phi(v) by its exp form."""
+        if not self.forward:
+            y = self.x
+            for l in range(1, net.depth + 1):
+                v = _dot(self.W[l], y) + (net.bias_sign * self.b[l] if net.bias else 0)
+                y = _apply(net, l, v)
+                self.forward.append((v, y))
+        return self.forward
 
 
 def _mp_point(net, rng: random.Random) -> _Point:
@@ -163,13 +174,15 @@ def _activation_line(name: str, width: int):
     return sp.lambdify([a], values, "mpmath"), sp.lambdify([a, b], slopes, "mpmath")
 
 
-def _apply(net, layer: int, v: np.ndarray, dv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _apply(net, layer: int, v: np.ndarray, dv: np.ndarray | None = None):
+    """phi(v) of a layer, and with ``dv`` its slope along the line too: (y, dy)."""
     value, slope = _activation_line(net.activation(layer).name, v.shape[0])
+    column = lambda values: np.array(list(values), dtype=object).reshape(-1, 1)
     if net.activation(layer).elementwise:
-        return (np.array([[value(a)] for a in v[:, 0]], dtype=object),
-                np.array([[slope(a, b)] for a, b in zip(v[:, 0], dv[:, 0])], dtype=object))
-    a, b = list(v[:, 0]), list(dv[:, 0])
-    return (np.array(value(a), dtype=object).reshape(-1, 1), np.array(slope(a, b), dtype=object).reshape(-1, 1))
+        y = column(value(a) for a in v[:, 0])
+        return y if dv is None else (y, column(slope(a, b) for a, b in zip(v[:, 0], dv[:, 0])))
+    y = column(value(list(v[:, 0])))
+    return y if dv is None else (y, column(slope(list(v[:, 0]), list(dv[:, 0]))))
 
 
 def _loss_line(net):
@@ -190,11 +203,9 @@ def _line_derivative(net, pt: _Point, uW: dict, ub: dict, loss_line) -> mpmath.m
     (_activation_line, and ``loss_line`` from _loss_line). None of it reads the derivation.
     """
     y, dy = pt.x, np.full(pt.x.shape, mpmath.mpf(0), dtype=object)
-    for l in range(1, net.depth + 1):
-        v, dv = _dot(pt.W[l], y), _dot(uW[l], y) + _dot(pt.W[l], dy)
-        if net.bias:
-            v, dv = v + net.bias_sign * pt.b[l], dv + net.bias_sign * ub[l]
-        y, dy = _apply(net, l, v, dv)
+    for l, (v, y_next) in enumerate(pt.layers(net), start=1):     # the values at tau = 0, computed once
+        dv = _dot(uW[l], y) + _dot(pt.W[l], dy) + (net.bias_sign * ub[l] if net.bias else 0)
+        y, dy = y_next, _apply(net, l, v, dv)[1]
     return loss_line(list(y[:, 0]), list(dy[:, 0]), list(pt.t[:, 0]), 3)
 
 
@@ -211,10 +222,7 @@ def _unit_values(d, pt: _Point) -> dict:
         vals.update(zip([w for row in net.W[l] for w in row], pt.W[l].ravel()))
         if net.bias:
             vals.update(zip(net.b[l], pt.b[l][:, 0]))
-    y = pt.x
-    for l in range(1, net.depth + 1):
-        v = _dot(pt.W[l], y) + (net.bias_sign * pt.b[l] if net.bias else 0)
-        y, _ = _apply(net, l, v, v)
+    for l, (v, y) in enumerate(pt.layers(net), start=1):
         vals.update(zip(net.v[l], v[:, 0]))
         vals.update(zip(net.y[l], y[:, 0]))
     vals[net.batch] = mpmath.mpf(3)
@@ -230,42 +238,17 @@ def _evaluate(expr: sp.Expr, vals: dict) -> mpmath.mpf:
     return mpmath.mpf(sp.Float(expr.xreplace(sub).evalf(DIGITS), DIGITS))
 
 
-def _matrix_value(expr, arrays: dict, scalars: dict) -> np.ndarray:
-    """A matrix rule of symbp.forms evaluated on object arrays (its MatrixSymbols looked up in arrays)."""
-    if isinstance(expr, sp.MatrixSymbol):
-        return arrays[expr.name]
-    if isinstance(expr, sp.OneMatrix) or (isinstance(expr, sp.Identity) and expr.shape == (1, 1)):
-        return np.full(expr.shape, mpmath.mpf(1), dtype=object)   # vectorize's 1 x 1 ones become Identity(1)
-    if isinstance(expr, ElementwiseApplyFunction):
-        inner, z = _matrix_value(expr.expr, arrays, scalars), expr.function.variables[0]
-        f = expr.function.expr
-        return np.array([[_evaluate(f.xreplace({z: sp.Float(e, DIGITS)}), scalars) for e in row] for row in inner],
-                        dtype=object)
-    if not getattr(expr, "is_Matrix", False):
-        return _evaluate(expr, scalars)
-    args = [_matrix_value(a, arrays, scalars) for a in expr.args]
-    if isinstance(expr, sp.HadamardProduct):
-        out = args[0]
-        for a in args[1:]:
-            out = out * a
-        return out
-    if isinstance(expr, sp.HadamardPower):
-        return args[0] ** int(expr.exp)
-    if isinstance(expr, sp.MatAdd):
-        return sum(args[1:], args[0])
-    if isinstance(expr, sp.MatMul):
-        out = None
-        for a in args:
-            if not isinstance(a, np.ndarray):
-                out = a if out is None else out * a
-            elif out is None or not isinstance(out, np.ndarray):
-                out = a if out is None else out * a
-            else:
-                out = _matmul(out, a)
-        return out
-    if isinstance(expr, sp.Transpose):
-        return args[0].T
-    raise TypeError(f"no numeric evaluation of {type(expr).__name__} in a matrix rule")
+def _mp_algebra(arrays: dict, scalars: dict):
+    """symbp.forms' matrix rules over object arrays of mpf (MatrixSymbols looked up by name in arrays)."""
+    from .forms import MatrixAlgebra
+
+    def apply(f: sp.Lambda, values: np.ndarray) -> np.ndarray:
+        z = f.variables[0]
+        return np.array([[_evaluate(f.expr.xreplace({z: sp.Float(e, DIGITS)}), scalars) for e in row]
+                         for row in values], dtype=object)
+    return MatrixAlgebra(leaf=lambda m: arrays[m.name], scalar=lambda e: _evaluate(e, scalars),
+                         ones=lambda shape: np.full(shape, mpmath.mpf(1), dtype=object),
+                         apply=apply, hadamard=operator.mul, matmul=_matmul)
 
 
 def _matmul(A: np.ndarray, B: np.ndarray) -> np.ndarray:
@@ -286,15 +269,16 @@ def _matrix_gradients(d, vals: dict) -> tuple[dict, dict]:
     for l in range(1, net.depth + 1):
         arrays[f"W{l}"] = np.array([[vals[w] for w in row] for row in net.W[l]], dtype=object)
         arrays.update({f"{p.net}{l}": col(net.v[l]), f"{p.out}{l}": col(net.y[l]), f"delta{l}": col(net.delta[l])})
-    gW, gb = {}, {}
+    from .forms import evaluate
+    algebra, gW, gb = _mp_algebra(arrays, vals), {}, {}
     for m in d.matrix:
-        delta = _matrix_value(m.delta, arrays, vals)
+        delta = evaluate(m.delta, algebra)
         units = arrays[f"delta{m.layer}"]
         if max(abs(a - b) / (1 + abs(b)) for a, b in zip(delta[:, 0], units[:, 0])) > TOLERANCE:
             raise SelfCheckError(f"the matrix form's delta{m.layer} differs from the unit rules")
-        gW[m.layer] = _matrix_value(m.grad_W, arrays, vals)
+        gW[m.layer] = evaluate(m.grad_W, algebra)
         if m.grad_b is not None:
-            gb[m.layer] = _matrix_value(m.grad_b, arrays, vals)
+            gb[m.layer] = evaluate(m.grad_b, algebra)
     return gW, gb
 
 
@@ -357,27 +341,30 @@ class _Derived:
             gW, gb = self.matrix
             return mpmath.fsum([_total(uW[l], gW[l]) for l in gW] + [_total(ub[l], gb[l]) for l in gb]), uW, ub
         names = [p.name for p in self.d.net.params() if p.name in keep]
-        entries = _direction_entries(self.d.net, uW, ub, names)
-        return mpmath.fsum([u * _evaluate(self.d.params[n].gradient, self.vals) for u, n in entries]), uW, ub
+        return mpmath.fsum([_entry(self.d.net, uW, ub, n) * _evaluate(self.d.params[n].gradient, self.vals)
+                            for n in names]), uW, ub
 
 
 def _restrict(net, pt: _Point, keep: set) -> tuple[dict, dict]:
     """The point's direction with every parameter outside ``keep`` set to 0."""
     zero = mpmath.mpf(0)
-    uW = {l: np.array([[u if w.name in keep else zero for w, u in zip(row, urow)]
-                       for row, urow in zip(net.W[l], pt.uW[l])], dtype=object) for l in pt.uW}
-    ub = {l: np.array([[u if b.name in keep else zero] for b, u in zip(net.b[l], pt.ub[l][:, 0])], dtype=object)
-          for l in pt.ub}
+    uW = {l: np.full(u.shape, zero, dtype=object) for l, u in pt.uW.items()}
+    ub = {l: np.full(u.shape, zero, dtype=object) for l, u in pt.ub.items()}
+    for name in keep:
+        array, at = _slot(net, uW, ub, name)
+        array[at] = _entry(net, pt.uW, pt.ub, name)
     return uW, ub
 
 
-def _direction_entries(net, uW: dict, ub: dict, names: list[str]):
-    where = {}
-    for l in uW:
-        where.update({w.name: uW[l][j, k] for j, row in enumerate(net.W[l]) for k, w in enumerate(row)})
-    for l in ub:
-        where.update({b.name: ub[l][j, 0] for j, b in enumerate(net.b[l])})
-    return [(where[n], n) for n in names]
+def _slot(net, uW: dict, ub: dict, name: str) -> tuple[np.ndarray, tuple]:
+    """(array, index) of a parameter's entry in direction arrays (biases are (n, 1) columns)."""
+    pos = net.positions[name]
+    return (uW[pos.layer], pos.index) if pos.is_weight else (ub[pos.layer], (pos.index[0], 0))
+
+
+def _entry(net, uW: dict, ub: dict, name: str):
+    array, at = _slot(net, uW, ub, name)
+    return array[at]
 
 
 def _gap(derived: mpmath.mpf, truth: mpmath.mpf) -> float:

@@ -320,21 +320,20 @@ def test_parser_never_calls_sympify(monkeypatch, seed003):
     assert parse_for(seed003.net, "eta*(d1-y2_1)*y1_1 + 0.5") is not None
 
 
-@given(st.text(max_size=60))
-def test_arbitrary_text_parses_or_raises_expression_error(text):
+def _parses_or_raises_expression_error(text: str) -> None:
     symbols = {"x1": sp.Symbol("x1"), "eta": sp.Symbol("eta")}
     try:
         result = parse_expression(text, symbols, {"exp": sp.exp})
     except ExpressionError:
         return
     assert isinstance(result, sp.Basic)
+
+
+@given(st.text(max_size=60))
+def test_arbitrary_text_parses_or_raises_expression_error(text):
+    _parses_or_raises_expression_error(text)
 
 
 @given(st.text(alphabet="x1eta+-*/() .0123456789'", max_size=80))
 def test_formula_like_text_parses_or_raises_expression_error(text):
-    symbols = {"x1": sp.Symbol("x1"), "eta": sp.Symbol("eta")}
-    try:
-        result = parse_expression(text, symbols, {"exp": sp.exp})
-    except ExpressionError:
-        return
-    assert isinstance(result, sp.Basic)
+    _parses_or_raises_expression_error(text)

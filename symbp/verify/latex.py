@@ -580,21 +580,22 @@ def _layer_of(arg: Tree) -> Optional[int]:
     """^{(2)} or ^{[2]}: the layer 2; anything else: None."""
     if not isinstance(arg, Tree) or arg.data != "sup_group":
         return None
-    node = arg.children[0]
-    for rule in ("sum", "term", "factor", "product", "item"):
-        if not isinstance(node, Tree) or node.data != rule or len(node.children) != 1:
-            return None
-        node = node.children[0]
-    if node.data != "paren":
+    node = _single_item(arg.children[0])
+    if node is None or node.data != "paren":
         return None
-    node = node.children[0]
-    for rule in ("sum", "term", "factor", "product", "item"):
-        if not isinstance(node, Tree) or node.data != rule or len(node.children) != 1:
-            return None
-        node = node.children[0]
-    if node.data != "number" or not str(node.children[0]).isdigit():
+    node = _single_item(node.children[0])
+    if node is None or node.data != "number" or not str(node.children[0]).isdigit():
         return None
     return int(str(node.children[0]))
+
+
+def _single_item(node) -> Optional[Tree]:
+    """The one item under a chain sum > term > factor > product > item of single children, else None."""
+    for rule in ("sum", "term", "factor", "product", "item"):
+        if not isinstance(node, Tree) or node.data != rule or len(node.children) != 1:
+            return None
+        node = node.children[0]
+    return node if isinstance(node, Tree) else None
 
 
 # -- entry points -----------------------------------------------------------------------------
