@@ -70,6 +70,7 @@ class ParamRule:
     gradient: sp.Expr          # in the unit's delta
     update: sp.Expr            # Delta p = -eta dE/dp
     new: sp.Expr               # p + Delta p
+    src: Optional[int] = None  # the layer a weight reads (layer - 1 on the chain); None for a bias
 
 
 class ParamRules(Mapping):
@@ -120,7 +121,7 @@ class Derivation:
     def _unrolled_deltas(self) -> dict[sp.Symbol, sp.Expr]:
         """Each delta in unit values only (errors and next-layer deltas substituted)."""
         net, out = self.net, {}
-        for l in range(net.depth, 0, -1):
+        for l in reversed(net.graph.order):
             for d in net.delta[l]:
                 out[d] = self.deltas[d].value.xreplace(self._errors).xreplace(out)
         return out
@@ -228,35 +229,69 @@ def _output_delta(net: Network, j: int) -> DeltaRule:
 
 def _symbol_for(net: Network, layer: int):
     """Map an indexed role of the general rules to this network's symbol around ``layer``."""
-    def lookup(role: str, idx: tuple) -> sp.Symbol:
-        return {
-            "w_next": lambda: net.W[layer + 1][idx[0] - 1][idx[1] - 1],
-            "w": lambda: net.W[layer][idx[0] - 1][idx[1] - 1],
-            "y_prev": lambda: net.y[layer - 1][idx[0] - 1],
-            "y": lambda: net.y[layer][idx[0] - 1],
-            "v": lambda: net.v[layer][idx[0] - 1],
-            "delta_next": lambda: net.delta[layer + 1][idx[0] - 1],
-            "delta": lambda: net.delta[layer][idx[0] - 1],
-        }[role]()
+    def lookup(label: str, idx: tuple) -> sp.Symbol:
+        r = ix.role(label)
+        at = layer + r.layer
+        if r.kind == "w":
+            src = at - 1 if r.src is None else layer + r.src
+            conn = next(c for c in net.graph.inputs(at) if c.src == src)
+            return net.weights[conn][idx[0] - 1][idx[1] - 1]
+        return {"y": net.y, "v": net.v, "delta": net.delta, "b": net.b}[r.kind][at][idx[0] - 1]
     return lookup
 
 
+def _widths(net: Network, layer: int, rules: ix.LayerRules | None = None) -> dict:
+    """The width symbols of the general rules around ``layer`` -> this network's widths."""
+    offsets = {-1, 0} | {s for s, _ in (rules.skip_dv_dw if rules else ())}
+    if rules is not None and layer < net.depth:
+        offsets |= {1} | {p.dst for p in rules.paths}
+    return {ix.width(o): net.layers[layer + o] for o in offsets if 0 <= layer + o <= net.depth}
+
+
+def hidden_rules(net: Network, layer: int) -> ix.LayerRules:
+    """The general rules of a layer with this network's consumers (on a chain: layer + 1 alone)."""
+    paths = net.graph.paths(layer)
+    shapes = tuple(ix.PathShape(p.into.dst - layer, p.into.src - layer, tuple(c.dst - layer for c in p.via))
+                   for p in paths)
+    via = tuple(tuple(net.activation(c.dst).name for c in p.via) for p in paths)
+    return ix.layer_rules(net.activation(layer).name, net.bias, net.bias_sign, shapes or ix.CHAIN_PATHS,
+                          via or ((),), not net.graph.is_shortcut_target(layer), _skip_offsets(net, layer))
+
+
+def input_rules(net: Network, layer: int) -> ix.LayerRules:
+    """The general rules of a layer's net input (what its weights' and bias's gradients need)."""
+    if layer < net.depth:
+        return hidden_rules(net, layer)
+    return ix.layer_rules(net.activation(layer).name, net.bias, net.bias_sign, skips=_skip_offsets(net, layer))
+
+
+def _skip_offsets(net: Network, layer: int) -> tuple[int, ...]:
+    return tuple(c.src - layer for c in net.graph.inputs(layer) if c.kind == "skip")
+
+
 def _hidden_delta(net: Network, layer: int, j: int, deltas: dict) -> DeltaRule:
-    """delta_j from the general hidden-layer rule, instantiated for unit j of ``layer``."""
-    act = net.activation(layer)
-    rules = ix.layer_rules(act.name, net.bias, net.bias_sign)
+    """delta_j from the general rule of its layer, instantiated for unit j: one term per path."""
+    rules = hidden_rules(net, layer)
     lookup = _symbol_for(net, layer)
-    widths = {ix.K: net.layers[layer - 1], ix.J: net.layers[layer], ix.M: net.layers[layer + 1]}
+    widths = _widths(net, layer, rules)
     s = net.profile.delta_sign
     y, v = net.y[layer][j - 1], net.v[layer][j - 1]
     dy_dv = Factor(y, v, ix.instantiate(rules.dy_dv, {ix.j: j}, widths, lookup), "activation",
                    ix.instantiate(rules.dy_dv_out, {ix.j: j}, widths, lookup))
     chain = []
-    for m in net.units(layer + 1):
-        nxt = net.delta[layer + 1][m - 1]
-        dvm = net.v[layer + 1][m - 1]
-        dv_dy = ix.instantiate(rules.dvnext_dy, {ix.j: j, ix.m: m}, widths, lookup)
-        chain.append((Factor(net.loss_symbol, dvm, s * nxt, "delta"), Factor(dvm, y, dv_dy, "net_input"), dy_dv))
+    for path, shape, factor in zip(net.graph.paths(layer), rules.paths, rules.path_factors):
+        # the shortcuts on the way: y(r) = phi(v(r)) + y(previous), each d/dy SymPy's derivative
+        hops, below = [], y
+        for c in path.via:
+            above = net.y[c.dst][j - 1]
+            hops.append(Factor(above, below, sp.diff(net.output(c.dst, j), below), "shortcut"))
+            below = above
+        for m in net.units(path.into.dst):
+            nxt = net.delta[path.into.dst][m - 1]
+            dvm = net.v[path.into.dst][m - 1]
+            dv_dy = ix.instantiate(factor, {ix.j: j, ix.m: m}, widths, lookup)
+            chain.append((Factor(net.loss_symbol, dvm, s * nxt, "delta"), Factor(dvm, below, dv_dy, "net_input"),
+                          *reversed(hops), dy_dv))
     raw = _multiply(tuple(chain))
     value = ix.instantiate(rules.hidden_delta, {ix.j: j}, widths, lookup)
     return DeltaRule(layer, j, net.delta[layer][j - 1], v, False, tuple(chain), raw, value)
@@ -267,21 +302,25 @@ def _param_rule_factory(net: Network) -> Callable[[str], ParamRule]:
     s, E, eta = net.profile.delta_sign, net.loss_symbol, net.eta
 
     def make(name: str) -> ParamRule:
-        _, layer, index = net.positions[name]
+        key, layer, index, src = net.positions[name]
         j, k = index[0] + 1, (index[1] + 1 if len(index) == 2 else None)
-        p = net.W[layer][j - 1][k - 1] if k else net.b[layer][j - 1]
-        rules = ix.layer_rules(net.activation(layer).name, net.bias, net.bias_sign)
+        rules = input_rules(net, layer)
         lookup = _symbol_for(net, layer)
-        widths = {ix.K: net.layers[layer - 1], ix.J: net.layers[layer]}
+        widths = _widths(net, layer, rules)
         if k is None:
+            p = net.b[layer][j - 1]
             dv_dp = ix.instantiate(rules.dv_db, {}, widths, lookup)
         else:
-            dv_dp = ix.instantiate(rules.dv_dw, {ix.j: j, ix.k: k}, widths, lookup)
+            conn = next(c for c in net.graph.inputs(layer) if c.src == src)
+            p = net.weights[conn][j - 1][k - 1]
+            general = rules.dv_dw if conn.kind == "chain" else dict(rules.skip_dv_dw)[src - layer]
+            dv_dp = ix.instantiate(general, {ix.j: j, ix.k: k}, widths, lookup)
         v, d = net.v[layer][j - 1], net.delta[layer][j - 1]
         grad = s * d * dv_dp
         update = -eta * grad
         return ParamRule(name, p, "weight" if k else "bias", layer, j, k,
-                         (Factor(E, v, s * d, "delta"), Factor(v, p, dv_dp, "net_input")), grad, update, p + update)
+                         (Factor(E, v, s * d, "delta"), Factor(v, p, dv_dp, "net_input")), grad, update, p + update,
+                         src)
     return make
 
 
@@ -296,7 +335,7 @@ def derive(net, check: bool = True, progress=None) -> Derivation:
     for j in net.units(net.depth):
         rule = _output_delta(net, j)
         deltas[rule.symbol] = rule
-    for layer in range(net.depth - 1, 0, -1):
+    for layer in reversed(net.graph.order[:-1]):     # reverse topological order: consumers first
         for j in net.units(layer):
             rule = _hidden_delta(net, layer, j, deltas)
             deltas[rule.symbol] = rule

@@ -35,12 +35,21 @@ def index_form(net) -> IndexForm:
 
 @dataclass(frozen=True)
 class MatrixLayer:
-    """delta^{(l)}, dE/dW^{(l)} and dE/db^{(l)} for one sample, as SymPy matrix expressions."""
+    """delta^{(l)}, dE/dW^{(l)} and dE/db^{(l)} for one sample, as SymPy matrix expressions.
+
+    ``grad_skips`` are the gradients of the skip matrices W^{(l,s)} into the layer, by source.
+    """
 
     layer: int
     delta: sp.MatrixExpr
     grad_W: sp.MatrixExpr
     grad_b: sp.MatrixExpr | None
+    grad_skips: tuple = ()      # ((Connection, dE/dW^{(l,s)}), ...)
+
+    @property
+    def weight_grads(self) -> list[tuple[str, sp.MatrixExpr]]:
+        """(params key, gradient) of every weight matrix into the layer: W{l} first, then W{l}_{s}."""
+        return [(f"W{self.layer}", self.grad_W)] + [(c.key, g) for c, g in self.grad_skips]
 
 
 def _vectors(net, l: int) -> dict:
@@ -51,6 +60,15 @@ def _vectors(net, l: int) -> dict:
 
 def _input(net) -> sp.MatrixSymbol:
     return sp.MatrixSymbol("x", net.layers[0], 1)
+
+
+def _outputs(net, l: int) -> sp.MatrixSymbol:
+    return _vectors(net, l)["y"] if l > 0 else _input(net)
+
+
+def weight_matrix(net, c) -> sp.MatrixSymbol:
+    """The MatrixSymbol of a weighted connection, named by its params key (W3, W3_1)."""
+    return sp.MatrixSymbol(c.key, net.layers[c.dst], net.layers[c.src])
 
 
 def _target(net) -> sp.MatrixSymbol:
@@ -89,7 +107,7 @@ def matrix_form(d) -> list[MatrixLayer]:
     """Matrix rules per layer, derived from the per-unit rules and checked entry by entry."""
     net, s = d.net, d.net.profile.delta_sign
     L, layers = net.depth, []
-    for l in range(L, 0, -1):
+    for l in reversed(net.graph.order):
         vec, prev = _vectors(net, l), _vectors(net, l - 1) if l > 1 else {"y": _input(net)}
         n = net.layers[l]
         if l == L and net.activation(L).elementwise:
@@ -102,14 +120,16 @@ def matrix_form(d) -> list[MatrixLayer]:
             delta = vectorize(d.deltas[net.delta[L][0]].value,
                               {net.y[L][0]: vec["y"], net.t[0]: _target(net)}, n)
         else:
-            rules = ix.layer_rules(net.activation(l).name, net.bias, net.bias_sign)
             unit1 = d.deltas[net.delta[l][0]].chain[0][-1].result
             phi = vectorize(unit1, {net.y[l][0]: vec["y"], net.v[l][0]: vec["v"]}, n)
-            W_next = sp.MatrixSymbol(f"W{l + 1}", net.layers[l + 1], n)
-            delta = sp.HadamardProduct(phi, W_next.T * _vectors(net, l + 1)["delta"])
+            # one term per path: the weighted connection that reads y(l), or y(l) carried by shortcuts
+            back = [weight_matrix(net, p.into).T * _vectors(net, p.into.dst)["delta"] for p in net.graph.paths(l)]
+            delta = sp.HadamardProduct(phi, back[0] if len(back) == 1 else sp.MatAdd(*back))
         grad_W = s * vec["delta"] * prev["y"].T
         grad_b = s * net.bias_sign * vec["delta"] if net.bias else None
-        layers.append(MatrixLayer(l, delta, grad_W, grad_b))
+        skips = tuple((c, s * vec["delta"] * _outputs(net, c.src).T)
+                      for c in net.graph.inputs(l) if c.kind == "skip")
+        layers.append(MatrixLayer(l, delta, grad_W, grad_b, skips))
     _check(d, layers)
     return layers
 
@@ -121,7 +141,8 @@ def _entries(net) -> dict:
     for l in range(1, net.depth + 1):
         vec = _vectors(net, l)
         out[vec["v"]], out[vec["y"]], out[vec["delta"]] = col(net.v[l]), col(net.y[l]), col(net.delta[l])
-        out[sp.MatrixSymbol(f"W{l}", net.layers[l], net.layers[l - 1])] = sp.ImmutableMatrix(net.W[l])
+    for c in net.graph.weighted:
+        out[weight_matrix(net, c)] = sp.ImmutableMatrix(net.weights[c])
     out[_input(net)] = col(net.x)
     out[_target(net)] = col(net.t)
     if net.e:
@@ -192,10 +213,12 @@ def _check(d, layers: list[MatrixLayer]) -> None:
         return  # the per-unit rules are checked against sympy.diff; the matrix form is their layout
     for m in layers:
         D = evaluate(m.delta, algebra)
-        G = evaluate(m.grad_W, algebra)
         for j in net.units(m.layer):
             if sp.expand(D[j - 1, 0] - d.deltas[net.delta[m.layer][j - 1]].value) != 0:
                 raise SelfCheckError(f"matrix delta{m.layer} entry {j} differs from the unit rule")
-            for k in net.units(m.layer - 1):
-                if sp.expand(G[j - 1, k - 1] - d.params[net.W[m.layer][j - 1][k - 1].name].gradient) != 0:
-                    raise SelfCheckError(f"matrix dE/dW{m.layer} entry ({j}, {k}) differs from the unit rule")
+        for c, (key, grad) in zip(net.graph.inputs(m.layer), m.weight_grads):
+            G = evaluate(grad, algebra)
+            for j in net.units(m.layer):
+                for k in net.units(c.src):
+                    if sp.expand(G[j - 1, k - 1] - d.params[net.weights[c][j - 1][k - 1].name].gradient) != 0:
+                        raise SelfCheckError(f"matrix dE/d{key} entry ({j}, {k}) differs from the unit rule")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Callable
+from typing import Callable, Optional
 
 import sympy as sp
 
@@ -19,27 +19,122 @@ j, k, m, i = sp.symbols("j k m i", integer=True, positive=True)
 K, J, M = sp.symbols("K J M", integer=True, positive=True)   # widths of layers l-1, l, l+1
 N = sp.Symbol("N", integer=True, positive=True)
 
-# Roles of the indexed quantities around layer l; printers give them the profile's letters.
-ROLES = ("w", "w_next", "b", "b_next", "y_prev", "y", "v", "v_next", "delta", "delta_next", "t", "e")
+@dataclass(frozen=True)
+class Role:
+    """What an indexed base of the general rules stands for, relative to the layer l in hand.
+
+    ``layer`` is the offset of the layer it belongs to (w_next: +1); ``src`` is the offset of
+    the layer a weight reads, None for the chain (the layer below it).
+    """
+
+    kind: str               # "w", "b", "y", "v", "delta", "t", "e"
+    layer: int = 0
+    src: Optional[int] = None
+
+
+# The chain's roles keep their short names; roles of other connections are made on demand.
+ROLE_TABLE: dict[str, Role] = {
+    "w": Role("w"), "w_next": Role("w", 1), "b": Role("b"), "b_next": Role("b", 1),
+    "y_prev": Role("y", -1), "y": Role("y"), "v": Role("v"), "v_next": Role("v", 1),
+    "delta": Role("delta"), "delta_next": Role("delta", 1), "t": Role("t"), "e": Role("e"),
+}
+ROLES = tuple(ROLE_TABLE)
 B = {role: sp.IndexedBase(role, real=True) for role in ROLES}
 
 
+def base(kind: str, layer: int = 0, src: Optional[int] = None) -> sp.IndexedBase:
+    """The indexed base of a role, e.g. base("w", 2, 0): the skip weights from l into l + 2."""
+    role = Role(kind, layer, src)
+    for label, known in ROLE_TABLE.items():
+        if known == role:
+            return B[label]
+    label = f"{kind}@{layer}" + ("" if src is None else f",{src}")
+    ROLE_TABLE[label] = role
+    B[label] = sp.IndexedBase(label, real=True)
+    return B[label]
+
+
+def role(label: str) -> Role:
+    """The role of an indexed base's label (KeyError for a label no rule uses)."""
+    return ROLE_TABLE[label]
+
+
+_INDEX_SYMBOLS = {j, k, m, i, K, J, M}
+
+
 def in_range(expr: sp.Expr) -> sp.Expr:
-    """Keep the in-range branch of Piecewise((value, k <= K), (0, True)).
+    """Keep the in-range branch of Piecewise((value, k <= K), (other, True)).
 
     SymPy guards each KroneckerDelta sum with the index range; every index of a rule
-    lies in its layer's range, so the first branch is the rule.
+    lies in its layer's range, so the first branch is the rule. Only such guards are
+    dropped: a Piecewise whose condition reads anything but indices and widths (an
+    activation defined piecewise) is part of the rule and stays.
     """
-    return expr.replace(lambda e: isinstance(e, sp.Piecewise), lambda e: e.args[0].expr)
+    def is_guard(e) -> bool:
+        if not isinstance(e, sp.Piecewise) or e.args[0].cond.free_symbols == set():
+            return False
+        return all(s in _INDEX_SYMBOLS or s.name.startswith("M_") for s in e.args[0].cond.free_symbols)
+    return expr.replace(is_guard, lambda e: e.args[0].expr)
 
 
-def net_input(bias_sign: int, bias: bool, nxt: bool = False) -> sp.Expr:
-    """v_j = sum_i w_ji y_i (+/-) b_j (or the next layer's v_m over this layer's outputs)."""
+def net_input(bias_sign: int, bias: bool, nxt: bool = False, skips: tuple[int, ...] = ()) -> sp.Expr:
+    """v_j = sum_i w_ji y_i (+ skips' sums) (+/-) b_j (or the next layer's v_m over this layer's outputs).
+
+    ``skips`` are the offsets of the layers that reach layer l by a skip connection (-2: l - 2).
+    """
     if nxt:
         total = sp.Sum(B["w_next"][m, i] * B["y"][i], (i, 1, J))
         return total + bias_sign * B["b_next"][m] if bias else total
     total = sp.Sum(B["w"][j, i] * B["y_prev"][i], (i, 1, K))
+    for s in skips:
+        total += sp.Sum(base("w", 0, s)[j, i] * base("y", s)[i], (i, 1, width(s)))
     return total + bias_sign * B["b"][j] if bias else total
+
+
+def width(offset: int) -> sp.Symbol:
+    """The width symbol of the layer at an offset from l: K below, J at l, M above (M_n for others)."""
+    return {-1: K, 0: J, 1: M}.get(offset) or sp.Symbol(f"M_{offset}".replace("-", "m"), integer=True,
+                                                        positive=True)
+
+
+@dataclass(frozen=True)
+class PathShape:
+    """A path from y(l) to a weighted connection, in offsets from l (see graph.Path).
+
+    ``via`` are the layers whose residual shortcuts carry y(l) on; the connection then runs
+    from ``src`` (the last of them, or l itself) into ``dst``; ``skip`` when it is not the chain.
+    """
+
+    dst: int
+    src: int = 0
+    via: tuple[int, ...] = ()
+
+    @property
+    def skip(self) -> bool:
+        return self.dst - self.src != 1
+
+    @property
+    def weight(self) -> sp.IndexedBase:
+        return base("w", self.dst, self.src if self.skip else None)
+
+    @property
+    def delta(self) -> sp.IndexedBase:
+        return base("delta", self.dst)
+
+
+CHAIN_PATHS = (PathShape(1),)
+
+
+def path_factor(path: PathShape, via_activations: tuple[str, ...]) -> sp.Expr:
+    """dv_m/dy_j along one path: SymPy's derivative of the consumer's net input in y(l).
+
+    Through a residual shortcut, y(r) = phi_r(v(r)) + y(l), so the consumer of r reads y(l) too.
+    """
+    carried = B["y"][i]
+    for offset, name in zip(path.via, via_activations):
+        carried = get_activation(name).function(base("v", offset)[i]) + carried
+    v_def = sp.Sum(path.weight[m, i] * carried, (i, 1, J))
+    return in_range(sp.diff(v_def, B["y"][j]).doit())
 
 
 @dataclass(frozen=True)
@@ -48,29 +143,44 @@ class LayerRules:
 
     dv_dw: sp.Expr          # d v_j / d w_jk
     dv_db: sp.Expr          # d v_j / d b_j
-    dvnext_dy: sp.Expr      # d v_m^{(l+1)} / d y_j
+    dvnext_dy: sp.Expr      # d v_m^{(l+1)} / d y_j (the first path's)
     dy_dv: sp.Expr          # phi'(v_j), SymPy's derivative
-    dy_dv_out: sp.Expr      # the same in terms of y_j (a checked identity)
-    hidden_delta: sp.Expr   # delta_j = phi'(v_j) * sum_m delta_m w_mj (in delta's own sign)
+    dy_dv_out: sp.Expr      # the same in terms of y_j (a checked identity), where y_j = phi(v_j)
+    hidden_delta: sp.Expr   # delta_j = phi'(v_j) * sum over paths of sum_m delta_m w_mj (delta's own sign)
+    paths: tuple[PathShape, ...] = CHAIN_PATHS
+    path_factors: tuple[sp.Expr, ...] = ()
+    skip_dv_dw: tuple[tuple[int, sp.Expr], ...] = ()   # (source offset, d v_j / d w^{(l,s)}_jk)
 
 
 @lru_cache(maxsize=None)
-def layer_rules(activation: str, bias: bool, bias_sign: int) -> LayerRules:
-    """Derive the factors of a hidden layer's chain rule once, for any width."""
+def layer_rules(activation: str, bias: bool, bias_sign: int, paths: tuple[PathShape, ...] = CHAIN_PATHS,
+                via_activations: tuple[tuple[str, ...], ...] = ((),), output_form: bool = True,
+                skips: tuple[int, ...] = ()) -> LayerRules:
+    """Derive the factors of a hidden layer's chain rule once, for any width and any consumers.
+
+    ``paths`` are the ways y(l) reaches later layers (one, into l + 1, on a chain);
+    ``output_form`` is False where y(l) = phi(v(l)) + y(s), so phi' cannot be written in y(l);
+    ``skips`` the offsets of the layers feeding l by skip connections.
+    """
     act = get_activation(activation)
-    v_def = net_input(bias_sign, bias)
+    v_def = net_input(bias_sign, bias, skips=skips)
     dv_dw = in_range(sp.diff(v_def, B["w"][j, k]).doit())
     dv_db = sp.diff(v_def, B["b"][j]).doit() if bias else sp.Integer(0)
-    dvnext_dy = in_range(sp.diff(net_input(bias_sign, bias, nxt=True), B["y"][j]).doit())
+    skip_dv_dw = tuple((s, in_range(sp.diff(v_def, base("w", 0, s)[j, k]).doit())) for s in skips)
     vj, yj = B["v"][j], B["y"][j]
     dy_dv = sp.diff(act.function(vj), vj) if act.elementwise else sp.nan
     dy_dv_out = (act.derivative_in_output(yj, vj) if act.elementwise else sp.nan)
     if act.elementwise and sp.simplify(dy_dv.xreplace({act.function(vj): yj}) - dy_dv_out) != 0:
         dy_dv_out = dy_dv  # no output form: keep phi'(v) as SymPy gives it
-    # Chain rule over every unit m of the next layer: dE/dy_j = sum_m dE/dv_m dv_m/dy_j;
-    # with dE/dv = s delta (s = +/-1) the signs cancel in delta_j = s dE/dv_j.
-    hidden = dy_dv_out * sp.Sum(B["delta_next"][m] * dvnext_dy, (m, 1, M))
-    return LayerRules(dv_dw, dv_db, dvnext_dy, dy_dv, dy_dv_out, hidden)
+    if not output_form:
+        dy_dv_out = dy_dv  # y_j is not phi(v_j) alone: phi' stays in v_j
+    # Chain rule over every unit m of every consumer (the multivariable chain rule adds the
+    # paths): dE/dy_j = sum_paths sum_m dE/dv_m dv_m/dy_j; with dE/dv = s delta (s = +/-1)
+    # the signs cancel in delta_j = s dE/dv_j.
+    factors = tuple(path_factor(p, a) for p, a in zip(paths, via_activations))
+    terms = [sp.Sum(p.delta[m] * f, (m, 1, width(p.dst))) for p, f in zip(paths, factors)]
+    hidden = dy_dv_out * sp.Add(*terms)
+    return LayerRules(dv_dw, dv_db, factors[0], dy_dv, dy_dv_out, hidden, paths, factors, skip_dv_dw)
 
 
 @dataclass(frozen=True)

@@ -10,16 +10,21 @@ import sympy as sp
 
 from . import notation as nt
 from .activations import Activation, get_activation
+from .graph import Connection, Graph
 from .losses import Loss, get_loss, scale
 from .spec import Spec, load_spec, spec_from_layer_string, looks_like_layer_string
 
 
 class Position(NamedTuple):
-    """Where a weight or bias sits: params[key][index], key "W{layer}" or "b{layer}"."""
+    """Where a weight or bias sits: params[key][index], key "W{layer}", "W{layer}_{src}" or "b{layer}".
+
+    ``src`` is the layer a weight reads (layer - 1 on the chain), None for a bias.
+    """
 
     key: str
     layer: int
     index: tuple[int, ...]
+    src: Optional[int] = None
 
     @property
     def is_weight(self) -> bool:
@@ -31,8 +36,9 @@ class Network:
     """A layered feedforward network with a SymPy symbol for every quantity.
 
     Layer 0 is the input (its outputs are the inputs x_k); layers 1..L compute
-    v_j = sum_k w_jk y_k (+/-) b_j and y_j = phi(v_j). Symbols are named by their
-    canonical identifiers (w2_1_3, v2_1, delta2_1, ...), 1-based.
+    v_j = sum over weighted connections into the layer of sum_k w_jk y_k (+/-) b_j and
+    y_j = phi(v_j) (+ y_j of a residual shortcut's source). Symbols are named by their
+    canonical identifiers (w2_1_3, w3_1_2_1, v2_1, delta2_1, ...), 1-based.
     """
 
     spec: Spec
@@ -69,6 +75,10 @@ class Network:
     def layers(self) -> tuple[int, ...]:
         return self.spec.layers
 
+    @cached_property
+    def graph(self) -> Graph:
+        return self.spec.graph
+
     @property
     def depth(self) -> int:
         """L, the number of computing layers."""
@@ -101,12 +111,15 @@ class Network:
     @property
     def n_params(self) -> int:
         """W, the number of weights and biases."""
-        return sum(self.layers[l] * (self.layers[l - 1] + self.bias) for l in range(1, len(self.layers)))
+        weights = sum(self.layers[c.dst] * self.layers[c.src] for c in self.graph.weighted)
+        return weights + self.bias * sum(self.layers[1:])
 
     @property
     def name(self) -> str:
         acts = "/".join(self.spec.activations)
-        return f"{'-'.join(map(str, self.layers))} {acts} {self.spec.loss}"
+        extra = "".join(f" {kind} " + ",".join(f"{s}:{l}" for s, l in getattr(self.spec, kind))
+                        for kind in ("skip", "residual") if getattr(self.spec, kind))
+        return f"{'-'.join(map(str, self.layers))} {acts} {self.spec.loss}{extra}"
 
     def units(self, layer: int) -> range:
         """1-based unit indices of a layer."""
@@ -137,6 +150,18 @@ class Network:
         """W[l][j-1][k-1] is w{l}_{j}_{k}."""
         return {l: [[sp.Symbol(nt.weight_id(l, j, k), real=True) for k in self.units(l - 1)]
                     for j in self.units(l)] for l in range(1, len(self.layers))}
+
+    @cached_property
+    def weights(self) -> dict[Connection, list[list[sp.Symbol]]]:
+        """The weight matrix of every weighted connection (the chain's are W[l] itself)."""
+        out = {}
+        for c in self.graph.weighted:
+            if c.kind == "chain":
+                out[c] = self.W[c.dst]
+            else:
+                out[c] = [[sp.Symbol(nt.skip_weight_id(c.dst, c.src, j, k), real=True) for k in self.units(c.src)]
+                          for j in self.units(c.dst)]
+        return out
 
     @cached_property
     def b(self) -> dict[int, list[sp.Symbol]]:
@@ -173,34 +198,44 @@ class Network:
     def positions(self) -> dict[str, "Position"]:
         """canonical name -> where the parameter sits: params key ("W2", "b1"), layer, 0-based index."""
         out = {}
-        for l in range(1, len(self.layers)):
-            for j, row in enumerate(self.W[l]):
-                out.update({w.name: Position(f"W{l}", l, (j, k)) for k, w in enumerate(row)})
+        for l in self.graph.order:
+            for c in self.graph.inputs(l):
+                for j, row in enumerate(self.weights[c]):
+                    out.update({w.name: Position(c.key, l, (j, k), c.src) for k, w in enumerate(row)})
             out.update({b.name: Position(f"b{l}", l, (j,)) for j, b in enumerate(self.b.get(l, []))})
         return out
 
     def params(self) -> list[sp.Symbol]:
-        """Every weight and bias, layer by layer: W1 row-major, b1, W2, b2, ..."""
+        """Every weight and bias, layer by layer: W1 row-major, b1, W2, (skips into 2 by source), b2, ..."""
         out = []
-        for l in range(1, len(self.layers)):
-            out += [w for row in self.W[l] for w in row]
+        for l in self.graph.order:
+            for c in self.graph.inputs(l):
+                out += [w for row in self.weights[c] for w in row]
             out += self.b.get(l, [])
+        return out
+
+    def param_keys(self) -> list[str]:
+        """The params keys in the order of ``params()``: W1, b1, W2, W2_0, b2, ..."""
+        out = []
+        for l in self.graph.order:
+            out += [c.key for c in self.graph.inputs(l)]
+            out += [f"b{l}"] if self.bias else []
         return out
 
     # -- local definitions -------------------------------------------------------------
     def net_input(self, layer: int, j: int) -> sp.Expr:
-        """v_j = sum_k w_jk y_k (+/-) b_j (j 1-based), in the previous layer's output symbols."""
-        total = sp.Add(*[w * yk for w, yk in zip(self.W[layer][j - 1], self.y[layer - 1])])
+        """v_j = sum_k w_jk y_k (+/-) b_j (j 1-based), over every weighted connection into the layer."""
+        total = sp.Add(*[w * yk for c in self.graph.inputs(layer)
+                         for w, yk in zip(self.weights[c][j - 1], self.y[c.src])])
         if self.bias:
             total += self.bias_sign * self.b[layer][j - 1]
         return total
 
     def output(self, layer: int, j: int) -> sp.Expr:
-        """y_j = phi(v_j), in the layer's net input symbols."""
+        """y_j = phi(v_j), in the layer's net input symbols, plus y_j of each residual shortcut's source."""
         act = self.activation(layer)
-        if act.elementwise:
-            return act.function(self.v[layer][j - 1])
-        return act.function(self.v[layer], j - 1)
+        phi = act.function(self.v[layer][j - 1]) if act.elementwise else act.function(self.v[layer], j - 1)
+        return phi + sp.Add(*[self.y[c.src][j - 1] for c in self.graph.shortcuts(layer)])
 
     def error(self, j: int) -> sp.Expr:
         """e_j = t_j - y_j."""

@@ -60,6 +60,11 @@ def weight_id(layer: int, j: int, k: int) -> str:
     return f"w{layer}_{j}_{k}"
 
 
+def skip_weight_id(layer: int, src: int, j: int, k: int) -> str:
+    """The weight into unit j of ``layer`` from unit k of layer ``src`` on a skip connection."""
+    return f"w{layer}_{src}_{j}_{k}"
+
+
 def bias_id(layer: int, j: int) -> str:
     return f"b{layer}_{j}"
 

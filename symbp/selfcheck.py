@@ -115,7 +115,10 @@ def _total(A: np.ndarray, B: np.ndarray) -> mpmath.mpf:
 
 @dataclass
 class _Point:
-    """Random parameters, inputs and targets of a network, and a random direction u over the parameters."""
+    """Random parameters, inputs and targets of a network, and a random direction u over the parameters.
+
+    Weights are keyed by their params key (W2, W3_1), biases by layer.
+    """
 
     W: dict
     b: dict
@@ -128,20 +131,25 @@ class _Point:
     def layers(self, net) -> list:
         """(v, y) of every computing layer at the point: v = W y +/- b, y = phi(v) by its exp form."""
         if not self.forward:
-            y = self.x
-            for l in range(1, net.depth + 1):
-                v = _dot(self.W[l], y) + (net.bias_sign * self.b[l] if net.bias else 0)
-                y = _apply(net, l, v)
-                self.forward.append((v, y))
+            ys = {0: self.x}
+            for l in net.graph.order:
+                v = sum((_dot(self.W[c.key], ys[c.src]) for c in net.graph.inputs(l)), _zero(self.x, net, l))
+                v = v + (net.bias_sign * self.b[l] if net.bias else 0)
+                ys[l] = sum((ys[c.src] for c in net.graph.shortcuts(l)), _apply(net, l, v))
+                self.forward.append((v, ys[l]))
         return self.forward
+
+
+def _zero(like: np.ndarray, net, layer: int) -> np.ndarray:
+    return np.full((net.layers[layer], 1), mpmath.mpf(0), dtype=object)
 
 
 def _mp_point(net, rng: random.Random) -> _Point:
     def r(shape, lo=-1.0, hi=1.0):
         flat = [mpmath.mpf(rng.uniform(lo, hi)) for _ in range(int(np.prod(shape)))]
         return np.array(flat, dtype=object).reshape(shape)
-    layers = range(1, net.depth + 1)
-    W = {l: r((net.layers[l], net.layers[l - 1])) for l in layers}
+    layers = net.graph.order
+    W = {c.key: r((net.layers[c.dst], net.layers[c.src])) for c in net.graph.weighted}
     b = {l: r((net.layers[l], 1)) for l in layers} if net.bias else {}
     x = r((net.layers[0], 1))
     if net.spec.loss == "ce":
@@ -149,7 +157,7 @@ def _mp_point(net, rng: random.Random) -> _Point:
         t = raw / mpmath.fsum(raw[:, 0])
     else:
         t = r((net.layers[-1], 1), 0.05, 0.95)
-    uW = {l: r(W[l].shape) for l in layers}
+    uW = {key: r(w.shape) for key, w in W.items()}
     ub = {l: r(b[l].shape) for l in b}
     return _Point(W, b, x, t, uW, ub)
 
@@ -202,10 +210,14 @@ def _line_derivative(net, pt: _Point, uW: dict, ub: dict, loss_line) -> mpmath.m
     u y + w y' (+/- u_b); activations and the loss are differentiated by sympy.diff
     (_activation_line, and ``loss_line`` from _loss_line). None of it reads the derivation.
     """
-    y, dy = pt.x, np.full(pt.x.shape, mpmath.mpf(0), dtype=object)
-    for l, (v, y_next) in enumerate(pt.layers(net), start=1):     # the values at tau = 0, computed once
-        dv = _dot(uW[l], y) + _dot(pt.W[l], dy) + (net.bias_sign * ub[l] if net.bias else 0)
-        y, dy = y_next, _apply(net, l, v, dv)[1]
+    ys, dys = {0: pt.x}, {0: np.full(pt.x.shape, mpmath.mpf(0), dtype=object)}
+    for l, (v, y) in enumerate(pt.layers(net), start=1):     # the values at tau = 0, computed once
+        dv = sum((_dot(uW[c.key], ys[c.src]) + _dot(pt.W[c.key], dys[c.src]) for c in net.graph.inputs(l)),
+                 _zero(pt.x, net, l))
+        dv = dv + (net.bias_sign * ub[l] if net.bias else 0)
+        ys[l] = y
+        dys[l] = sum((dys[c.src] for c in net.graph.shortcuts(l)), _apply(net, l, v, dv)[1])
+    y, dy = ys[net.depth], dys[net.depth]
     return loss_line(list(y[:, 0]), list(dy[:, 0]), list(pt.t[:, 0]), 3)
 
 
@@ -218,8 +230,9 @@ def _unit_values(d, pt: _Point) -> dict:
     net, vals = d.net, {}
     vals.update(zip(net.x, pt.x[:, 0]))
     vals.update(zip(net.t, pt.t[:, 0]))
-    for l in range(1, net.depth + 1):
-        vals.update(zip([w for row in net.W[l] for w in row], pt.W[l].ravel()))
+    for c in net.graph.weighted:
+        vals.update(zip([w for row in net.weights[c] for w in row], pt.W[c.key].ravel()))
+    for l in net.graph.order:
         if net.bias:
             vals.update(zip(net.b[l], pt.b[l][:, 0]))
     for l, (v, y) in enumerate(pt.layers(net), start=1):
@@ -227,7 +240,7 @@ def _unit_values(d, pt: _Point) -> dict:
         vals.update(zip(net.y[l], y[:, 0]))
     vals[net.batch] = mpmath.mpf(3)
     vals.update({e: _evaluate(net.error(j), vals) for j, e in enumerate(net.e, start=1)})
-    for l in range(net.depth, 0, -1):
+    for l in reversed(net.graph.order):
         vals.update({s: _evaluate(d.deltas[s].value, vals) for s in net.delta[l]})
     return vals
 
@@ -266,8 +279,9 @@ def _matrix_gradients(d, vals: dict) -> tuple[dict, dict]:
     arrays = {"x": col(net.x), p.target: col(net.t)}
     if net.e:
         arrays[p.error] = col(net.e)
-    for l in range(1, net.depth + 1):
-        arrays[f"W{l}"] = np.array([[vals[w] for w in row] for row in net.W[l]], dtype=object)
+    for c in net.graph.weighted:
+        arrays[c.key] = np.array([[vals[w] for w in row] for row in net.weights[c]], dtype=object)
+    for l in net.graph.order:
         arrays.update({f"{p.net}{l}": col(net.v[l]), f"{p.out}{l}": col(net.y[l]), f"delta{l}": col(net.delta[l])})
     from .forms import evaluate
     algebra, gW, gb = _mp_algebra(arrays, vals), {}, {}
@@ -276,7 +290,7 @@ def _matrix_gradients(d, vals: dict) -> tuple[dict, dict]:
         units = arrays[f"delta{m.layer}"]
         if max(abs(a - b) / (1 + abs(b)) for a, b in zip(delta[:, 0], units[:, 0])) > TOLERANCE:
             raise SelfCheckError(f"the matrix form's delta{m.layer} differs from the unit rules")
-        gW[m.layer] = evaluate(m.grad_W, algebra)
+        gW.update({key: evaluate(grad, algebra) for key, grad in m.weight_grads})
         if m.grad_b is not None:
             gb[m.layer] = evaluate(m.grad_b, algebra)
     return gW, gb
@@ -315,8 +329,9 @@ def _sample(net, names: list[str], rng: random.Random) -> list[str]:
     if len(names) <= UNIT_RULES_MAX:
         return names
     edges = set()
-    for l in range(1, net.depth + 1):
-        edges |= {net.W[l][0][0].name, net.W[l][-1][-1].name}
+    for c in net.graph.weighted:
+        edges |= {net.weights[c][0][0].name, net.weights[c][-1][-1].name}
+    for l in net.graph.order:
         edges |= {net.b[l][0].name, net.b[l][-1].name} if net.bias else set()
     chosen = set(rng.sample(range(len(names)), UNIT_RULES_SAMPLE)) | {names.index(e) for e in edges}
     return [names[i] for i in sorted(chosen)]
@@ -359,7 +374,7 @@ def _restrict(net, pt: _Point, keep: set) -> tuple[dict, dict]:
 def _slot(net, uW: dict, ub: dict, name: str) -> tuple[np.ndarray, tuple]:
     """(array, index) of a parameter's entry in direction arrays (biases are (n, 1) columns)."""
     pos = net.positions[name]
-    return (uW[pos.layer], pos.index) if pos.is_weight else (ub[pos.layer], (pos.index[0], 0))
+    return (uW[pos.key], pos.index) if pos.is_weight else (ub[pos.layer], (pos.index[0], 0))
 
 
 def _entry(net, uW: dict, ub: dict, name: str):
@@ -391,8 +406,8 @@ def _agree(derived: _Derived, loss_line, what: str) -> float:
 
 def _groups(net) -> list[list[sp.Symbol]]:
     out = []
-    for l in range(1, net.depth + 1):
-        out.append([w for row in net.W[l] for w in row])
+    for l in net.graph.order:
+        out += [[w for row in net.weights[c] for w in row] for c in net.graph.inputs(l)]
         if net.bias:
             out.append(list(net.b[l]))
     return out

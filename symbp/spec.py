@@ -10,13 +10,14 @@ from typing import Any, Optional, Sequence
 
 from .activations import activation_names, get_activation
 from .errors import SpecError
+from .graph import Graph
 from .losses import get_loss, loss_names
 from .notation import NUMBERINGS, profile_names
 
 Matrix = tuple[tuple[float, ...], ...]
 
 TOP_KEYS = ("title", "network", "example")
-NETWORK_KEYS = ("layers", "activations", "loss", "bias", "bias_sign", "notation", "numbering")
+NETWORK_KEYS = ("layers", "activations", "loss", "bias", "bias_sign", "notation", "numbering", "skip", "residual")
 EXAMPLE_KEYS = ("inputs", "targets", "weights", "biases", "learning_rate")
 MAX_WIDTH = 4096
 MAX_LAYERS = 64
@@ -46,9 +47,14 @@ class Spec:
     numbering: str = "layer"
     title: Optional[str] = None
     example: Optional[Example] = field(default=None, compare=False)
+    skip: tuple[tuple[int, int], ...] = ()        # (s, l): W(l,s) y(s) is added to v(l)
+    residual: tuple[tuple[int, int], ...] = ()    # (s, l): y(s) is added to y(l)
 
     def __post_init__(self):
         _check_network(self)
+        _check_graph(self)
+        object.__setattr__(self, "skip", tuple(sorted(self.skip, key=lambda p: (p[1], p[0]))))
+        object.__setattr__(self, "residual", tuple(sorted(self.residual, key=lambda p: (p[1], p[0]))))
         # aliases (logsig, tansig, purelin, ...) are stored under their canonical names
         object.__setattr__(self, "activations", tuple(get_activation(a).name for a in self.activations))
         if self.example is not None:
@@ -56,6 +62,12 @@ class Spec:
 
 
 # -- checks on a constructed Spec --------------------------------------------------
+
+    @property
+    def graph(self) -> Graph:
+        """The layers and their connections (a chain unless skip or residual say otherwise)."""
+        return Graph(self.layers, self.skip, self.residual)
+
 
 def _check_network(s: Spec) -> None:
     if len(s.layers) < 2:
@@ -93,6 +105,42 @@ def _check_network(s: Spec) -> None:
         raise SpecError("title", "a string", s.title)
 
 
+def _check_graph(s: Spec) -> None:
+    """Connections run forward, once each; a residual joins hidden layers of equal width."""
+    L = len(s.layers) - 1
+    for kind in ("skip", "residual"):
+        pairs = getattr(s, kind)
+        if not isinstance(pairs, tuple):
+            raise SpecError(f"network.{kind}", "a list of [from, to] layer pairs such as [[0, 2], [1, 3]]", pairs)
+        seen = set()
+        for i, pair in enumerate(pairs):
+            fld = f"network.{kind}[{i}]"
+            if (not isinstance(pair, tuple) or len(pair) != 2
+                    or not all(isinstance(x, int) and not isinstance(x, bool) for x in pair)):
+                raise SpecError(fld, "a pair [from, to] of layer numbers", pair)
+            src, dst = pair
+            if not (0 <= src <= L and 0 <= dst <= L):
+                raise SpecError(fld, f"layer numbers from 0 (the input) to {L} (the output)", list(pair))
+            if src == dst:
+                raise SpecError(fld, "a connection between two different layers, not onto itself", list(pair))
+            if src > dst:
+                raise SpecError(fld, "a connection forward, from a lower layer to a higher one", list(pair))
+            if pair in seen:
+                raise SpecError(fld, f"each {kind} connection once", list(pair))
+            seen.add(pair)
+            if kind == "skip" and src == dst - 1:
+                raise SpecError(fld, f"a skip over at least one layer (layer {src} already feeds layer {dst})",
+                                list(pair))
+            if kind == "residual":
+                if src == 0:
+                    raise SpecError(fld, "a shortcut out of a hidden layer, not out of the input", list(pair))
+                if dst == L:
+                    raise SpecError(fld, "a shortcut into a hidden layer, not into the output layer", list(pair))
+                if s.layers[src] != s.layers[dst]:
+                    raise SpecError(fld, f"layers of equal width (layer {src} has {s.layers[src]} units, "
+                                         f"layer {dst} has {s.layers[dst]})", list(pair))
+
+
 def _activation(fld: str, name: Any):
     try:
         return get_activation(name)
@@ -120,15 +168,16 @@ def _check_example(s: Spec, ex: Example) -> None:
         if s.loss == "bce" and not all(0 <= t <= 1 for t in row):
             raise SpecError(f"example.targets[{n}]", "targets between 0 and 1", list(row))
     if ex.weights is not None:
-        if len(ex.weights) != len(s.layers) - 1:
-            raise SpecError("example.weights", f"{len(s.layers) - 1} matrices, W1..W{len(s.layers) - 1}",
+        conns = s.graph.weighted
+        if len(ex.weights) != len(conns):
+            raise SpecError("example.weights", f"{len(conns)} matrices, " + ", ".join(c.key for c in conns),
                             len(ex.weights))
-        for l, w in enumerate(ex.weights, start=1):
-            shape = (s.layers[l], s.layers[l - 1])
+        for i, (c, w) in enumerate(zip(conns, ex.weights)):
+            shape = (s.layers[c.dst], s.layers[c.src])
             if len(w) != shape[0] or any(len(r) != shape[1] for r in w):
-                raise SpecError(f"example.weights[{l - 1}]",
-                                f"W{l} of shape {shape[0]}x{shape[1]} (units of layer {l} x units of layer {l - 1})",
-                                _shape(w))
+                raise SpecError(f"example.weights[{i}]",
+                                f"{c.key} of shape {shape[0]}x{shape[1]} (units of layer {c.dst} x units of layer "
+                                f"{c.src})", _shape(w))
     if ex.biases is not None:
         if not s.bias:
             raise SpecError("example.biases", "no biases, since network.bias is false", "biases")
@@ -230,6 +279,8 @@ def spec_from_dict(raw: dict) -> Spec:
         raise SpecError("network.activations", "a list of activation names, or one name for all", acts)
     example = raw.get("example")
     return Spec(
+        skip=_pairs("network.skip", net.get("skip", [])),
+        residual=_pairs("network.residual", net.get("residual", [])),
         layers=tuple(layers),
         activations=tuple(_canonical_activation(i, a) for i, a in enumerate(acts)),
         loss=net.get("loss", "half_sse"),
@@ -240,6 +291,24 @@ def spec_from_dict(raw: dict) -> Spec:
         title=raw.get("title"),
         example=None if example is None else example_from_dict(_table("example", example)),
     )
+
+
+def _pairs(fld: str, value: Any) -> tuple:
+    """[[0, 2], [1, 3]] -> ((0, 2), (1, 3)); the pairs themselves are checked by Spec."""
+    if not isinstance(value, list):
+        raise SpecError(fld, "a list of [from, to] layer pairs such as [[0, 2], [1, 3]]", value)
+    return tuple(tuple(p) if isinstance(p, list) else p for p in value)
+
+
+def parse_pairs(fld: str, text: str) -> tuple[tuple[int, int], ...]:
+    """'0:2,1:3' -> ((0, 2), (1, 3))."""
+    out = []
+    for i, part in enumerate(p for p in text.split(",") if p.strip()):
+        ends = [e.strip() for e in part.split(":")]
+        if len(ends) != 2 or not all(e.isascii() and e.isdigit() for e in ends):
+            raise SpecError(f"{fld}[{i}]", "FROM:TO layer numbers joined by ',', such as 0:2,1:3", part)
+        out.append((int(ends[0]), int(ends[1])))
+    return tuple(out)
 
 
 def _canonical_activation(i: int, name: str) -> str:
@@ -276,14 +345,15 @@ def parse_layers(text: str) -> tuple[int, ...]:
 
 def spec_from_layer_string(text: str, activation: str = "sigmoid", loss: str = "half_sse", bias: bool = True,
                            bias_sign: str = "+", notation: str = "haykin", numbering: str = "layer",
-                           title: Optional[str] = None) -> Spec:
-    """'2-3-1' with --activation sigmoid,linear etc. -> Spec."""
+                           title: Optional[str] = None, skip: str = "", residual: str = "") -> Spec:
+    """'2-3-1' with --activation sigmoid,linear etc. (and --skip 0:2 --residual 1:3) -> Spec."""
     layers = parse_layers(text)
     names = [a.strip() for a in activation.split(",")]
     if len(names) == 1:
         names = names * max(len(layers) - 1, 1)
     return Spec(layers=layers, activations=tuple(_canonical_activation(i, a) for i, a in enumerate(names)),
-                loss=loss, bias=bias, bias_sign=bias_sign, notation=notation, numbering=numbering, title=title)
+                loss=loss, bias=bias, bias_sign=bias_sign, notation=notation, numbering=numbering, title=title,
+                skip=parse_pairs("skip", skip), residual=parse_pairs("residual", residual))
 
 
 def looks_like_layer_string(text: str) -> bool:
