@@ -1,14 +1,26 @@
-"""Hand-written NumPy backpropagation from the textbook equations: the oracle the derivations are tested against."""
+"""Hand-written NumPy backpropagation from the textbook equations: the oracle the derivations are tested against.
+
+A network is a graph of layers. Layer 0 is the input x; layers 1..L compute
+
+    v(l) = W{l} y(l-1) + sum_s W{l}_{s} y(s) +/- b{l}        (chain, weighted skips, bias)
+    y(l) = phi_l(v(l)) + sum over residual shortcuts (s, l) of y(s)
+
+A chain is the graph without skips or residuals, and computes exactly what it always did.
+"""
 # This module deliberately imports nothing from symbp: it must stay independent of the
 # symbolic engine so that agreement between the two means something.
 from __future__ import annotations
 
+import operator
+import re
+from dataclasses import dataclass
 from typing import Mapping, Optional, Sequence, Union
 
 import numpy as np
 
 Params = Mapping[str, np.ndarray]
 Sign = Union[int, str]
+Pairs = Sequence[Sequence[int]]
 
 ELEMENTWISE = ("sigmoid", "tanh", "linear", "relu", "softplus")
 LOSSES = ("half_sse", "sse", "mse", "bce", "ce")
@@ -88,6 +100,10 @@ def _rows(a) -> np.ndarray:
     return a[None, :] if a.ndim == 1 else a
 
 
+def _weight(params: Params, key: str) -> np.ndarray:
+    return np.asarray(params[key], dtype=float)
+
+
 def _depth(params: Params) -> int:
     depth = 0
     while f"W{depth + 1}" in params:
@@ -97,7 +113,101 @@ def _depth(params: Params) -> int:
     return depth
 
 
-def _check(params: Params, layers: Optional[Sequence[int]], activations: Sequence[str]) -> int:
+# -- the graph: which layers feed which ------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Graph:
+    """The connections beyond the chain, keyed by the layer they feed (sources ascending)."""
+    depth: int
+    skips: Mapping[int, tuple[int, ...]]      # l -> every s with a weight matrix W{l}_{s}
+    residual: Mapping[int, tuple[int, ...]]   # l -> every s with an identity shortcut s -> l
+
+    def skips_out_of(self, s: int) -> list[int]:
+        """The layers l that read y(s) through a skip matrix W{l}_{s}, ascending."""
+        return [l for l in range(s + 2, self.depth + 1) if s in self.skips[l]]
+
+    def residuals_out_of(self, s: int) -> list[int]:
+        """The layers l that add y(s) to their output through a shortcut, ascending."""
+        return [l for l in range(s + 1, self.depth + 1) if s in self.residual[l]]
+
+
+# W{l} (the chain) or W{l}_{s} (a skip), in canonical decimal: "W01" or "W3_01" would
+# otherwise read as layer 1 or source 1 while never being looked up under that name.
+_WEIGHT_KEY = re.compile(r"W([1-9][0-9]*)(?:_(0|[1-9][0-9]*))?")
+
+
+def _skips(params: Params, depth: int) -> dict[int, tuple[int, ...]]:
+    """The skip sources of every layer, read off the W{l}_{s} keys of ``params``."""
+    found: dict[int, list[int]] = {l: [] for l in range(1, depth + 1)}
+    for key in params:
+        if not key.startswith("W"):
+            continue                      # biases (and anything else) are not weights
+        match = _WEIGHT_KEY.fullmatch(key)
+        if match is None:
+            raise ValueError(f"malformed weight key {key!r}: expected W{{l}} or W{{l}}_{{s}}")
+        l = int(match[1])
+        if l > depth:
+            # A weight past the chain (W5 without W4) would silently drop out of the network.
+            raise ValueError(f"weight {key!r} feeds layer {l}, but the chain W1..W{depth} has {depth} layers")
+        if match[2] is None:
+            continue                      # the chain weight W{l}
+        s = int(match[2])
+        if s >= l - 1:
+            # s = l - 1 is the chain (W{l}), s = l the layer itself, s > l a backward connection.
+            raise ValueError(f"skip {key!r}: a skip into layer {l} must come from a layer s < {l - 1}")
+        found[l].append(s)
+    return {l: tuple(sorted(sources)) for l, sources in found.items()}
+
+
+def _pair(pair) -> tuple[int, int]:
+    try:
+        s, l = pair
+        return operator.index(s), operator.index(l)
+    except (TypeError, ValueError):
+        raise ValueError(f"a residual is an (s, l) pair of layer numbers, not {pair!r}") from None
+
+
+def _residuals(residual: Pairs, depth: int, widths: Sequence[int]) -> dict[int, tuple[int, ...]]:
+    """The identity shortcuts into every layer, checked: hidden to hidden, forward, equal widths."""
+    into: dict[int, list[int]] = {l: [] for l in range(1, depth + 1)}
+    for pair in residual:
+        s, l = _pair(pair)
+        if s < 1:
+            raise ValueError(f"residual {(s, l)}: a shortcut starts at a hidden layer (s >= 1), not the input")
+        if l <= s:
+            raise ValueError(f"residual {(s, l)}: a shortcut goes forward (s < l)")
+        if l >= depth:
+            # The output layer's dE/dv comes straight from the loss (y - t for bce and ce),
+            # which an added y(s) would invalidate; and l > depth names no layer at all.
+            raise ValueError(f"residual {(s, l)}: a shortcut ends at a hidden layer (l < {depth})")
+        if s in into[l]:
+            raise ValueError(f"residual {(s, l)} given twice")
+        if widths[s] != widths[l]:
+            raise ValueError(f"residual {(s, l)}: layer {s} has {widths[s]} units, layer {l} has {widths[l]}")
+        into[l].append(s)
+    return {l: tuple(sorted(sources)) for l, sources in into.items()}
+
+
+def _widths(params: Params, depth: int) -> list[int]:
+    """n_0..n_L as the chain weights imply them (n_0 from W1's columns)."""
+    shapes = [np.shape(params[f"W{l}"]) for l in range(1, depth + 1)]
+    if any(len(shape) != 2 for shape in shapes):
+        raise ValueError(f"weight matrices are 2-D, not of shapes {shapes}")
+    return [shapes[0][1]] + [shape[0] for shape in shapes]
+
+
+def _check_skip_shapes(params: Params, skips: Mapping[int, tuple[int, ...]], widths: Sequence[int]) -> None:
+    # Checked even without ``layers``: a wrong row count could broadcast silently
+    # ((N, 1) + (N, 3)) instead of failing in the matrix product.
+    for l, sources in skips.items():
+        for s in sources:
+            shape, expected = np.shape(params[f"W{l}_{s}"]), (widths[l], widths[s])
+            if shape != expected:
+                raise ValueError(f"skip W{l}_{s} has shape {shape}, but layers {l} and {s} need {expected}")
+
+
+def _check(params: Params, layers: Optional[Sequence[int]], activations: Sequence[str],
+           residual: Pairs = ()) -> _Graph:
     depth = _depth(params)
     if len(activations) != depth:
         raise ValueError(f"{depth} computing layers but {len(activations)} activations")
@@ -108,31 +218,52 @@ def _check(params: Params, layers: Optional[Sequence[int]], activations: Sequenc
             raise ValueError(f"weight shapes {shapes} do not match layers {tuple(layers)}")
     if "softmax" in activations[:-1]:
         raise ValueError("softmax only on the output layer")
-    return depth
+    skips = _skips(params, depth)
+    if not any(skips.values()) and not residual:
+        return _Graph(depth, skips, {l: () for l in range(1, depth + 1)})     # a chain
+    widths = list(layers) if layers is not None else _widths(params, depth)
+    _check_skip_shapes(params, skips, widths)
+    return _Graph(depth, skips, _residuals(residual, depth, widths))
 
 
 # -- forward pass ------------------------------------------------------------------------
 
-def _forward_rows(params: Params, X: np.ndarray, activations: Sequence[str], s: float) -> list:
-    out, y = [], X
+def _net_input(params: Params, l: int, ys: Sequence[np.ndarray], graph: _Graph, s: float) -> np.ndarray:
+    """v(l) = W{l} y(l-1) + sum_s W{l}_{s} y(s) + s b{l}, one row per sample."""
+    v = ys[l - 1] @ _weight(params, f"W{l}").T                    # v_j = sum_k w_jk y_k
+    for src in graph.skips[l]:
+        v = v + ys[src] @ _weight(params, f"W{l}_{src}").T        # + sum_k w^(l,s)_jk y(s)_k
+    if f"b{l}" in params:
+        v = v + s * _weight(params, f"b{l}")                      # (+/-) b_j
+    return v
+
+
+def _forward_rows(params: Params, X: np.ndarray, activations: Sequence[str], s: float,
+                  graph: _Graph) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(v, phi(v), y) of every computing layer. phi(v) is kept apart from y because the
+    derivatives of sigmoid and tanh are written in phi(v), which a residual's y(s) is not part of."""
+    ys, out = [X], []                                             # ys[l] = y(l); y(0) = x
     for l, name in enumerate(activations, start=1):
-        v = y @ np.asarray(params[f"W{l}"], dtype=float).T          # v_j = sum_k w_jk y_k
-        if f"b{l}" in params:
-            v = v + s * np.asarray(params[f"b{l}"], dtype=float)  # (+/-) b_j
-        y = activate(name, v)
-        out.append((v, y))
+        v = _net_input(params, l, ys, graph, s)
+        a = activate(name, v)
+        y = a
+        for src in graph.residual[l]:
+            y = y + ys[src]                                       # identity shortcut s -> l
+        ys.append(y)
+        out.append((v, a, y))
     return out
 
 
 def forward(params: Params, X, layers: Optional[Sequence[int]], activations: Sequence[str],
-            bias_sign: Sign = +1) -> list[tuple[np.ndarray, np.ndarray]]:
+            bias_sign: Sign = +1, *, residual: Pairs = ()) -> list[tuple[np.ndarray, np.ndarray]]:
     """(v, y) of every computing layer 1..L; one sample in gives 1-D arrays back.
 
-    ``layers`` (widths n_0..n_L) is only checked against the weight shapes; None skips it.
+    ``layers`` (widths n_0..n_L) is only checked against the weight shapes, skip matrices
+    included; None skips it. ``residual`` lists the identity shortcuts (s, l).
     """
-    _check(params, layers, activations)
+    graph = _check(params, layers, activations, residual)
     single = np.ndim(X) == 1
-    layers_out = _forward_rows(params, _rows(X), activations, _sign(bias_sign))
+    layers_out = [(v, y) for v, _, y in _forward_rows(params, _rows(X), activations, _sign(bias_sign), graph)]
     if single:
         return [(v[0], y[0]) for v, y in layers_out]
     return layers_out
@@ -172,37 +303,58 @@ def _output_dE_dv(loss_name: str, act: str, v: np.ndarray, y: np.ndarray, T: np.
     return dE_dy * activation_derivative(act, v, y)
 
 
-def loss(params: Params, X, T, activations: Sequence[str], loss_name: str, bias_sign: Sign = +1) -> float:
+def loss(params: Params, X, T, activations: Sequence[str], loss_name: str, bias_sign: Sign = +1,
+         *, residual: Pairs = ()) -> float:
     """E, the total over the batch (the mean for mse)."""
-    _check(params, None, activations)
+    graph = _check(params, None, activations, residual)
     _check_loss(loss_name, activations)
     X, T = _rows(X), _rows(T)
-    v, y = _forward_rows(params, X, activations, _sign(bias_sign))[-1]
+    v, _, y = _forward_rows(params, X, activations, _sign(bias_sign), graph)[-1]
     return _loss_value(loss_name, v, y, T)
 
 
+# -- backward pass -----------------------------------------------------------------------
+
+def _hidden_dE_dy(params: Params, l: int, graph: _Graph, dv: Mapping[int, np.ndarray],
+                  dy: Mapping[int, np.ndarray]) -> np.ndarray:
+    """dE/dy(l), summed over every consumer of y(l); all of them are later layers, whose
+    dE/dv and dE/dy the reverse walk has already finished."""
+    g = dv[l + 1] @ _weight(params, f"W{l + 1}")                  # chain: sum_m dE/dv_m w_mj
+    for m in graph.skips_out_of(l):
+        g = g + dv[m] @ _weight(params, f"W{m}_{l}")              # skip l -> m: sum_i dE/dv(m)_i w^(m,l)_ij
+    for m in graph.residuals_out_of(l):
+        g = g + dy[m]                                             # shortcut l -> m: dy(m)/dy(l) = I
+    return g
+
+
+def _param_gradients(params: Params, graph: _Graph, dv: Mapping[int, np.ndarray],
+                     ys: Sequence[np.ndarray], s: float) -> dict[str, np.ndarray]:
+    """dE/dW = dE/dv^T y(source), dE/db = s sum dE/dv; per layer: W{l}, W{l}_{s} ascending, b{l}."""
+    grads: dict[str, np.ndarray] = {}
+    for l in range(1, graph.depth + 1):
+        grads[f"W{l}"] = dv[l].T @ ys[l - 1]                      # sum_n dE/dv_j y_k
+        for src in graph.skips[l]:
+            grads[f"W{l}_{src}"] = dv[l].T @ ys[src]
+        if f"b{l}" in params:
+            grads[f"b{l}"] = s * dv[l].sum(axis=0)                # dv_j/db_j = s
+    return grads
+
+
 def gradients(params: Params, X, T, activations: Sequence[str], loss_name: str,
-              bias_sign: Sign = +1) -> dict[str, np.ndarray]:
-    """dE/dW{l} (shape of W{l}) and dE/db{l} for every parameter in ``params``."""
-    depth = _check(params, None, activations)
+              bias_sign: Sign = +1, *, residual: Pairs = ()) -> dict[str, np.ndarray]:
+    """dE/dp (shape of p) for every weight W{l}, skip W{l}_{s} and bias b{l} in ``params``."""
+    graph = _check(params, None, activations, residual)
     _check_loss(loss_name, activations)
     s = _sign(bias_sign)
     X, T = _rows(X), _rows(T)
-    fwd = _forward_rows(params, X, activations, s)
-    v, y = fwd[-1]
-    g = _output_dE_dv(loss_name, activations[-1], v, y, T)        # dE/dv_L, (N, n_L)
-    grads: dict[str, np.ndarray] = {}
-    for l in range(depth, 0, -1):
-        y_prev = X if l == 1 else fwd[l - 2][1]
-        grads[f"W{l}"] = g.T @ y_prev                               # sum_n dE/dv_j y_k
-        if f"b{l}" in params:
-            grads[f"b{l}"] = s * g.sum(axis=0)                      # dv_j/db_j = s
-        if l > 1:
-            v_prev, y_prev_out = fwd[l - 2]
-            back = g @ np.asarray(params[f"W{l}"], dtype=float)     # sum_m dE/dv_m w_mj
-            g = back * activation_derivative(activations[l - 2], v_prev, y_prev_out)
-    return {key: grads[key] for key in sorted(grads, key=_param_order)}
-
-
-def _param_order(key: str) -> tuple[int, int]:
-    return int(key[1:]), 0 if key[0] == "W" else 1
+    fwd = _forward_rows(params, X, activations, s, graph)
+    ys = [X] + [y for _, _, y in fwd]
+    L = graph.depth
+    v, _, y = fwd[-1]
+    dv = {L: _output_dE_dv(loss_name, activations[-1], v, y, T)}  # dE/dv_L, (N, n_L)
+    dy: dict[int, np.ndarray] = {}
+    for l in range(L - 1, 0, -1):
+        dy[l] = _hidden_dE_dy(params, l, graph, dv, dy)
+        v, a, _ = fwd[l - 1]
+        dv[l] = dy[l] * activation_derivative(activations[l - 1], v, a)
+    return _param_gradients(params, graph, dv, ys, s)
