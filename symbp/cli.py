@@ -13,7 +13,7 @@ from .errors import SymbpError
 from .network import Network
 from .spec import Spec, builtin_spec, looks_like_layer_string, spec_from_layer_string, load_spec
 
-NET_FLAGS = ("activation", "loss", "bias_sign", "notation", "numbering", "title")
+NET_FLAGS = ("activation", "loss", "bias_sign", "notation", "numbering", "title", "skip", "residual")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -34,6 +34,8 @@ def _net_arguments(p: argparse.ArgumentParser, optional: bool = False) -> None:
     g.add_argument("--notation", help="haykin, ont, mitchell or nielsen")
     g.add_argument("--numbering", help="layer (w^(l)_jk) or global (w_41)")
     g.add_argument("--title", help="a title for the notes")
+    g.add_argument("--skip", metavar="S:L,...", help="weighted skip connections from layer S into layer L: 0:2,1:3")
+    g.add_argument("--residual", metavar="S:L,...", help="identity shortcuts y(L) += y(S) between hidden layers: 1:3")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
 

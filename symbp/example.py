@@ -79,7 +79,7 @@ def _number(values: np.ndarray) -> Any:
 
 def flat_params(net: Network, params: dict[str, np.ndarray]) -> dict[str, float]:
     """{w2_1_3: value, b1_2: value, ...} in the network's parameter order."""
-    return {name: float(np.asarray(params[key])[index]) for name, (key, _, index) in net.positions.items()}
+    return {name: float(np.asarray(params[p.key])[p.index]) for name, p in net.positions.items()}
 
 
 def _compiled(net_or_spec) -> CompiledNetwork:

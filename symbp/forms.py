@@ -27,7 +27,8 @@ class IndexForm:
 def index_form(net) -> IndexForm:
     s = net.profile.delta_sign
     out = ix.output_rules(net.activation(net.depth).name, net.spec.loss, s, bool(net.e))
-    hidden = {l: ix.layer_rules(net.activation(l).name, net.bias, net.bias_sign) for l in range(1, net.depth)}
+    from .derive import hidden_rules
+    hidden = {l: hidden_rules(net, l) for l in net.graph.order[:-1]}
     rules = ix.layer_rules(net.activation(net.depth).name, net.bias, net.bias_sign)
     delta = ix.B["delta"][ix.j]
     return IndexForm(out, hidden, s * delta * rules.dv_dw, s * delta * rules.dv_db, s)

@@ -33,11 +33,13 @@ def latex_names(net) -> dict[sp.Symbol, str]:
             names[net.delta[l][j - 1]] = unit(r"\delta", l, j)
             if net.bias:
                 names[net.b[l][j - 1]] = unit("b", l, j)
-            for k in net.units(l - 1):
-                src = k if l == 1 or not glob else _global(net, l - 1, k)
-                dst = _global(net, l, j) if glob else j
-                names[net.W[l][j - 1][k - 1]] = (f"w_{{{_sub(dst, src)}}}" if glob
-                                                 else f"w^{{({l})}}_{{{_sub(j, k)}}}")
+            for c in net.graph.inputs(l):
+                layer = f"{l}" if c.kind == "chain" else f"{l},{c.src}"
+                for k in net.units(c.src):
+                    src = k if c.src == 0 or not glob else _global(net, c.src, k)
+                    dst = _global(net, l, j) if glob else j
+                    names[net.weights[c][j - 1][k - 1]] = (f"w_{{{_sub(dst, src)}}}" if glob
+                                                           else f"w^{{({layer})}}_{{{_sub(j, k)}}}")
     for j, t in enumerate(net.t, start=1):
         names[t] = f"{p.target_tex}_{{{j}}}"
     for j, e in enumerate(net.e, start=1):
@@ -45,13 +47,29 @@ def latex_names(net) -> dict[sp.Symbol, str]:
     return names
 
 
-# The general (index-form) rules use these roles; the layer is l, its neighbours l-1 and l+1.
-def role_names(profile) -> dict[str, str]:
-    p = profile
-    return {"w": "w^{(l)}", "w_next": "w^{(l+1)}", "b": "b^{(l)}", "b_next": "b^{(l+1)}",
-            "y_prev": f"{p.out_tex}^{{(l-1)}}", "y": f"{p.out_tex}^{{(l)}}", "v": f"{p.net_tex}^{{(l)}}",
-            "v_next": f"{p.net_tex}^{{(l+1)}}", "delta": r"\delta^{(l)}", "delta_next": r"\delta^{(l+1)}",
-            "t": p.target_tex, "e": "e"}
+def _offset(n: int) -> str:
+    """A layer relative to l: l, l+1, l-2."""
+    return "l" if n == 0 else f"l{n:+d}"
+
+
+def role_layer(role) -> str:
+    """The layer label of a role of the general rules: (l+1), or (l+2,l) for a skip weight."""
+    if role.kind in ("t", "e"):
+        return ""
+    if role.kind == "w" and role.src is not None:
+        return f"({_offset(role.layer)},{_offset(role.src)})"
+    return f"({_offset(role.layer)})"
+
+
+# The general (index-form) rules use indexed roles around a layer l (w_next: the weights of l+1).
+def role_tex(profile, label: str) -> str | None:
+    """The LaTeX of an indexed role's base in a profile's letters (None for a label no rule uses)."""
+    from .indexform import ROLE_TABLE
+    r, p = ROLE_TABLE.get(label), profile
+    if r is None:
+        return None
+    letters = {"w": "w", "b": "b", "y": p.out_tex, "v": p.net_tex, "delta": r"\delta", "t": p.target_tex, "e": "e"}
+    return letters[r.kind] + (f"^{{{role_layer(r)}}}" if role_layer(r) else "")
 
 
 class NotesLatexPrinter(LatexPrinter):
@@ -63,10 +81,11 @@ class NotesLatexPrinter(LatexPrinter):
             settings.setdefault("symbol_names", latex_names(net))
         settings.setdefault("mul_symbol", None)
         super().__init__(settings)
-        self._roles = role_names(net.profile) if net is not None else {}
+        self._profile = net.profile if net is not None else None
 
     def _print_Indexed(self, expr):
-        base = self._roles.get(str(expr.base.label), self._print(expr.base.label))
+        label = str(expr.base.label)
+        base = (self._profile and role_tex(self._profile, label)) or self._print(expr.base.label)
         idx = "".join(self._print(i) for i in expr.indices)
         if "^" in base:
             head, sup = base.split("^", 1)
@@ -82,8 +101,8 @@ class NotesLatexPrinter(LatexPrinter):
     def _print_MatrixSymbol(self, expr):
         """Our vectors are named letter + layer (y2, W3): bold letter, layer as superscript."""
         name = expr.name
-        letters = name.rstrip("0123456789")
-        layer = name[len(letters):]
+        letters = name.rstrip("0123456789_")
+        layer = ",".join(name[len(letters):].split("_"))    # W3_1: the skip matrix W^{(3,1)}
         tex = {"delta": r"\delta", "net": r"net"}.get(letters, letters)
         bold = rf"\mathbf{{{tex}}}" if letters == "W" else rf"\boldsymbol{{{tex}}}"
         return f"{bold}^{{({layer})}}" if layer else bold
@@ -148,15 +167,16 @@ def to_latex(expr, net) -> str:
 
 
 # The general rules' indexed roles in text, read as "w(l+1)_mj": layer in parentheses, then indices.
-TEXT_ROLES = {"w": ("w", "(l)"), "w_next": ("w", "(l+1)"), "b": ("b", "(l)"), "b_next": ("b", "(l+1)"),
-              "y_prev": ("out", "(l-1)"), "y": ("out", "(l)"), "v": ("net", "(l)"), "v_next": ("net", "(l+1)"),
-              "delta": ("delta", "(l)"), "delta_next": ("delta", "(l+1)"), "t": ("target", ""), "e": ("e", "")}
+TEXT_LETTERS = {"w": "w", "b": "b", "y": "out", "v": "net", "delta": "delta", "t": "target", "e": "e"}
 
 
 def _text_indexed(expr, profile):
     """Indexed role entries -> plain symbols named in the profile's letters (Indexed prints itself)."""
+    from .indexform import ROLE_TABLE
+
     def name(e):
-        letter, layer = TEXT_ROLES.get(str(e.base.label), (str(e.base.label), ""))
+        r = ROLE_TABLE.get(str(e.base.label))
+        letter, layer = (TEXT_LETTERS[r.kind], role_layer(r)) if r else (str(e.base.label), "")
         letter = getattr(profile, letter, letter) if profile is not None else letter
         return sp.Symbol(f"{letter}{layer}_{''.join(str(i) for i in e.indices)}")
     return expr.replace(lambda e: isinstance(e, sp.Indexed), name)
