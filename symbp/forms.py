@@ -22,6 +22,7 @@ class IndexForm:
     weight_gradient: sp.Expr             # dE/dw_jk in delta_j
     bias_gradient: sp.Expr
     delta_sign: int
+    skip_gradients: dict                 # skip Connection -> dE/dw^{(l,s)}_jk in delta_j of its layer
 
 
 def index_form(net) -> IndexForm:
@@ -29,9 +30,15 @@ def index_form(net) -> IndexForm:
     out = ix.output_rules(net.activation(net.depth).name, net.spec.loss, s, bool(net.e))
     from .derive import hidden_rules
     hidden = {l: hidden_rules(net, l) for l in net.graph.order[:-1]}
+    from .derive import input_rules
     rules = ix.layer_rules(net.activation(net.depth).name, net.bias, net.bias_sign)
     delta = ix.B["delta"][ix.j]
-    return IndexForm(out, hidden, s * delta * rules.dv_dw, s * delta * rules.dv_db, s)
+    skips = {}
+    for c in net.graph.weighted:
+        if c.kind == "skip":
+            general = dict(input_rules(net, c.dst).skip_dv_dw)[c.src - c.dst]
+            skips[c] = s * delta * general
+    return IndexForm(out, hidden, s * delta * rules.dv_dw, s * delta * rules.dv_db, s, skips)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,15 @@ class Loss:
     mean: bool
     description: str
     needs: Optional[str] = None   # activation the output layer must use, if any
+    targets: str = "any"          # "probability": each t_j in [0, 1]; "distribution": a sample's t_j sum to 1
+
+    def targets_ok(self, row) -> bool:
+        """Whether one sample's targets are of the kind the loss is defined for."""
+        if self.targets == "distribution":
+            return abs(sum(row) - 1) <= 1e-9 and all(t >= 0 for t in row)
+        if self.targets == "probability":
+            return all(0 <= t <= 1 for t in row)
+        return True
 
 
 LOSSES: tuple[Loss, ...] = (
@@ -32,9 +41,9 @@ LOSSES: tuple[Loss, ...] = (
     Loss("mse", lambda y, t: (y - t) ** 2, lambda e: e ** 2, True,
          "mean (over the N samples) of the summed squared errors"),
     Loss("bce", lambda y, t: -(t * sp.log(y) + (1 - t) * sp.log(1 - y)), None, False,
-         "binary cross-entropy", needs="sigmoid"),
+         "binary cross-entropy", needs="sigmoid", targets="probability"),
     Loss("ce", lambda y, t: -t * sp.log(y), None, False,
-         "cross-entropy", needs="softmax"),
+         "cross-entropy", needs="softmax", targets="distribution"),
 )
 
 _BY_NAME = {loss.name: loss for loss in LOSSES}

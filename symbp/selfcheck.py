@@ -86,7 +86,7 @@ def _random_point(net, rng: random.Random) -> dict:
     def r(lo=-1.0, hi=1.0):
         return sp.Float(rng.uniform(lo, hi), DIGITS)
     values = {s: r() for s in net.x + net.params()}
-    if net.spec.loss == "ce":
+    if net.loss.targets == "distribution":
         raw = [r(0.1, 1.0) for _ in net.t]
         values.update({t: v / sp.Add(*raw) for t, v in zip(net.t, raw)})
     else:
@@ -152,7 +152,7 @@ def _mp_point(net, rng: random.Random) -> _Point:
     W = {c.key: r((net.layers[c.dst], net.layers[c.src])) for c in net.graph.weighted}
     b = {l: r((net.layers[l], 1)) for l in layers} if net.bias else {}
     x = r((net.layers[0], 1))
-    if net.spec.loss == "ce":
+    if net.loss.targets == "distribution":
         raw = r((net.layers[-1], 1), 0.1, 1.0)
         t = raw / mpmath.fsum(raw[:, 0])
     else:

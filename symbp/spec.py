@@ -11,7 +11,7 @@ from typing import Any, Optional, Sequence
 from .activations import activation_names, get_activation
 from .errors import SpecError
 from .graph import Graph
-from .losses import get_loss, loss_names
+from .losses import LOSSES, get_loss, loss_names
 from .notation import NUMBERINGS, profile_names
 
 Matrix = tuple[tuple[float, ...], ...]
@@ -94,8 +94,10 @@ def _check_network(s: Spec) -> None:
     if loss.needs and out != loss.needs:
         raise SpecError("network.loss", f"{s.loss} with a {loss.needs} output layer (the output activation is {out})",
                         s.loss)
-    if out == "softmax" and s.loss != "ce":
-        raise SpecError("network.loss", "ce with a softmax output layer", s.loss)
+    # A layer-wide activation (softmax) is derived only with the loss made for it.
+    partners = [lo.name for lo in LOSSES if lo.needs == out]
+    if not get_activation(out).elementwise and s.loss not in partners:
+        raise SpecError("network.loss", f"{' or '.join(partners)} with a {out} output layer", s.loss)
     _choice("network.bias_sign", s.bias_sign, ("+", "-"))
     _choice("network.notation", s.notation, tuple(profile_names()))
     _choice("network.numbering", s.numbering, NUMBERINGS)
@@ -163,10 +165,11 @@ def _check_example(s: Spec, ex: Example) -> None:
     for n, row in enumerate(ex.targets):
         if len(row) != n_out:
             raise SpecError(f"example.targets[{n}]", f"{n_out} numbers (the output layer's width)", len(row))
-        if s.loss == "ce" and abs(sum(row) - 1) > 1e-9:
-            raise SpecError(f"example.targets[{n}]", "targets that sum to 1 (a distribution over classes)", list(row))
-        if s.loss == "bce" and not all(0 <= t <= 1 for t in row):
-            raise SpecError(f"example.targets[{n}]", "targets between 0 and 1", list(row))
+        loss = get_loss(s.loss)
+        if not loss.targets_ok(row):
+            expected = {"distribution": "targets that sum to 1 (a distribution over classes)",
+                        "probability": "targets between 0 and 1"}[loss.targets]
+            raise SpecError(f"example.targets[{n}]", expected, list(row))
     if ex.weights is not None:
         conns = s.graph.weighted
         if len(ex.weights) != len(conns):
