@@ -1,6 +1,8 @@
 """Printers: LaTeX in the profile's letters (w^{(l)}_{jk} or global w_{41}) and plain identifiers."""
 from __future__ import annotations
 
+from functools import lru_cache
+
 import sympy as sp
 from sympy.printing.latex import LatexPrinter
 from sympy.printing.str import StrPrinter
@@ -162,8 +164,14 @@ class IdentifierPrinter(StrPrinter):
         return f"step({self._print(expr.args[0])})"
 
 
+@lru_cache(maxsize=4)
+def _latex_printer(net) -> NotesLatexPrinter:
+    # one printer per network: its symbol table has an entry per parameter (O(W) to build)
+    return NotesLatexPrinter(net)
+
+
 def to_latex(expr, net) -> str:
-    return NotesLatexPrinter(net).doprint(expr)
+    return _latex_printer(net).doprint(expr)
 
 
 # The general rules' indexed roles in text, read as "w(l+1)_mj": layer in parentheses, then indices.
