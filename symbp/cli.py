@@ -11,6 +11,7 @@ from typing import Optional, Sequence
 from .derive import derive
 from .errors import SymbpError
 from .network import Network
+from .present import SHOWN_MAX
 from .spec import Spec, builtin_spec, looks_like_layer_string, spec_from_layer_string, load_spec
 
 NET_FLAGS = ("activation", "loss", "bias_sign", "notation", "numbering", "title", "skip", "residual")
@@ -73,7 +74,7 @@ def cmd_derive(args) -> int:
     if args.json:
         print(json.dumps(d.to_dict(), indent=1))
     else:
-        print(d.text())
+        print(d.text(full=args.all))
     return 0
 
 
@@ -159,7 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = sub.add_parser("derive", help="print the delta rules and the update equation of every parameter")
     _net_arguments(p)
-    p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    p.add_argument("--json", action="store_true", help="one JSON object on stdout (every parameter)")
+    p.add_argument("--all", action="store_true", help="every unit and parameter, also of layers wider than "
+                                                     f"{SHOWN_MAX} units (which show their first and last)")
     p.set_defaults(func=cmd_derive)
 
     p = sub.add_parser("notes", help="write LaTeX lecture notes and compile the PDF")

@@ -164,16 +164,25 @@ class Derivation:
         from .report import derivation_dict
         return derivation_dict(self)
 
-    def text(self) -> str:
+    def text(self, full: bool = False) -> str:
+        """What `symbp derive` prints; wide layers show their first and last units unless ``full``."""
         from .report import derivation_text
-        return derivation_text(self)
+        return derivation_text(self, full)
+
+    def latex(self, full: bool = False) -> str:
+        """Per layer the general rule, the matrix form and the units shown, as one aligned block."""
+        from .report import derivation_latex
+        return derivation_latex(self, full)
 
     def _repr_latex_(self) -> str:
-        from .report import derivation_latex
-        return derivation_latex(self)
+        return self.latex()
 
     def __str__(self) -> str:
         return self.text()
+
+    def __repr__(self) -> str:
+        checked = "unchecked" if self.check is None else f"checked {self.check.method}ally"
+        return f"<Derivation of {self.net.name}: {self.net.n_params} parameters, {checked}>"
 
 
 # -- the derivation ---------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Printers: LaTeX in the profile's letters (w^{(l)}_{jk} or global w_{41}) and plain identifiers."""
 from __future__ import annotations
 
-from functools import lru_cache
+import re
+from functools import cmp_to_key, lru_cache
 
 import sympy as sp
 from sympy.printing.latex import LatexPrinter
@@ -74,7 +75,33 @@ def role_tex(profile, label: str) -> str | None:
     return letters[r.kind] + (f"^{{{role_layer(r)}}}" if role_layer(r) else "")
 
 
-class NotesLatexPrinter(LatexPrinter):
+def _padded(name: str) -> str:
+    """A name whose digit runs are zero-padded, so that string order is numeric order (w2_10 after w2_9)."""
+    return re.sub(r"\d+", lambda m: m.group().zfill(6), name)
+
+
+class NaturalOrder:
+    """Terms of a sum in the order SymPy gives them, but with indices compared as numbers.
+
+    SymPy orders symbols by name, which puts w_{1,10} between w_{11} and w_{12}; ordering
+    the terms as if every index were zero-padded fixes that and leaves one-digit indices as they were.
+    """
+
+    def _as_ordered_terms(self, expr, order=None):
+        symbols = [s for s in expr.free_symbols if isinstance(s, sp.Symbol)]
+        pad = {s: sp.Symbol(_padded(s.name), **s.assumptions0) for s in symbols if _padded(s.name) != s.name}
+        if not pad or len({_padded(s.name) for s in symbols}) != len(symbols):
+            return super()._as_ordered_terms(expr, order)
+        back = {v: k for k, v in pad.items()}
+        renamed = {a.xreplace(pad): a for a in expr.args}
+        if (order or self.order) == "none":
+            ordered = sorted(renamed, key=cmp_to_key(sp.Basic.compare))
+        else:
+            ordered = sp.Add(*renamed, evaluate=False).as_ordered_terms(order=order or self.order)
+        return [renamed.get(t, t.xreplace(back)) for t in ordered]
+
+
+class NotesLatexPrinter(NaturalOrder, LatexPrinter):
     """LaTeX in a network's notation: symbol names from the profile, phi' never as Subs(Derivative)."""
 
     def __init__(self, net=None, settings=None):
@@ -126,7 +153,7 @@ class NotesLatexPrinter(LatexPrinter):
         return rf"{{{self.parenthesize(expr.base, 1000)}}}^{{\circ {self._print(expr.exp)}}}"
 
 
-class IdentifierPrinter(StrPrinter):
+class IdentifierPrinter(NaturalOrder, StrPrinter):
     """Plain text in canonical identifiers: what `verify` accepts and JSON carries.
 
     Matrix rules print as NumPy would read them: * elementwise, @ matrix product, .T.

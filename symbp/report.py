@@ -4,6 +4,7 @@ from __future__ import annotations
 import sympy as sp
 
 from .indexform import Role
+from .present import SHOWN_MAX, present, shown
 from .printing import role_layer, to_latex, to_text
 
 
@@ -54,7 +55,7 @@ def derivation_dict(d) -> dict:
         "index_form": {"output_delta": _pair(idx.output.delta, net),
                        "output_assumption": idx.output.assumption,
                        "hidden_delta": {str(l): _pair(r.hidden_delta, net) for l, r in idx.hidden.items()},
-                       "consumers": {str(l): _consumers(net, l) for l in idx.hidden},
+                       "consumers": {str(l): consumers(net, l) for l in idx.hidden},
                        "weight_gradient": _pair(idx.weight_gradient, net),
                        "skip_weight_gradient": {c.key: _pair(g, net) for c, g in idx.skip_gradients.items()},
                        "bias_gradient": _pair(idx.bias_gradient, net) if net.bias else None},
@@ -66,7 +67,7 @@ def derivation_dict(d) -> dict:
     }
 
 
-def _consumers(net, layer: int) -> list[str]:
+def consumers(net, layer: int) -> list[str]:
     """The successors of a layer's units, one per path: "layer 2 (W2)", "layer 4 (W4, through the shortcut 1 -> 3)"."""
     out = []
     for path in net.graph.paths(layer):
@@ -75,49 +76,41 @@ def _consumers(net, layer: int) -> list[str]:
     return out
 
 
-def derivation_text(d) -> str:
-    """What `symbp derive` prints: the deltas, then every parameter's gradient and update."""
+GAP = "  ..."
+
+
+def derivation_text(d, full: bool = False) -> str:
+    """What `symbp derive` prints: the deltas, the general and matrix rules, every parameter's update.
+
+    Wide layers show their first and last units (present.SHOWN_MAX); ``full`` lists every one.
+    """
+    pres = present(d, full)
     net, p = d.net, d.net.profile
     bias = f"biases {net.spec.bias_sign}" if net.bias else "no biases"
     lines = [f"Network {net.name}, notation {p.name} ({p.delta_definition}), {bias}, {net.n_params} parameters"]
+    if not pres.complete:
+        lines.append(f"Layers wider than {SHOWN_MAX} units show their first and last units "
+                     "(symbp derive --all lists every unit and parameter)")
     E = net.loss_in_errors() if net.e else net.loss_in_outputs()
     lines.append(f"Loss of sample n: {p.loss} = {to_text(E)}" +
-                 (f", with {', '.join(f'{e} = {to_text(net.error(j))}' for j, e in enumerate(net.e, 1))}"
-                  if net.e else ""))
+                 (f", with {_errors_text(net, full)}" if net.e else ""))
     lines.append("")
-    for l in range(net.depth, 0, -1):
-        lines.append(f"Local gradients, layer {l} ({'output' if l == net.depth else 'hidden'}, "
-                     f"{net.spec.activations[l - 1]}):")
-        for sym in net.delta[l]:
-            rule = d.deltas[sym]
-            lines.append(f"  {sym} = {to_text(rule.value)}")
-            if rule.output:
-                lines.append(f"      d{p.loss}/d{rule.net} = {' + '.join(_chain_text(path) for path in rule.chain)}"
-                             f" = {to_text(rule.dE_dv)}")
-                if rule.simplification:
-                    lines.append(f"      simplified ({rule.simplification})")
+    for view in pres.layers:
+        lines.append(f"Local gradients, layer {view.layer} ({'output' if view.output else 'hidden'}, "
+                     f"{view.activation}):")
+        for rule in view.units:
+            lines += [GAP] if rule is None else _delta_lines(rule, p)
     lines += ["", "General rules (unit j of a layer of any width; k feeds j, m is fed by j):"]
-    idx = d.index
-    lines.append(f"  output delta_j = {to_text(idx.output.delta, net)}"
-                 + (f"   [{idx.output.assumption}]" if idx.output.assumption else ""))
-    for l, r in idx.hidden.items():
-        lines.append(f"  hidden delta_j (layer l = {l}) = {to_text(r.hidden_delta, net)}")
-        if len(r.paths) > 1:
-            lines.append(f"      one term per successor (the multivariable chain rule adds the paths): "
-                         + ", ".join(_consumers(net, l)))
-    lines.append(f"  d{p.loss}/dw(l)_jk = {to_text(idx.weight_gradient, net)}")
-    for c, g in idx.skip_gradients.items():
-        lines.append(f"  d{p.loss}/dw{role_layer(Role('w', 0, c.src - c.dst))}_jk = {to_text(g, net)}"
-                     f"   [the skip {c.src} -> {c.dst}]")
+    lines += _general_lines(d)
     lines += ["", "Matrix form (one sample; * elementwise, @ matrix product):"]
-    for m in d.matrix:
-        lines.append(f"  delta{m.layer} = {to_text(m.delta)}")
-        lines.append(f"  d{p.loss}/dW{m.layer} = {to_text(m.grad_W)}" +
-                     (f",  d{p.loss}/db{m.layer} = {to_text(m.grad_b)}" if m.grad_b is not None else ""))
-        for c, g in m.grad_skips:
-            lines.append(f"  d{p.loss}/d{c.key} = {to_text(g)}")
+    for view in pres.layers:
+        lines += _matrix_lines(view.matrix, p)
     lines += ["", "Update equations (online: one sample n; batch: sum the gradient over n = 1..N first):"]
-    for name, rule in d.params.items():
+    for name in pres.params():
+        if name is None:
+            lines.append(GAP)
+            continue
+        rule = d.params[name]
         lines.append(f"  d{p.loss}/d{name} = {to_text(rule.gradient)}   "
                      f"Delta {name} = {to_text(rule.update)}   {name} <- {to_text(rule.new)}")
     if d.check is not None:
@@ -125,10 +118,79 @@ def derivation_text(d) -> str:
     return "\n".join(lines)
 
 
-def derivation_latex(d) -> str:
-    """A compact aligned block for Jupyter's _repr_latex_."""
+def _errors_text(net, full: bool) -> str:
+    parts = [None if j is None else f"{net.e[j - 1]} = {to_text(net.error(j))}" for j in shown(len(net.e), full)]
+    return ", ".join("..." if part is None else part for part in parts)
+
+
+def _delta_lines(rule, p) -> list[str]:
+    lines = [f"  {rule.symbol} = {to_text(rule.value)}"]
+    if rule.output:
+        lines.append(f"      d{p.loss}/d{rule.net} = {' + '.join(_chain_text(path) for path in rule.chain)}"
+                     f" = {to_text(rule.dE_dv)}")
+        if rule.simplification:
+            lines.append(f"      simplified ({rule.simplification})")
+    return lines
+
+
+def _general_lines(d) -> list[str]:
+    net, p, idx = d.net, d.net.profile, d.index
+    lines = [f"  output delta_j = {to_text(idx.output.delta, net)}"
+             + (f"   [{idx.output.assumption}]" if idx.output.assumption else "")]
+    for l, r in idx.hidden.items():
+        lines.append(f"  hidden delta_j (layer l = {l}) = {to_text(r.hidden_delta, net)}")
+        if len(r.paths) > 1:
+            lines.append("      one term per successor (the multivariable chain rule adds the paths): "
+                         + ", ".join(consumers(net, l)))
+    lines.append(f"  d{p.loss}/dw(l)_jk = {to_text(idx.weight_gradient, net)}")
+    for c, g in idx.skip_gradients.items():
+        lines.append(f"  d{p.loss}/dw{role_layer(Role('w', 0, c.src - c.dst))}_jk = {to_text(g, net)}"
+                     f"   [the skip {c.src} -> {c.dst}]")
+    return lines
+
+
+def _matrix_lines(m, p) -> list[str]:
+    lines = [f"  delta{m.layer} = {to_text(m.delta)}",
+             f"  d{p.loss}/dW{m.layer} = {to_text(m.grad_W)}" +
+             (f",  d{p.loss}/db{m.layer} = {to_text(m.grad_b)}" if m.grad_b is not None else "")]
+    lines += [f"  d{p.loss}/d{c.key} = {to_text(g)}" for c, g in m.grad_skips]
+    return lines
+
+
+def derivation_latex(d, full: bool = False) -> str:
+    """What Jupyter shows: per layer the general rule, the matrix form and the units shown, then the check.
+
+    The size of a page at any width: wide layers show their first and last units.
+    """
+    pres = present(d, full)
     net = d.net
-    rows = [rf"{to_latex(sym, net)} &= {to_latex(r.value, net)}" for sym, r in d.deltas.items()]
-    for rule in d.params.values():
-        rows.append(rf"\Delta {to_latex(rule.symbol, net)} &= {to_latex(rule.update, net)}")
+    T = lambda e: to_latex(e, net)
+    rows = []
+    E = net.profile.loss_tex
+    for view in pres.layers:
+        kind = "output" if view.output else "hidden"
+        units = f"{view.width} unit" + ("s" if view.width > 1 else "")
+        rows.append(rf"&\text{{layer {view.layer} ({kind}, {view.activation}, {units})}}")
+        rows.append(rf"{T(_general_delta())} &= {T(view.general)}")
+        m = view.matrix
+        rows.append(rf"{T(sp.MatrixSymbol(f'delta{m.layer}', view.width, 1))} &= {T(m.delta)}")
+        for key, grad in m.weight_grads:
+            W = sp.MatrixSymbol(key, 1, 1)
+            rows.append(rf"\frac{{\partial {E}}}{{\partial {T(W)}}} &= {T(grad)}")
+        rows += [r"&\;\;\vdots" if rule is None else rf"{T(rule.symbol)} &= {T(rule.value)}" for rule in view.units]
+    rows.append(rf"&\text{{every parameter: }} \Delta p = -\eta \, \partial {E} / \partial p")
+    if d.check is not None:
+        rows.append(rf"&\text{{{_latex_text(str(d.check))}}}")
     return r"$\begin{aligned}" + r"\\ ".join(rows) + r"\end{aligned}$"
+
+
+def _general_delta() -> sp.Expr:
+    from .indexform import B, j
+    return B["delta"][j]
+
+
+def _latex_text(text: str) -> str:
+    """Prose of our own (the check's summary) inside \\text{}: escape LaTeX's special characters."""
+    for char in "_%&#$":
+        text = text.replace(char, "\\" + char)
+    return text
