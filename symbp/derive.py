@@ -54,6 +54,11 @@ class DeltaRule:
     dE_dv: sp.Expr             # the chain multiplied out, before simplification
     value: sp.Expr             # delta = s dE/dv, simplified
     simplification: Optional[str] = None
+    network: Optional[Network] = field(default=None, repr=False, compare=False)   # to print in its notation
+
+    def _repr_latex_(self) -> str:
+        from .printing import to_latex
+        return f"${to_latex(self.symbol, self.network)} = {to_latex(self.value, self.network)}$"
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,15 @@ class ParamRule:
     update: sp.Expr            # Delta p = -eta dE/dp
     new: sp.Expr               # p + Delta p
     src: Optional[int] = None  # the layer a weight reads (layer - 1 on the chain); None for a bias
+    network: Optional[Network] = field(default=None, repr=False, compare=False)   # to print in its notation
+
+    def _repr_latex_(self) -> str:
+        """dE/dp and the update of p, in the network's notation."""
+        from .printing import to_latex
+        net = self.network
+        E, p = net.profile.loss_tex, to_latex(self.symbol, net)
+        return (rf"$\begin{{aligned}}\frac{{\partial {E}}}{{\partial {p}}} &= {to_latex(self.gradient, net)}"
+                rf"\\ \Delta {p} &= {to_latex(self.update, net)}\end{{aligned}}$")
 
 
 class ParamRules(Mapping):
@@ -233,7 +247,7 @@ def _output_delta(net: Network, j: int) -> DeltaRule:
     raw = _multiply(chain)
     simplified, note = _simplify_output(net, raw)
     s = net.profile.delta_sign
-    return DeltaRule(L, j, net.delta[L][j - 1], net.v[L][j - 1], True, chain, raw, s * simplified, note)
+    return DeltaRule(L, j, net.delta[L][j - 1], net.v[L][j - 1], True, chain, raw, s * simplified, note, network=net)
 
 
 def _symbol_for(net: Network, layer: int):
@@ -303,7 +317,7 @@ def _hidden_delta(net: Network, layer: int, j: int, deltas: dict) -> DeltaRule:
                           *reversed(hops), dy_dv))
     raw = _multiply(tuple(chain))
     value = ix.instantiate(rules.hidden_delta, {ix.j: j}, widths, lookup)
-    return DeltaRule(layer, j, net.delta[layer][j - 1], v, False, tuple(chain), raw, value)
+    return DeltaRule(layer, j, net.delta[layer][j - 1], v, False, tuple(chain), raw, value, network=net)
 
 
 def _param_rule_factory(net: Network) -> Callable[[str], ParamRule]:
@@ -329,7 +343,7 @@ def _param_rule_factory(net: Network) -> Callable[[str], ParamRule]:
         update = -eta * grad
         return ParamRule(name, p, "weight" if k else "bias", layer, j, k,
                          (Factor(E, v, s * d, "delta"), Factor(v, p, dv_dp, "net_input")), grad, update, p + update,
-                         src)
+                         src, net)
     return make
 
 

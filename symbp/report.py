@@ -8,6 +8,9 @@ from .present import SHOWN_MAX, present, shown
 from .printing import role_layer, to_latex, to_text
 
 
+UNROLLED_MAX = 200     # parameters; above, the unrolled forms grow as width^depth
+
+
 def _pair(expr, net) -> dict:
     return {"expr": to_text(expr), "latex": to_latex(expr, net)}
 
@@ -36,13 +39,14 @@ def derivation_dict(d) -> dict:
             "dE_dv": _pair(rule.dE_dv, net), "simplification": rule.simplification,
         }
     params = {}
+    unrolled = net.n_params <= UNROLLED_MAX
     for name, rule in d.params.items():
         params[name] = {"kind": rule.kind, "layer": rule.layer, "unit": rule.unit, "source": rule.source,
                         "source_layer": rule.src,
                         "delta": net.delta[rule.layer][rule.unit - 1].name,
                         "gradient": _pair(rule.gradient, net), "update": _pair(rule.update, net),
                         "new": _pair(rule.new, net),
-                        "gradient_unrolled": _pair(d.unrolled(rule.gradient), net) if net.n_params <= 200 else None}
+                        "gradient_unrolled": _pair(d.unrolled(rule.gradient), net) if unrolled else None}
     idx = d.index
     matrix = [{"layer": m.layer, "delta": _pair(m.delta, net), "grad_W": _pair(m.grad_W, net),
                "grad_b": None if m.grad_b is None else _pair(m.grad_b, net),
@@ -64,6 +68,8 @@ def derivation_dict(d) -> dict:
                  + (" (the 1/N of mse is inside the output delta)" if net.loss.mean else ""),
         "check": None if d.check is None else {"method": d.check.method, "rules": d.check.checked,
                                                 "summary": str(d.check)},
+        "omitted": [] if unrolled else [f"gradient_unrolled: above {UNROLLED_MAX} parameters, since writing a "
+                                        "gradient in outputs and weights alone multiplies out every path"],
     }
 
 
