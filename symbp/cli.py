@@ -12,6 +12,7 @@ from .derive import derive
 from .errors import SymbpError
 from .network import Network
 from .present import SHOWN_MAX
+from .progress import reporter
 from .spec import Spec, builtin_spec, looks_like_layer_string, spec_from_layer_string, load_spec
 
 NET_FLAGS = ("activation", "loss", "bias_sign", "notation", "numbering", "title", "skip", "residual")
@@ -41,15 +42,10 @@ def _net_arguments(p: argparse.ArgumentParser, optional: bool = False) -> None:
 
 
 def _progress(args, what: str = "self-check") -> Optional[callable]:
+    """Progress on stderr when it is a terminal, unless --quiet or --json (a tqdm bar where installed)."""
     if getattr(args, "quiet", False) or getattr(args, "json", False) or not sys.stderr.isatty():
         return None
-
-    def show(done: int, total: int) -> None:
-        sys.stderr.write(f"\r{what} {done}/{total}")
-        if done == total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
-    return show
+    return reporter(True, what)
 
 
 def load_network(args) -> Network:

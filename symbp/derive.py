@@ -351,7 +351,8 @@ def derive(net, check: bool = True, progress=None) -> Derivation:
     """Derive every delta rule and update equation of ``net`` and check them against sympy.diff.
 
     ``net`` is a Network, a Spec, a spec file or a layer string. A rule that fails its
-    check raises SelfCheckError; it is never returned.
+    check raises SelfCheckError; it is never returned. ``progress``: None, True (a bar or
+    counter) or a callable ``progress(done, total)``.
     """
     net = Network.load(net)
     deltas: dict[sp.Symbol, DeltaRule] = {}
@@ -365,6 +366,7 @@ def derive(net, check: bool = True, progress=None) -> Derivation:
     params = ParamRules([p.name for p in net.params()], _param_rule_factory(net))
     derivation = Derivation(net, deltas, params)
     if check:
+        from .progress import reporter
         from .selfcheck import self_check
-        derivation.check = self_check(derivation, progress=progress)
+        derivation.check = self_check(derivation, progress=reporter(progress, "self-check"))
     return derivation
