@@ -3,7 +3,8 @@
 Sections (each can be skipped with --skip NAME): derive (derivation and self-check time vs W,
 beside the naive sympy.diff of the explicit loss), ops (operation counts, gradient vs loss),
 runtime (exported NumPy module vs the hand-written backprop, exported JAX module vs
-jax.jit(value_and_grad)), notes (`symbp notes` time).
+jax.jit(value_and_grad)), notes (`symbp notes` time), present (what a person reads of
+784-256-10: notes pages, derive lines, export, Jupyter; derive --json vs W).
 Progress goes to stderr. matplotlib is optional: without it the plot is skipped with a note.
 """
 from __future__ import annotations
@@ -20,9 +21,10 @@ import bench_derive  # noqa: E402
 import bench_naive  # noqa: E402
 import bench_notes  # noqa: E402
 import bench_ops  # noqa: E402
+import bench_present  # noqa: E402
 import bench_runtime  # noqa: E402
 
-SECTIONS = ("derive", "naive", "ops", "runtime", "notes")
+SECTIONS = ("derive", "naive", "ops", "runtime", "notes", "present")
 
 
 def bars(derive_rows, ops_rows, runtime_rows) -> list[str]:
@@ -187,6 +189,12 @@ def main(argv=None) -> int:
         progress("== symbp notes ==")
         notes = bench_notes.measure()
         md += ["## `symbp notes` for the built-in example", "", bench_notes.render(notes)]
+    if "present" not in args.skip:
+        progress("== what a person reads, at scale ==")
+        md += ["## Outputs the size of a lecture", "",
+               "Each command as a user runs it (`python -m symbp ... --quiet`, wall time including start-up, the "
+               "derivation and its self-check). `_repr_latex_` is timed alone, after `derive`.", "",
+               bench_present.render(bench_present.measure())]
     md += ["## Bars", "", *bars(derive_rows, ops_rows, runtime_rows), ""]
     note = plot(args.out / "bench.png", derive_rows, naive, ops_rows, runtime_rows)
     md += [note, "", f"Total benchmark time: {time.perf_counter() - t0:.0f} s.", ""]
