@@ -15,6 +15,8 @@ import sympy as sp
 from .files import write_atomic
 from . import indexform as ix
 from .activations import get_activation, softmax_unit
+from . import figure as fg
+from . import forms as fm
 from .derive import Derivation, Factor, derive
 from .network import Network
 from .printing import NotesLatexPrinter, latex_names
@@ -287,8 +289,65 @@ def _figure(T: _Tex, highlight: dict) -> dict:
     for e in edges:
         e.setdefault("bias", False)
     outputs = [{"src": name, "label": T(net.y[L][j - 1])} for j, name in shown[L]]
+    graph = None if net.graph.is_chain else _figure_graph(T, highlight, nodes, biases, shown)
     return {"nodes": nodes, "edges": edges, "biases": biases, "outputs": outputs,
-            "width": round(L * dx, 3), "thin": len(edges) > 60}
+            "width": round(L * dx, 3), "thin": len(edges) > 60, "graph": graph}
+
+
+def _figure_graph(T: _Tex, highlight: dict, nodes: list, biases: list, shown: dict) -> dict:
+    """Skip connections as bundles of arcs below the columns, shortcuts as identity arcs above them."""
+    net = T.net
+    discs = {n["name"]: fg.Disc(n["name"], n["x"], n["y"], 0.3 if n["kind"] == "dots" else fg.UNIT_RADIUS)
+             for n in nodes}
+    obstacles = list(discs.values()) + [fg.Disc(b["name"], b["x"], b["y"], 0.36) for b in biases]
+    columns = {l: [discs[n["name"]] for n in nodes if n["name"].startswith((f"n{l}x", f"n{l}dots"))]
+               for l in range(net.depth + 1)}
+    x = {l: col[0].x for l, col in columns.items()}
+    skips, floors = [], []
+    for c in sorted((c for c in net.graph.weighted if c.kind == "skip"), key=lambda c: (c.dst - c.src, c.dst, c.src)):
+        start = min(d.y for l in range(c.src + 1, c.dst) for d in columns[l]) - fg.UNIT_RADIUS - fg.MARGIN
+        start = min([start] + [low for span, low in floors if span[0] < c.dst and c.src < span[1]])
+        pairs = [(k, j, discs[s], discs[d]) for j, d in shown[c.dst] for k, s in shown[c.src]]
+        b = fg.bundle([(s, d) for _, _, s, d in pairs], obstacles, (x[c.src + 1], x[c.dst - 1]), start)
+        floors.append(((c.src, c.dst), b.label[1] - 0.35))
+        edges = [{"path": _tikz_path(a), "thick": net.weights[c][j - 1][k - 1] in highlight}
+                 for a, (k, j, _, _) in zip(b.arcs, pairs)]
+        skips.append({"edges": sorted(edges, key=lambda e: e["thick"]), "label": _xy(b.label),
+                      "matrix": T(fm.weight_matrix(net, c))})
+    ceiling = max([b["y"] + 0.36 for b in biases] + [d.y + fg.UNIT_RADIUS for d in discs.values()]) + fg.MARGIN
+    shortcuts = []
+    for c in (c for c in net.graph.connections if c.kind == "residual"):
+        box = {l: _column_box(columns[l]) for l in (c.src, c.dst)}
+        # the arc runs from frame to frame; the top unit under each end is not in its way
+        ends = tuple(fg.Disc(columns[l][0].name, x[l], box[l][3], 0) for l in (c.src, c.dst))
+        b = fg.bundle([ends], obstacles, (x[c.src + 1], x[c.dst - 1]), ceiling, below=False, angle=70)
+        ceiling = b.label[1] + 0.35
+        shortcuts.append({"boxes": [box[c.src], box[c.dst]], "path": _tikz_path(b.arcs[0]), "label": _xy(b.label),
+                          "y": T(_vector(net, c.src))})
+    return {"skips": skips, "shortcuts": shortcuts}
+
+
+def _xy(p) -> str:
+    return f"{p[0]}, {p[1]}"
+
+
+def _tikz_path(a: fg.Arc) -> str:
+    """(x, y) .. controls (c1) and (c2) .. (end) ...: the arc exactly as it was checked."""
+    return f"({_xy(a.start)})" + "".join(f" .. controls ({_xy(s.c1)}) and ({_xy(s.c2)}) .. ({_xy(s.end)})"
+                                         for s in a.segments)
+
+
+def _column_box(column: list) -> tuple[float, float, float, float]:
+    """(left, bottom, right, top) of a dashed frame around the units of one layer."""
+    pad = fg.UNIT_RADIUS + 0.17
+    return (round(column[0].x - pad, 3) + 0.0, round(min(d.y for d in column) - pad, 3) + 0.0,
+            round(column[0].x + pad, 3) + 0.0, round(max(d.y for d in column) + pad, 3) + 0.0)
+
+
+def _vector(net: Network, l: int) -> sp.MatrixSymbol:
+    """The output vector of a layer (x for the input), as the matrix form names it."""
+    name = "x" if l == 0 else f"{net.profile.out}{l}"
+    return sp.MatrixSymbol(name, net.layers[l], 1)
 
 
 def _forward(T: _Tex) -> dict:
@@ -587,10 +646,26 @@ def _title(net: Network) -> str:
 
 
 def _pick(net: Network) -> tuple[str, Optional[str]]:
-    """The output-layer weight and the hidden-layer weight worked step by step."""
+    """The output-layer weight and the hidden-layer weight worked step by step.
+
+    In a graph the hidden weight feeds a unit with the most successors (the highest such layer):
+    the one whose delta collects a term from more than one layer.
+    """
     out = net.W[net.depth][0][0].name
-    hidden = net.W[net.depth - 1][0][0].name if net.depth > 1 else None
-    return out, hidden
+    if net.depth == 1:
+        return out, None
+    hidden = max(range(1, net.depth), key=lambda l: (len(net.graph.paths(l)) > 1, len(net.graph.paths(l)), l))
+    return out, net.W[hidden][0][0].name
+
+
+def _pick_skip(net: Network, hidden: Optional[str]) -> Optional[str]:
+    """The skip weight worked step by step: out of the worked hidden unit where one leaves it."""
+    skips = [c for c in net.graph.weighted if c.kind == "skip"]
+    if not skips:
+        return None
+    layer = net.positions[hidden].layer if hidden else None
+    c = next((c for c in skips if c.src == layer), skips[0])
+    return net.weights[c][0][0].name
 
 
 def notes_context(derivation: Derivation) -> dict:
@@ -598,7 +673,8 @@ def notes_context(derivation: Derivation) -> dict:
     d, net = derivation, derivation.net
     T = _Tex(net)
     out_name, hidden_name = _pick(net)
-    chosen = {d.params[out_name].symbol} | ({d.params[hidden_name].symbol} if hidden_name else set())
+    skip_name = _pick_skip(net, hidden_name)
+    chosen = {d.params[n].symbol for n in (out_name, hidden_name, skip_name) if n}
     p = net.profile
     simplification = next((r for r in d.deltas.values() if r.simplification), None)
     return {

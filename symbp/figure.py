@@ -1,0 +1,132 @@
+"""Routes of the network figure's skip and shortcut arcs: plain geometry in TikZ centimetres.
+
+The units sit in columns, one per layer. An arc leaves its source at a shallow angle, turns in
+the gap after the source column, runs level along a lane below (skip) or above (shortcut) the
+columns it passes, and climbs back into its target in the gap before the target column. Its
+lane is the first one, on a fixed grid, where every arc of the connection misses every other
+node: the same network always gets the same picture, and no arc runs through a unit.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import cos, hypot, radians, sin
+
+UNIT_RADIUS = 0.45      # minimum size=9mm
+MARGIN = 0.3            # free space between an arc and a node it passes
+STEP = 0.15             # how far a lane moves per try
+TRIES = 80
+SPREAD = 0.1            # the lanes of one bundle: one per source unit, this far apart
+
+
+Point = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class Disc:
+    """An obstacle: a node's centre and radius."""
+
+    name: str
+    x: float
+    y: float
+    r: float = UNIT_RADIUS
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One cubic Bezier piece: controls c1, c2 and its end point."""
+
+    c1: Point
+    c2: Point
+    end: Point
+
+
+@dataclass(frozen=True)
+class Arc:
+    """A path from ``start`` through its segments; TikZ draws it as given."""
+
+    start: Point
+    segments: tuple[Segment, ...]
+
+    def points(self, n: int = 32) -> list[Point]:
+        out, p0 = [], self.start
+        for s in self.segments:
+            out += bezier(p0, s.c1, s.c2, s.end, n)
+            p0 = s.end
+        return out
+
+
+def bezier(p0: Point, p1: Point, p2: Point, p3: Point, n: int = 32) -> list[Point]:
+    """Points of a cubic Bezier curve."""
+    out = []
+    for i in range(n + 1):
+        t = i / n
+        a, b, c, d = (1 - t) ** 3, 3 * t * (1 - t) ** 2, 3 * t * t * (1 - t), t ** 3
+        out.append((a * p0[0] + b * p1[0] + c * p2[0] + d * p3[0], a * p0[1] + b * p1[1] + c * p2[1] + d * p3[1]))
+    return out
+
+
+def _toward(p: Point, degrees: float, distance: float) -> Point:
+    return p[0] + distance * cos(radians(degrees)), p[1] + distance * sin(radians(degrees))
+
+
+def _segment(p: Point, q: Point, out: float, into: float) -> Segment:
+    """A curve from p to q leaving at angle ``out`` and arriving from angle ``into``.
+
+    Each control point lies half the horizontal gap away (and no further up or down than the
+    other end), so the turn happens between the two columns, not beside either of them.
+    """
+    gap, rise = abs(q[0] - p[0]) / 2, abs(q[1] - p[1])
+
+    def reach(angle: float) -> float:     # half the gap across, never past the other end's height
+        c, s = abs(cos(radians(angle))), abs(sin(radians(angle)))
+        return min(gap / c if c > 1e-9 else rise, rise / s if s > 1e-9 else gap / c)
+    d1, d2 = reach(out), reach(into)
+    return Segment(_round(_toward(p, out, d1)), _round(_toward(q, into, d2)), _round(q))
+
+
+def arc(src: Disc, dst: Disc, lane: float, level: tuple[float, float], below: bool, angle: float) -> Arc:
+    """From src's border, down (or up) to the lane at level[0], along it to level[1], into dst's border."""
+    out = -angle if below else angle
+    into = 180 + angle if below else 180 - angle
+    start = _round(_toward((src.x, src.y), out, src.r))
+    end = _toward((dst.x, dst.y), into, dst.r)
+    w1, w2 = (level[0], lane), (level[1], lane)
+    segments = [_segment(start, w1, out, 180)]
+    if w2[0] > w1[0]:
+        segments.append(_segment(w1, w2, 0, 180))
+    segments.append(_segment(w2, end, 0, into))
+    return Arc(start, tuple(segments))
+
+
+def _clear(a: Arc, obstacles: list[Disc], ends: set[str]) -> bool:
+    return all(hypot(px - o.x, py - o.y) >= o.r + MARGIN
+               for o in obstacles if o.name not in ends for px, py in a.points())
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """The arcs of one connection (in the order of ``pairs``) and where its label goes."""
+
+    arcs: tuple[Arc, ...]
+    label: Point
+    extreme: float          # the lowest (below) or highest (above) point of its arcs
+
+
+def bundle(pairs: list[tuple[Disc, Disc]], obstacles: list[Disc], level: tuple[float, float], start: float,
+           below: bool = True, angle: float = 35.0) -> Bundle:
+    """Arcs for every (src, dst) pair, one lane per source unit, the first lanes past ``start`` that are clear."""
+    sign = -1 if below else 1
+    sources = list(dict.fromkeys(s.name for s, _ in pairs))
+    for n in range(TRIES):
+        lane = start + sign * n * STEP
+        arcs = tuple(arc(s, d, lane + sign * SPREAD * sources.index(s.name), level, below, angle) for s, d in pairs)
+        if all(_clear(a, obstacles, {s.name, d.name}) for a, (s, d) in zip(arcs, pairs)):
+            ys = [y for a in arcs for _, y in a.points()]
+            extreme = min(ys) if below else max(ys)
+            label = ((level[0] + level[1]) / 2, extreme + sign * 0.28)
+            return Bundle(arcs, _round(label), round(extreme, 3))
+    raise ValueError("no clear lane for a connection of the figure")   # the grid is deep: a bug, never silent
+
+
+def _round(p: Point) -> Point:
+    return round(p[0], 3) + 0.0, round(p[1], 3) + 0.0
