@@ -89,9 +89,11 @@ class _Tex:
 
     def __init__(self, net: Network):
         self.net = net
-        self.p = NotesLatexPrinter(net)
-        self.raw = NotesLatexPrinter(net, {"order": "none"})
         self.names = latex_names(net)
+        # the general rules' widths of layers below l - 1: K_2 for l - 2 (K is l - 1's, M_2 is l + 2's)
+        widths = {ix.width(-n): f"K_{{{n}}}" for n in range(2, net.depth + 1)}
+        self.p = NotesLatexPrinter(net, {"symbol_names": {**self.names, **widths}})
+        self.raw = NotesLatexPrinter(net, {"order": "none", "symbol_names": {**self.names, **widths}})
 
     def __call__(self, expr) -> str:
         return self.p.doprint(expr)
@@ -105,19 +107,23 @@ class _Tex:
         plain = expr.is_Symbol or (expr.is_Indexed if hasattr(expr, "is_Indexed") else False)
         return tex if plain else rf"\left({tex}\right)"
 
+    def signed(self, terms: list, first: bool = True) -> list[str]:
+        """Terms of a sum, each printed with its sign ("- a", "+ b"); the first bare unless ``first`` is False."""
+        out = []
+        for n, term in enumerate(terms):
+            if n == 0 and first:
+                out.append(self(term))
+            elif term.could_extract_minus_sign():
+                out.append("- " + self(-term))
+            else:
+                out.append("+ " + self(term))
+        return out
+
     def terms(self, expr) -> list[str]:
         """Breakable pieces of an expression: the signed terms of a sum, or of the sum in a product."""
         expr = sp.sympify(expr)
         if expr.is_Add:
-            out = []
-            for n, term in enumerate(self.p._as_ordered_terms(expr)):
-                if n == 0:
-                    out.append(self(term))
-                elif term.could_extract_minus_sign():
-                    out.append("- " + self(-term))
-                else:
-                    out.append("+ " + self(term))
-            return out
+            return self.signed(self.p._as_ordered_terms(expr))
         if expr.is_Mul:
             sums = sorted((a for a in expr.args if a.is_Add), key=lambda a: -width(self(a)))
             if sums and width(self(expr)) > BUDGET:
@@ -193,9 +199,9 @@ def pack(pieces: list[str], first: float = 0.0, budget: float = BUDGET) -> list[
     return lines
 
 
-def rows(lhs: str, rhs_pieces: list[str], rel: str = "=") -> list[str]:
+def rows(lhs: str, rhs_pieces: list[str], rel: str = "=", budget: float = BUDGET) -> list[str]:
     """Aligned rows ``lhs &= ...`` with continuation rows ``&\\quad ...``."""
-    lines = pack(rhs_pieces, first=width(lhs) + 2)
+    lines = pack(rhs_pieces, first=width(lhs) + 2, budget=budget)
     out = [f"{lhs} &{rel} {lines[0]}"]
     out += [rf"&\qquad {line}" for line in lines[1:]]
     return out
@@ -249,10 +255,13 @@ def _notation(T: _Tex) -> dict:
              ("local gradient (delta) of a unit", rf"{T(net.delta[1][0])} = {_delta_definition(T, T(v1))}")]
     if net.bias:
         rows_.insert(5, ("bias of a unit", T(net.b[1][0])))
+    skip = next((c for c in net.graph.weighted if c.kind == "skip"), None)
+    if skip is not None:
+        rows_.insert(5, ("weight of a skip connection, from a unit of an earlier layer", T(net.weights[skip][0][0])))
     if net.e:
         rows_.insert(4, ("error signal of output unit $j$", rf"e_{{j}} = {p.target_tex}_{{j}} - {p.out_tex}_{{j}}"))
     return {"rows": [{"what": w, "tex": t} for w, t in rows_], "profile": p.name, "source": p.source,
-            "global": net.spec.numbering == "global"}
+            "global": net.spec.numbering == "global", "skip": skip is not None}
 
 
 def _figure(T: _Tex, highlight: dict) -> dict:
@@ -359,14 +368,84 @@ def _forward(T: _Tex) -> dict:
                 eqs.append(r"&\;\;\vdots")
                 continue
             v, y = net.v[l][j - 1], net.y[l][j - 1]
-            eqs += rows(T(v), T.terms(net.net_input(l, j)))
-            out = net.output(l, j)
-            eqs += rows(T(y), [T(out)] if out != v else [T(v)])
+            eqs += rows(T(v), _input_terms(T, l, j))
+            eqs += rows(T(y), _output_terms(T, l, j))
         act = net.activation(l)
-        layers.append({"layer": l, "activation": act.name, "rows": eqs,
+        layers.append({"layer": l, "activation": act.name, "rows": eqs, "links": _links(T, l),
                        "kind": "output" if l == net.depth else "hidden", "elided": net.layers[l] > MAX_UNITS})
     general = rf"{T(ix.B['v'][ix.j])} = {T(ix.net_input(net.bias_sign, net.bias))}"
-    return {"layers": layers, "general": general}
+    return {"layers": layers, "general": general, "graph": None if net.graph.is_chain else _forward_graph(T)}
+
+
+def _layer_name(l: int) -> str:
+    return "the input" if l == 0 else f"layer~{l}"
+
+
+def _links(T: _Tex, l: int) -> str:
+    """What feeds a layer besides the layer before it, in words ('' on a chain)."""
+    net, out = T.net, []
+    for c in net.graph.inputs(l)[1:]:
+        out.append(rf"also fed by {_layer_name(c.src)} through the skip weights ${T(fm.weight_matrix(net, c))}$")
+    for c in net.graph.shortcuts(l):
+        out.append(rf"with an identity shortcut from {_layer_name(c.src)}")
+    return ", ".join(out)
+
+
+def _forward_graph(T: _Tex) -> dict:
+    """The connections beyond the chain, and the general net input and output of the layers they reach."""
+    net, p = T.net, T.net.profile
+    skips = [c for c in net.graph.weighted if c.kind == "skip"]
+    residuals = [c for c in net.graph.connections if c.kind == "residual"]
+    offsets = sorted({tuple(sorted((c.src - l for c in net.graph.inputs(l)[1:]), reverse=True))
+                      for l in net.graph.order} - {()}, key=lambda o: (len(o), [-x for x in o]))
+    chain = ix.net_input(net.bias_sign, net.bias)
+    v, y = T(ix.B["v"][ix.j]), T(ix.B["y"][ix.j])
+    general = [row for o in offsets for row in rows(v, T.terms(chain) + [
+        f"+ {T(ix.net_input(net.bias_sign, net.bias, skips=(s,)) - chain)}" for s in o])]
+    general += [rf"{y} &= {p.activation_tex}\left({v}\right) + {T(ix.base('y', o)[ix.j])}"
+                for o in sorted({c.src - c.dst for c in residuals}, reverse=True)]
+    first = offsets[0][0] if offsets else None
+    note = "" if first is None else (rf"the weights ${T(ix.base('w', 0, first)[ix.j, ix.i])}$ read the outputs "
+                                     rf"${T(ix.base('y', first)[ix.i])}$ of layer $l{first:+d}$, "
+                                     rf"and $K_{{{-first}}}$ is its width")
+    said = [rf"{_layer_name(c.src)} also feeds layer~{c.dst} directly, through a skip connection with weights "
+            rf"${T(fm.weight_matrix(net, c))}$ (entries ${T(net.weights[c][0][0])}, \dots$)" for c in skips]
+    said += [rf"layer~{c.dst} adds the outputs of layer~{c.src} to its own through an identity shortcut, "
+             rf"${T(_vector(net, c.dst))} = {p.activation_tex}({T(_vector_v(net, c.dst))}) + {T(_vector(net, c.src))}$"
+             for c in residuals]
+    return {"said": said, "general": general, "note": note, "skips": bool(skips), "shortcuts": bool(residuals)}
+
+
+def _vector_v(net: Network, l: int) -> sp.MatrixSymbol:
+    return sp.MatrixSymbol(f"{net.profile.net}{l}", net.layers[l], 1)
+
+
+def _input_terms(T: _Tex, l: int, j: int) -> list[str]:
+    """The printed terms of v_j: in SymPy's order on one connection, connection by connection (chain first)."""
+    net = T.net
+    if len(net.graph.inputs(l)) == 1:
+        return T.terms(net.net_input(l, j))
+    return T.signed(_input_parts(T, l, j))
+
+
+def _input_parts(T: _Tex, l: int, j: int) -> list[sp.Expr]:
+    """The terms of v_j as expressions, in the order ``_input_terms`` prints them."""
+    net, out = T.net, []
+    for n, c in enumerate(net.graph.inputs(l)):
+        part = sp.Add(*[w * y for w, y in zip(net.weights[c][j - 1], net.y[c.src])])
+        if n == 0 and net.bias:
+            part += net.bias_sign * net.b[l][j - 1]
+        out += T.p._as_ordered_terms(part) if part.is_Add else [part]
+    return out
+
+
+def _output_terms(T: _Tex, l: int, j: int) -> list[str]:
+    """y_j = phi(v_j), then + y_j of each shortcut's source."""
+    net = T.net
+    v, out = net.v[l][j - 1], net.output(l, j)
+    carried = [net.y[c.src][j - 1] for c in net.graph.shortcuts(l)]
+    phi = out - sp.Add(*carried)
+    return [T(phi) if phi != v else T(v)] + [f"+ {T(y)}" for y in carried]
 
 
 def _activations(T: _Tex) -> list[dict]:
