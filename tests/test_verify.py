@@ -1,4 +1,5 @@
 """verify: the safe parser, equivalence of hand derivations, counterexamples and mistake diagnoses."""
+import importlib
 import os
 import time
 
@@ -7,11 +8,14 @@ import sympy as sp
 from hypothesis import given
 from hypothesis import strategies as st
 
+from symbp.activations import ACTIVATIONS, Activation
 from symbp.derive import derive
 from symbp.errors import SymbpError
 from symbp.network import Network
 from symbp.verify import MISTAKES, ExpressionError, VerifyError, parse_for, verify
+from symbp.verify.latex import parse_latex_for
 from symbp.verify.parse import MAX_LENGTH, parse_expression
+from symbp.verify.symbols import ELEMENTARY, function_table
 
 
 @pytest.fixture(scope="module")
@@ -217,6 +221,34 @@ def test_unknown_param_and_quantity(seed003):
         verify(seed003, "w1_1_1", "x1", "hessian")
     with pytest.raises(VerifyError, match="delta"):
         verify(seed003, "w1_1_1", "x1", "delta")
+
+
+# -- functions from the activation registry ----------------------------------------------------
+
+def test_every_elementwise_activation_row_is_callable_by_name_and_alias(seed003):
+    x = sp.Symbol("x1", real=True)
+    table = function_table(seed003.net)
+    assert {name.rstrip("'") for name in ELEMENTARY} <= set(table)      # exp log sqrt abs erf ...
+    for act in ACTIVATIONS:
+        if not act.elementwise:
+            continue
+        for name in (act.name, *act.aliases):
+            assert table[name](x) == act.function(x), name
+            assert sp.simplify(table[f"{name}'"](x) - sp.diff(act.function(x), x)) == 0, name
+
+
+def test_a_new_activation_row_is_accepted_without_touching_verify(seed003, monkeypatch):
+    symbols = importlib.import_module("symbp.verify.symbols")
+
+    def softsign(z):
+        return z / (1 + sp.Abs(z))
+
+    row = Activation("softsign", ("ssign",), softsign, None, r"\operatorname{softsign}", "softsign z/(1+|z|)")
+    monkeypatch.setattr(symbols, "ACTIVATIONS", (*ACTIVATIONS, row))
+    v = sp.Symbol("v1_1", real=True)
+    assert parse_for(seed003.net, "softsign(v1_1) + ssign(v1_1)") == 2 * softsign(v)
+    assert parse_latex_for(seed003.net, r"\operatorname{softsign}(v^{(1)}_1)") == softsign(v)
+    assert parse_for(seed003.net, "softsign'(v1_1)").subs(v, 2) == sp.Rational(1, 9)
 
 
 # -- the parser --------------------------------------------------------------------------------

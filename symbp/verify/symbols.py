@@ -11,7 +11,7 @@ from typing import Callable, Iterator, Optional
 import sympy as sp
 
 from .. import notation as nt
-from ..activations import derivative, relu, sigmoid, softplus
+from ..activations import ACTIVATIONS, Activation, derivative
 from ..network import Network
 from .parse import ExpressionError
 
@@ -23,6 +23,14 @@ GENERIC = ("phi", "varphi", "f")       # the generic activation of any profile, 
 def _step(x: sp.Expr) -> sp.Expr:
     """step(v): relu's derivative H(v) with H(0) = 0, as symbp prints it."""
     return sp.Heaviside(x, 0)
+
+
+# The few elementary functions a formula may call besides the activations; "'" marks those
+# whose derivative may be written with a prime (exp'(v) is exp(v)).
+ELEMENTARY: dict[str, Callable[[sp.Expr], sp.Expr]] = {
+    "exp'": sp.exp, "log": sp.log, "ln": sp.log, "sqrt": sp.sqrt, "abs": sp.Abs, "erf'": sp.erf,
+    "tanh'": sp.tanh, "sech'": sp.sech, "cosh'": sp.cosh, "sinh'": sp.sinh, "step": _step,
+}
 
 
 def symbol_table(net: Network) -> dict[str, sp.Symbol]:
@@ -42,25 +50,47 @@ def _net_inputs(net: Network) -> dict[sp.Symbol, tuple[int, int]]:
     return {v: (l, j) for l, vs in net.v.items() for j, v in enumerate(vs, start=1)}
 
 
+def _rows(net: Network) -> list[Activation]:
+    """Every elementwise activation row: the registry's, then any of the network's own."""
+    rows = {a.name: a for a in (*ACTIVATIONS, *net.activations) if a.elementwise}
+    return list(rows.values())
+
+
+def fixed_functions(net: Network) -> dict[str, Callable[..., sp.Expr]]:
+    """Each activation row by its name and aliases (with a primed derivative), and ELEMENTARY."""
+    table: dict[str, Callable[..., sp.Expr]] = {}
+    for act in _rows(net):
+        for name in (act.name, *act.aliases):
+            table[name], table[f"{name}'"] = act.function, _derivative_of(act.function)
+    for key, fn in ELEMENTARY.items():
+        name = key.rstrip("'")
+        table.setdefault(name, fn)
+        if key.endswith("'"):
+            table.setdefault(f"{name}'", _derivative_of(fn))
+    return table
+
+
 def function_table(net: Network) -> dict[str, Callable[..., sp.Expr]]:
     """Function names a formula may call: fixed functions, and phi/f/sigma of a unit's net input."""
     units = _net_inputs(net)
-    fixed = {"exp": sp.exp, "log": sp.log, "ln": sp.log, "sqrt": sp.sqrt, "tanh": sp.tanh,
-             "sigmoid": sigmoid, "logsig": sigmoid, "logistic": sigmoid,
-             "softplus": softplus, "relu": relu, "step": _step}
-    table: dict[str, Callable[..., sp.Expr]] = dict(fixed)
-    for name, fn in fixed.items():
-        if name not in ("sqrt", "log", "ln"):
-            table[f"{name}'"] = _derivative_of(fn)
+    table = fixed_functions(net)
     generic = set(GENERIC) | {net.profile.activation}
+    # The letter sigma: the unit's activation where the profile uses it so (ont, nielsen),
+    # else the function of the activation row printed as sigma (the logistic function).
+    sigma = _sigma(net)
     for name in generic | {"sigma"}:
-        fallback = sigmoid if name == "sigma" else None
+        fallback = sigma if name == "sigma" else None
         if name in generic:
             table[name] = _generic(net, units, name, fallback, prime=False)
             table[f"{name}'"] = _generic(net, units, name, fallback, prime=True)
-        else:
-            table[name], table[f"{name}'"] = sigmoid, _derivative_of(sigmoid)
+        elif fallback is not None:
+            table[name], table[f"{name}'"] = fallback, _derivative_of(fallback)
     return table
+
+
+def _sigma(net: Network) -> Optional[Callable[[sp.Expr], sp.Expr]]:
+    """The function of the activation row whose LaTeX is sigma (the logistic function)."""
+    return next((a.function for a in _rows(net) if a.latex == r"\sigma"), None)
 
 
 def _derivative_of(fn) -> Callable[[sp.Expr], sp.Expr]:
@@ -222,7 +252,8 @@ def symbol_listing(net: Network) -> str:
     rows += [(t.name, f"target of output {j}") for j, t in enumerate(net.t, start=1)]
     rows += [(e.name, f"error of output {j}: {net.error(j)}") for j, e in enumerate(net.e, start=1)]
     rows += [("eta", "learning rate"), ("N", "number of samples in the batch")]
-    fns = f"functions: exp log sqrt tanh sigmoid softplus relu, {', '.join(sorted(set(GENERIC) | {p.activation}))}" \
-          " (the unit's activation) and their derivatives with a prime, e.g. phi'(v1_2)"
+    names = sorted({n.rstrip("'") for n in fixed_functions(net)})
+    fns = (f"functions: {' '.join(names)}; {', '.join(sorted(set(GENERIC) | {p.activation}))} (the unit's "
+           "activation); a prime for the derivative, e.g. phi'(v1_2)")
     width = max(len(n) for n, _ in rows)
     return "\n".join(f"{n:<{width}}  {m}" for n, m in rows) + "\n" + fns
