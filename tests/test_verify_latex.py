@@ -124,6 +124,14 @@ def test_index_spellings(layered, text):
     assert parse_latex_for(layered, text) == S("w1_2_1")
 
 
+def test_superscript_after_subscript_is_the_layer_on_a_chain():
+    """w_{12}^{(2)} is w^{(2)}_{12}: it used to be read as w_{12} of the global numbering, squared."""
+    net = Network.from_string("2-3-1", activation="sigmoid,linear")
+    assert parse_latex_for(net, r"w_{12}^{(2)}") == S("w2_1_2")
+    assert parse_latex_for(net, r"\delta_1^{(2)}") == S("delta2_1")
+    assert parse_latex_for(net, r"y_{1}^{(1)}") == S("y1_1")
+
+
 def test_other_numbering_when_unambiguous(layered, seed003_global):
     assert parse_latex_for(seed003_global, r"w^{(2)}_{11}") == S("w2_1_1")
     assert parse_latex_for(seed003_global, r"y^{(1)}_{3} + \delta^{(2)}_1") == S("y1_3") + S("delta2_1")

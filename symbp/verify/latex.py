@@ -482,7 +482,7 @@ class _Builder:
                 groups = self._indices(script.children[0])
                 continue
             lay = _layer_of(script.children[0])
-            if lay is not None and layer is None and power is None and not seen_sub:
+            if lay is not None and layer is None and power is None:     # before or after the subscript
                 layer = lay
             elif power is None:
                 power = self._exponent(script, atom)
