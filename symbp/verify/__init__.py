@@ -7,15 +7,15 @@ from typing import Optional, Union
 
 import sympy as sp
 
-from ..printing import to_text
-
-from ..derive import QUANTITIES, Derivation, derive
-from ..errors import SymbpError
+from ..derive import Derivation, derive
 from ..network import Network
+from ..printing import to_text
+from . import algebra as alg
 from .diagnose import MISTAKES, Case, Diagnosis, diagnose
 from .parse import ExpressionError, parse_expression
-from .symbols import (Timeout, close, evaluate, function_table, output_symbols, relevant_values,
+from .symbols import (Timeout, close, evaluate, function_table, matrix_table, output_symbols, relevant_values,
                       sample_points, symbol_table, time_limit)
+from .target import Target, VerifyError, layer_names, matrix_rule, target
 
 __all__ = ["MISTAKES", "ExpressionError", "VerifyError", "VerifyResult", "parse_expression",
            "parse_for", "verify"]
@@ -26,16 +26,16 @@ MAX_SYMBOLIC_OPS = 300   # beyond this, expand() may take long: go straight to t
 SYMBOLIC_SECONDS = 2.0   # (a + b + ...)**100 is small to write and huge to expand
 
 
-class VerifyError(SymbpError, ValueError):
-    """A verify request names an unknown parameter or quantity."""
-
-
 @dataclass(frozen=True)
 class VerifyResult:
-    """The verdict on a candidate formula; ``equivalent`` is None when it could not be decided."""
+    """The verdict on a candidate formula; ``equivalent`` is None when it could not be decided.
+
+    ``expected`` is the right rule unrolled (a matrix for a layer-level answer); ``expected_text``
+    the rule as verify accepts it (a layer's in matrix form: (1 - y1**2)*(W2.T @ delta2)).
+    """
 
     equivalent: Optional[bool]
-    expected: sp.Expr
+    expected: alg.Value
     expected_text: str
     counterexample: Optional[dict[str, Optional[float]]]
     mistake: Optional[str]
@@ -47,29 +47,37 @@ class VerifyResult:
                 "counterexample": self.counterexample, "mistake": self.mistake, "message": self.message}
 
 
-def verify(net: Union[Network, Derivation, str], param: str, expr: Union[str, sp.Expr],
+def verify(net: Union[Network, Derivation, str], param: str, expr: Union[str, sp.Expr, sp.MatrixBase],
            quantity: str = "gradient", seed: int = 0) -> VerifyResult:
     """Is ``expr`` the ``quantity`` of ``param`` in ``net``?
 
     ``net`` is a Network, a spec or layer string, or a Derivation (to reuse one); ``expr``
     is text in canonical identifiers (parsed safely) or a SymPy expression in the
     network's symbols. ``quantity`` is gradient, update, new or delta (``param`` then
-    names a unit's local gradient, e.g. delta2_1; a delta name implies it).
+    names a unit's local gradient, e.g. delta2_1; a delta name implies it). ``param`` may
+    name a whole layer (delta1, W1, the skip matrix W3_1, b1): ``expr`` is then a matrix
+    formula (``(1 - y1**2)*(W2.T @ delta2 + W3_1.T @ delta3)``), compared entry by entry.
     """
     d = net if isinstance(net, Derivation) else _derivation(Network.load(net))
-    quantity = _check_request(d, param, quantity)
-    candidate = parse_for(d.net, expr) if isinstance(expr, str) else expr
+    t = target(d, param, quantity)
+    candidate = _fit(d, t, parse_for(d.net, expr) if isinstance(expr, str) else expr)
+    expected = t.build(lambda n: d.quantity(n, t.quantity, form="unrolled"))
+    text = to_text(matrix_rule(d, t) if t.layer_level else expected)   # what verify accepts back
+    if t.layer_level and (not alg.is_matrix(candidate) or candidate.shape != t.shape):
+        return _shape_verdict(d, t, candidate, expected, text, seed)
+    return _compare(d, t, candidate, expected, text, seed)
+
+
+def _compare(d: Derivation, t: Target, candidate, expected, text: str, seed: int) -> VerifyResult:
     candidate = d.unrolled(candidate).xreplace(output_symbols(d.net))
-    expected = d.quantity(param, quantity, form="unrolled")
-    text = to_text(expected)   # the same identifiers and functions verify accepts
     if _symbolically_equal(candidate, expected):
         return VerifyResult(True, expected, text, None, None, "Equivalent (identical after expansion).")
-    return _numeric_verdict(d, param, quantity, candidate, expected, text, seed)
+    return _numeric_verdict(d, t, candidate, expected, text, seed)
 
 
-def parse_for(net: Network, text: str) -> sp.Expr:
-    """Parse ``text`` with the identifiers and functions of ``net``."""
-    return parse_expression(text, symbol_table(net), function_table(net))
+def parse_for(net: Network, text: str) -> alg.Value:
+    """Parse ``text`` with the identifiers, vectors, matrices and functions of ``net``."""
+    return parse_expression(text, {**matrix_table(net), **symbol_table(net)}, function_table(net))
 
 
 @lru_cache(maxsize=8)
@@ -77,23 +85,42 @@ def _derivation(net: Network) -> Derivation:
     return derive(net)
 
 
-def _check_request(d: Derivation, param: str, quantity: str) -> str:
-    if quantity not in QUANTITIES:
-        raise VerifyError(f"quantity: expected one of {', '.join(QUANTITIES)}, got {quantity!r}")
-    is_delta = sp.Symbol(param, real=True) in d.deltas
-    if is_delta and quantity == "gradient":
-        return "delta"          # a local gradient has no gradient of its own: the name says what is meant
-    if quantity == "delta" and not is_delta:
-        names = ", ".join(s.name for s in d.deltas)
-        raise VerifyError(f"param: expected a local gradient ({names}), got {param!r}")
-    if quantity != "delta" and param not in d.params:
-        names = ", ".join(d.params)
-        raise VerifyError(f"param: expected a weight or bias ({names}), got {param!r}")
-    return quantity
+def _fit(d: Derivation, t: Target, candidate):
+    """A 1 x 1 matrix is its entry for one unit, a number a 1 x 1 layer; a unit's answer must be one number."""
+    if not alg.is_matrix(candidate):
+        return sp.ImmutableMatrix([[candidate]]) if t.shape == (1, 1) else candidate
+    if t.layer_level:
+        return candidate
+    if candidate.shape == (1, 1):
+        return candidate[0, 0]
+    layer = next(n for n, o in layer_names(d.net).items() if t.name in o.names)
+    raise VerifyError(f"param: {t.name} is one {'local gradient' if t.kind == 'delta' else t.kind}, but the "
+                      f"answer is a {candidate.rows} x {candidate.cols} matrix (a layer's answer goes with "
+                      f"--param {layer})")
 
 
-def _symbolically_equal(a: sp.Expr, b: sp.Expr) -> bool:
+def _shape_verdict(d: Derivation, t: Target, candidate, expected, text: str, seed: int) -> VerifyResult:
+    """A layer-level answer of the wrong shape: the transpose of the right one, or simply wrong."""
+    want = f"({t.shape[0]}, {t.shape[1]})"
+    if alg.is_matrix(candidate) and candidate.shape == t.shape[::-1]:
+        inner = _compare(d, t, alg.transpose(candidate), expected, text, seed)
+        if inner.equivalent:
+            return VerifyResult(False, expected, text, None, "missing_transpose",
+                                f"Yours is the transpose of {t.what}: shape {alg.shape_text(candidate)}, "
+                                f"expected {want}; transposed, it is right.")
+        return VerifyResult(False, expected, text, None, "other",
+                            f"Wrong shape {alg.shape_text(candidate)}, expected {want}; and transposed, "
+                            f"it is still wrong: {inner.message}")
+    return VerifyResult(False, expected, text, None, "other",
+                        f"Wrong shape: the answer is {alg.shape_text(candidate)}; {t.what} is {want}.")
+
+
+def _symbolically_equal(a, b) -> bool:
     """Exact check in unit symbols; sound (an identity there is one after the forward pass)."""
+    return all(_equal_entry(x, y) for x, y in zip(alg.entries(a), alg.entries(b)))
+
+
+def _equal_entry(a: sp.Expr, b: sp.Expr) -> bool:
     difference = a - b
     if sp.count_ops(difference) > MAX_SYMBOLIC_OPS:
         return False
@@ -104,7 +131,7 @@ def _symbolically_equal(a: sp.Expr, b: sp.Expr) -> bool:
         return False
 
 
-def _numeric_verdict(d, param, quantity, candidate, expected, text, seed) -> VerifyResult:
+def _numeric_verdict(d, t, candidate, expected, text, seed) -> VerifyResult:
     """Compare at random 50-digit points until POINTS agree (and every ReLU kink is seen from both sides)."""
     points = sample_points(d.net, MAX_POINTS, seed)
     kinks = _kinks(d.net, candidate, expected)
@@ -115,7 +142,7 @@ def _numeric_verdict(d, param, quantity, candidate, expected, text, seed) -> Ver
         if want is None and got is None:
             continue
         if want is None or got is None or not close(want, got):
-            case = Case(d, param, quantity, candidate, points[:max(POINTS, len(mine))], given=mine)
+            case = Case(d, t, candidate, points[:max(POINTS, len(mine))], given=mine)
             return _wrong(case, expected, text, point, want, got)
         agreed += 1
         signs |= {(v, point.units[v] > 0) for v in kinks}
@@ -148,14 +175,30 @@ def _has_step(act) -> bool:
 
 def _wrong(case: Case, expected, text, point, want, got) -> VerifyResult:
     found: Diagnosis = diagnose(case)
-    candidate = case.candidate
-    values = relevant_values([candidate, expected], point, case.net)
+    entry, cand, exp, want, got = _first_difference(case, expected, want, got)
+    values = relevant_values([cand, exp], point, case.net)
     values["expected_value"] = None if want is None else float(want)
     values["candidate_value"] = None if got is None else float(got)
-    direct = {s.name for e in (candidate, expected) for s in e.free_symbols}
+    direct = {s.name for e in (cand, exp) for s in e.free_symbols}
     shown = ", ".join(f"{k} = {v:.6g}" for k, v in values.items() if k in direct)
-    message = (f"{found.message} For example at {shown}: expected {_show(want)}, got {_show(got)}.")
+    at = f"{entry}: " if entry else ""
+    message = f"{found.message} For example at {shown}: {at}expected {_show(want)}, got {_show(got)}."
     return VerifyResult(False, expected, text, values, found.mistake, message)
+
+
+def _first_difference(case: Case, expected, want, got):
+    """(where, candidate, expected, their values) of the first entry that differs (the whole of a scalar)."""
+    if not case.target.layer_level:
+        return "", case.candidate, expected, want, got
+    for i, name in enumerate(case.target.names):
+        a = None if want is None else want[i]
+        b = None if got is None else got[i]
+        if a is None or b is None or not close(a, b):
+            row, col = divmod(i, case.target.shape[1])
+            what = {"delta": name, "gradient": f"dE/d{name}", "update": f"Delta {name}",
+                    "new": f"{name} + Delta {name}"}[case.quantity]
+            return f"entry ({row + 1}, {col + 1}), {what}", case.candidate[i], expected[i], a, b
+    return "", case.candidate, expected, want, got
 
 
 def _show(value) -> str:

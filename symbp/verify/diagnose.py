@@ -1,19 +1,27 @@
-"""Name the mistake in a wrong formula: each guess is a transformed true rule, confirmed at random points."""
+"""Name the mistake in a wrong formula: each guess is a transformed true rule, confirmed at random points.
+
+A layer-level answer (delta1, W3_1) is checked as the matrix of its entries' unit rules:
+every guess transforms all entries at once (phi' left out of every delta of a layer).
+"""
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Iterator, Optional
 
 import sympy as sp
-
-from ..printing import to_text
+from sympy.matrices.exceptions import ShapeError
 
 from ..derive import Derivation
-from .symbols import Point, close, evaluate
+from ..forms import MatrixAlgebra, evaluate as evaluate_matrix
+from ..printing import to_text
+from . import algebra as alg
+from .symbols import Point, close, evaluate, matrix_symbols
+from .target import Target, layer_names, matrix_rule, target
 
 MISTAKES = ("constant_factor", "sign", "missing_activation_derivative", "wrong_index",
-            "wrong_layer", "gradient_vs_update", "missing_learning_rate", "other")
+            "wrong_layer", "gradient_vs_update", "missing_learning_rate", "missing_transpose", "other")
 
 
 @dataclass(frozen=True)
@@ -26,12 +34,16 @@ class Diagnosis:
 
 @dataclass(eq=False)
 class Case:
-    """A wrong candidate for ``quantity`` of ``name``, with its values at the sample points."""
+    """A wrong candidate for a target, with its values at the sample points.
+
+    Guesses are rules in rule form (in deltas), evaluated at points where every delta has
+    its number: computed once per point from the derivation's rules, and again, from the
+    replaced rule down, for a guess that replaces some delta rules (``overrides``).
+    """
 
     d: Derivation
-    name: str
-    quantity: str
-    candidate: sp.Expr            # unrolled: in unit outputs, net inputs, targets, weights
+    target: Target
+    candidate: alg.Value          # unrolled: in unit outputs, net inputs, targets, weights
     points: list[Point]
     given: Optional[list] = None  # the candidate's values at the points, when already computed
 
@@ -39,57 +51,107 @@ class Case:
     def net(self):
         return self.d.net
 
+    @property
+    def name(self) -> str:
+        return self.target.name
+
+    @property
+    def quantity(self) -> str:
+        return self.target.quantity
+
     @cached_property
-    def values(self) -> list[Optional[sp.Float]]:
+    def values(self) -> list:
         known = list(self.given or [])[:len(self.points)]
         return known + [evaluate(self.candidate, p) for p in self.points[len(known):]]
 
     @cached_property
-    def offset(self) -> sp.Expr:
-        """The p of p + Delta p: the part of a "new" value that is not the step."""
-        return self.d.params[self.name].symbol if self.quantity == "new" else sp.Integer(0)
+    def part_values(self) -> list:
+        """The step part: a "new" value p + Delta p less p (compare steps, not values)."""
+        if self.quantity != "new":
+            return self.values
+        offset = self.target.build(lambda n: self.d.params[n].symbol)
+        return [None if c is None else alg.sub(c, evaluate(offset, p)) for c, p in zip(self.values, self.points)]
 
+    # -- points with deltas -------------------------------------------------------------
     @cached_property
-    def part_values(self) -> list[Optional[sp.Float]]:
-        offsets = [evaluate(self.offset, p) for p in self.points]
-        return [None if c is None else c - o for c, o in zip(self.values, offsets)]
+    def _with_deltas(self) -> list[Point]:
+        return [self._deltas(p, {}, p) for p in self.points]
 
-    def matches(self, expr: sp.Expr, part: bool = False) -> bool:
-        """Does the candidate (or its step part) equal ``expr`` at every point where both are defined?"""
-        mine = self.part_values if part else self.values
-        pairs = [(a, evaluate(expr, p)) for a, p in zip(mine, self.points)]
-        pairs = [(a, b) for a, b in pairs if a is not None and b is not None]
-        return len(pairs) >= 2 and all(close(a, b) for a, b in pairs)
+    def at(self, overrides: Optional[dict] = None) -> list[Point]:
+        """The points with the value of every delta and error, some delta rules replaced."""
+        if not overrides:
+            return self._with_deltas
+        return [self._deltas(p, overrides, known) for p, known in zip(self.points, self._with_deltas)]
 
-    def rule(self, name: str, overrides: Optional[dict] = None) -> sp.Expr:
-        """The step part of ``quantity`` for ``name`` in rule form, unrolled (with delta overrides)."""
+    def _deltas(self, point: Point, overrides: dict, known: Point) -> Point:
+        net, d = self.net, self.d
+        units = dict(point.units) if known is point else dict(known.units)
+        if known is point:
+            units.update({e: evaluate(net.error(j), point) for j, e in enumerate(net.e, start=1)})
+        top = max((d.deltas[s].layer for s in overrides), default=net.depth)
+        for l in reversed(net.graph.order):     # consumers first; above the replaced rules nothing changes
+            if l > top:
+                continue
+            for s in net.delta[l]:
+                units[s] = evaluate(overrides.get(s, d.deltas[s].value), Point(point.free, units))
+        return Point(point.free, {k: v for k, v in units.items() if v is not None})
+
+    def _at(self, expr: alg.Value, overrides: Optional[dict] = None) -> list:
+        return [evaluate(expr, p) for p in self.at(overrides)]
+
+    # -- comparing --------------------------------------------------------------------------
+    def matches(self, expr: alg.Value) -> bool:
+        """Does the candidate equal ``expr`` (in rule form) at every point where both are defined?"""
+        return _agree(self.values, self._at(expr))
+
+    def explains(self, guess: alg.Value, overrides: Optional[dict] = None) -> bool:
+        """Is the candidate's step part this guess (``overrides`` replacing delta rules), which is not the rule?"""
+        values = self._at(guess, overrides)
+        if all(g is not None and t is not None and close(g, t) for g, t in zip(values, self.truth)):
+            return False
+        return _agree(self.part_values, values)
+
+    def rule(self, name: Optional[str] = None) -> alg.Value:
+        """The step part of the quantity of ``name`` (default: the target's), in rule form."""
+        t = self.target if name is None else target(self.d, name, self.quantity)
+        return t.build(self._step)
+
+    def _step(self, name: str) -> sp.Expr:
         if self.quantity == "delta":
-            expr = sp.Symbol(name, real=True)
-        else:
-            # The step of a new value p + Delta p is Delta p: compare steps, not values.
-            expr = getattr(self.d.params[name], "update" if self.quantity == "new" else self.quantity)
-        return unroll(self.d, expr, overrides or {})
+            return sp.Symbol(name, real=True)
+        # The step of a new value p + Delta p is Delta p.
+        return getattr(self.d.params[name], "update" if self.quantity == "new" else self.quantity)
 
     @cached_property
-    def true_part(self) -> sp.Expr:
-        return self.rule(self.name)
+    def true_part(self) -> alg.Value:
+        return self.rule()
+
+    @cached_property
+    def truth(self) -> list:
+        return self._at(self.true_part)
+
+    @cached_property
+    def depends_on(self) -> set:
+        """Every symbol the rule reads, through the delta rules it uses (deltas included)."""
+        seen, stack = set(), list(self.true_part.free_symbols)
+        while stack:
+            s = stack.pop()
+            if s not in seen:
+                seen.add(s)
+                rule = self.d.deltas.get(s)
+                stack += list(rule.value.free_symbols) if rule is not None else []
+        return seen
 
 
-def unroll(d: Derivation, expr: sp.Expr, overrides: dict) -> sp.Expr:
-    """Like ``Derivation.unrolled``, but with some delta rules replaced by ``overrides``."""
-    net = d.net
-    errors = {e: net.error(j) for j, e in enumerate(net.e, start=1)}
-    out: dict[sp.Symbol, sp.Expr] = {}
-    for l in range(net.depth, 0, -1):
-        for s in net.delta[l]:
-            out[s] = overrides.get(s, d.deltas[s].value).xreplace(errors).xreplace(out)
-    return expr.xreplace(out).xreplace(errors)
+def _agree(mine: list, other: list) -> bool:
+    pairs = [(a, b) for a, b in zip(mine, other) if a is not None and b is not None]
+    return len(pairs) >= 2 and all(close(a, b) for a, b in pairs)
 
 
 def diagnose(case: Case) -> Diagnosis:
     """The first mistake that explains the candidate, in a fixed order of likelihood; else "other"."""
     for check in (_quantity_confusion, _sign_or_factor, _missing_activation_derivative,
-                  _wrong_index, _wrong_layer):
+                  _missing_transpose, _wrong_index, _wrong_layer):
         found = check(case)
         if found is not None:
             return found
@@ -100,25 +162,27 @@ def diagnose(case: Case) -> Diagnosis:
 # -- gradient, update, new value ------------------------------------------------------------
 
 def _quantity_confusion(case: Case) -> Optional[Diagnosis]:
-    if case.quantity == "delta":
+    t, d = case.target, case.d
+    if t.quantity == "delta":
         return None
-    rule = case.d.params[case.name]
-    grad, upd = case.d.unrolled(rule.gradient), case.d.unrolled(rule.update)
-    p, name = rule.symbol, case.name
-    what = {"gradient": f"the gradient dE/d{name}", "update": f"the update Delta {name} = -eta dE/d{name}",
-            "new": f"the new value {name} + Delta {name}"}[case.quantity]
+    grad = t.build(lambda n: d.params[n].gradient)
+    upd = t.build(lambda n: d.params[n].update)
+    p, name = t.build(lambda n: d.params[n].symbol), t.name
     guesses = {
         "gradient": [(upd, "gradient_vs_update", f"this is the update Delta {name} = -eta dE/d{name}"),
-                     (-upd, "gradient_vs_update", f"this is eta dE/d{name}, the learning rate times the gradient"),
-                     (p + upd, "gradient_vs_update", f"this is the new value {name} + Delta {name}")],
+                     (alg.neg(upd), "gradient_vs_update",
+                      f"this is eta dE/d{name}, the learning rate times the gradient"),
+                     (alg.add(p, upd), "gradient_vs_update", f"this is the new value {name} + Delta {name}")],
         "update": [(grad, "gradient_vs_update", f"this is the gradient dE/d{name}, not -eta times it"),
-                   (-grad, "missing_learning_rate", "the learning rate eta is missing"),
-                   (p + upd, "gradient_vs_update", f"this is the new value {name} + Delta {name}")],
-        "new": [(p - grad, "missing_learning_rate", "the learning rate eta is missing"),
-                (p + grad, "gradient_vs_update", "the gradient was added as the step, not -eta times it"),
+                   (alg.neg(grad), "missing_learning_rate", "the learning rate eta is missing"),
+                   (alg.add(p, upd), "gradient_vs_update", f"this is the new value {name} + Delta {name}")],
+        "new": [(alg.sub(p, grad), "missing_learning_rate", "the learning rate eta is missing"),
+                (alg.add(p, grad), "gradient_vs_update", "the gradient was added as the step, not -eta times it"),
                 (upd, "gradient_vs_update", f"this is the update Delta {name} alone; add {name}"),
                 (grad, "gradient_vs_update", f"this is the gradient dE/d{name}")],
-    }[case.quantity]
+    }[t.quantity]
+    what = {"gradient": f"the gradient dE/d{name}", "update": f"the update Delta {name} = -eta dE/d{name}",
+            "new": f"the new value {name} + Delta {name}"}[t.quantity]
     for expr, code, why in guesses:
         if expr.free_symbols and case.matches(expr):
             return Diagnosis(code, f"Not {what}: {why}.")
@@ -128,13 +192,21 @@ def _quantity_confusion(case: Case) -> Optional[Diagnosis]:
 # -- sign and constant factors ---------------------------------------------------------------
 
 def _sign_or_factor(case: Case) -> Optional[Diagnosis]:
-    truth = [evaluate(case.true_part, p) for p in case.points]
+    tiny = sp.Float("1e-40")
+    truth = case.truth
     batch = [p.free[case.net.batch] for p in case.points]
-    ratios = [(c / t, n) for c, t, n in zip(case.part_values, truth, batch)
-              if c is not None and t is not None and abs(t) > sp.Float("1e-40")]
+    ratios = []
+    for mine, true, n in zip(case.part_values, truth, batch):
+        if mine is None or true is None:
+            continue
+        for c, t in zip(alg.entries(mine), alg.entries(true)):
+            if abs(t) > tiny:
+                ratios.append((c / t, n))
+            elif abs(c) > tiny:
+                return None         # nonzero where the rule is zero: no factor explains it
     if len(ratios) < 2:
         return None
-    uses_batch = case.net.batch in case.true_part.free_symbols
+    uses_batch = case.net.batch in case.depends_on
     for power, label in ((0, ""), (1, "N"), (-1, "1/N")):
         if power and not uses_batch:
             continue
@@ -189,31 +261,87 @@ def _factor_hint(case: Case, factor, power: int) -> str:
     return f" (check the constants: {hint})" if hint and factor in (2, -2, sp.Rational(1, 2)) else ""
 
 
+# -- which deltas a target depends on ----------------------------------------------------------
+
+def _units_by_layer(case: Case) -> Iterator[tuple[int, list]]:
+    """(layer, its delta rules) for every layer at or above the target's, lowest first."""
+    net, d = case.net, case.d
+    for l in net.graph.order:
+        if l >= case.target.layer:
+            yield l, [d.deltas[s] for s in net.delta[l]]
+
+
+def _trials(case: Case, per_unit: list) -> Iterator[tuple[Optional[object], dict]]:
+    """(unit rule or None for the whole layer, overrides): one unit at a time for a unit's answer,
+    then every unit of the layer together (all a layer-level answer can get wrong)."""
+    if not case.target.layer_level:
+        for rule, value in per_unit:
+            yield rule, {rule.symbol: value}
+    if len(per_unit) > 1 or case.target.layer_level:
+        yield None, {rule.symbol: value for rule, value in per_unit}
+
+
+def _uses(case: Case, overrides: dict) -> bool:
+    """Does the target read a delta whose rule the guess replaces?"""
+    return any(s in case.depends_on for s in overrides)
+
+
 # -- the activation derivative -----------------------------------------------------------------
 
-def _activation_factors(case: Case) -> Iterator[tuple[sp.Symbol, sp.Expr, sp.Symbol]]:
-    """(delta symbol, phi'(v) as the rule writes it, v) for each unit the quantity depends on."""
-    net, d = case.net, case.d
-    first = int(case.name[5:].split("_")[0]) if case.quantity == "delta" else d.params[case.name].layer
-    for l in range(net.depth, first - 1, -1):
-        if not net.activation(l).elementwise:
-            continue
-        for s in net.delta[l]:
-            rule = d.deltas[s]
-            factor = next(f.result for path in rule.chain for f in path if f.reason == "activation")
-            if factor != 1:
-                yield s, factor, rule.net
+def _activation_factor(rule) -> sp.Expr:
+    """phi'(v) as the unit's rule writes it (its "activation" factor)."""
+    return next(f.result for path in rule.chain for f in path if f.reason == "activation")
 
 
 def _missing_activation_derivative(case: Case) -> Optional[Diagnosis]:
-    for s, factor, v in _activation_factors(case):
-        variant = case.rule(case.name, {s: case.d.deltas[s].value / factor})
-        if variant != case.true_part and case.matches(variant, part=True):
-            act, rule = case.net.profile.activation, case.d.deltas[s]
+    act = case.net.profile.activation
+    for l, rules in reversed(list(_units_by_layer(case))):
+        if not case.net.activation(l).elementwise:
+            continue
+        per_unit = [(r, r.value / _activation_factor(r)) for r in rules if _activation_factor(r) != 1]
+        for rule, overrides in _trials(case, per_unit):
+            if not per_unit or not _uses(case, overrides) or not case.explains(case.true_part, overrides):
+                continue
+            if rule is not None:
+                factor = _activation_factor(rule)
+                return Diagnosis("missing_activation_derivative",
+                                 f"The activation derivative {act}'({rule.net}) = {to_text(factor)} of unit "
+                                 f"{rule.unit} of layer {rule.layer} is missing (it is a factor of {rule.symbol}).")
+            first = per_unit[0][0]
             return Diagnosis("missing_activation_derivative",
-                             f"The activation derivative {act}'({v}) = {to_text(factor)} of unit {rule.unit} "
-                             f"of layer {rule.layer} is missing (it is a factor of {s}).")
+                             f"The activation derivative {act}' of layer {l} is missing from every local "
+                             f"gradient of that layer (for unit {first.unit}: {act}'({first.net}) = "
+                             f"{to_text(_activation_factor(first))}).")
     return None
+
+
+# -- a transpose in the matrix form ----------------------------------------------------------------
+
+def _missing_transpose(case: Case) -> Optional[Diagnosis]:
+    """A layer-level answer with W where the rule has W.T (square W: the shapes alone cannot tell)."""
+    t = case.target
+    if not t.layer_level:
+        return None
+    rule = matrix_rule(case.d, t, "update" if t.quantity == "new" else t.quantity)
+    algebra = _explicit(case)
+    for node in sorted(rule.atoms(sp.Transpose), key=str):
+        try:
+            variant = rule.xreplace({node: node.arg})
+            value = sp.ImmutableMatrix(evaluate_matrix(variant, algebra))
+        except (ShapeError, ValueError, TypeError):
+            continue
+        if value.shape == t.shape and case.explains(value):
+            return Diagnosis("missing_transpose", f"A transpose is missing: yours has {to_text(node.arg)} where "
+                                                  f"the rule has {to_text(node)} ({to_text(rule)}).")
+    return None
+
+
+def _explicit(case: Case) -> MatrixAlgebra:
+    table = matrix_symbols(case.net)
+    return MatrixAlgebra(leaf=table.__getitem__, scalar=lambda e: e,
+                         ones=lambda shape: sp.ImmutableMatrix.ones(*shape),
+                         apply=lambda f, m: m.applyfunc(f), hadamard=lambda a, b: a.multiply_elementwise(b),
+                         matmul=operator.mul)
 
 
 # -- indices and layers ------------------------------------------------------------------------
@@ -221,45 +349,54 @@ def _missing_activation_derivative(case: Case) -> Optional[Diagnosis]:
 def _groups(case: Case) -> dict[sp.Symbol, list[sp.Symbol]]:
     """Each symbol -> the symbols of the same kind in the same layer (what a slipped index gives)."""
     net = case.net
-    kinds = [net.x, net.t] + [sum(net.W[l], []) for l in net.W] + list(net.b.values())
+    kinds = [net.x, net.t] + [sum(w, []) for w in net.weights.values()] + list(net.b.values())
     kinds += list(net.v.values()) + [ys for l, ys in net.y.items() if l > 0]
     return {s: [o for o in group if o != s] for group in kinds for s in group}
 
 
 def _wrong_index(case: Case) -> Optional[Diagnosis]:
+    if case.target.layer_level:
+        return None             # a layer's answer has no indices to slip
     for other in _same_layer(case):
-        if case.matches(case.rule(other), part=True):
+        if case.explains(case.rule(other)):
             return Diagnosis("wrong_index", f"Wrong index: this is the rule of {other}, not of {case.name}.")
     groups = _groups(case)
-    for s in sorted(case.true_part.free_symbols, key=lambda s: s.name):
+    # One symbol slipped where the rule is written out one level (delta1_1 in delta2_m and w2_m1):
+    # as a student writes it, not in the fully unrolled formula.
+    once = case.true_part.xreplace({s: r.value for s in case.true_part.free_symbols
+                                    if (r := case.d.deltas.get(s)) is not None})
+    for s in sorted(once.free_symbols, key=lambda s: s.name):
         for o in groups.get(s, []):
-            variant = case.true_part.xreplace({s: o})
-            if variant != case.true_part and case.matches(variant, part=True):
+            if case.explains(once.xreplace({s: o})):
                 return Diagnosis("wrong_index", f"Wrong index: {o} appears where {s} belongs.")
     return None
 
 
 def _same_layer(case: Case) -> list[str]:
-    if case.quantity == "delta":
-        layer = int(case.name[5:].split("_")[0])
-        return [s.name for s in case.net.delta[layer] if s.name != case.name]
-    layer = case.d.params[case.name].layer
-    return [n for n, r in case.d.params.items() if r.layer == layer and n != case.name]
+    """The other units of the layer, or the other entries of the same weight matrix or bias vector."""
+    t, d, net = case.target, case.d, case.net
+    if t.kind == "delta":
+        return [r.symbol.name for r in d.deltas.values() if r.layer == t.layer and r.symbol.name != t.name]
+    key = net.positions[t.name].key
+    return [n for n, p in net.positions.items() if p.key == key and n != t.name]
 
 
 def _wrong_layer(case: Case) -> Optional[Diagnosis]:
-    head, _, tail = case.name.partition("_")
-    letters = head.rstrip("0123456789")
-    for l in range(1, case.net.depth + 1):
-        other = f"{letters}{l}_{tail}"
-        if other == case.name or not _exists(case, other):
-            continue
-        if case.matches(case.rule(other), part=True):
+    for other in _other_layers(case):
+        if case.explains(case.rule(other)):
             return Diagnosis("wrong_layer", f"Wrong layer: this is the rule of {other}, not of {case.name}.")
     return None
 
 
-def _exists(case: Case, name: str) -> bool:
-    if case.quantity == "delta":
-        return sp.Symbol(name, real=True) in case.d.deltas
-    return name in case.d.params
+def _other_layers(case: Case) -> list[str]:
+    """The same unit elsewhere, the same position in another weight matrix (a skip's or the chain's
+    into the same layer: another layer's outputs), or another layer's vector or matrix of the same shape."""
+    t, d, net = case.target, case.d, case.net
+    if t.layer_level:
+        return [n for n, o in layer_names(net).items() if o.kind == t.kind and o.shape == t.shape and n != t.name]
+    if t.kind == "delta":
+        unit = d.deltas[sp.Symbol(t.name, real=True)].unit
+        return [r.symbol.name for r in d.deltas.values() if r.unit == unit and r.layer != t.layer]
+    mine = net.positions[t.name]
+    return [n for n, p in net.positions.items()
+            if p.index == mine.index and p.key != mine.key and p.is_weight == mine.is_weight]

@@ -20,9 +20,10 @@ from lark import Lark, Token, Tree
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from ..network import Network
-from ..printing import latex_names
-from .parse import MAX_DEPTH, MAX_EXPONENT, MAX_LITERAL, ExpressionError, check_plain
-from .symbols import function_table, symbol_table
+from ..printing import latex_names, to_latex
+from . import algebra as alg
+from .parse import MAX_DEPTH, MAX_EXPONENT, MAX_LITERAL, ExpressionError, check_built, check_plain
+from .symbols import function_table, matrix_symbols, symbol_table
 
 __all__ = ["parse_latex_expression", "parse_latex_for", "ExpressionError"]
 
@@ -38,17 +39,19 @@ FUNCTION_COMMANDS = {"exp": "exp", "log": "log", "ln": "ln", "tanh": "tanh", "sq
 # H(v), the step function that ReLU's derivative is printed with in the notes.
 LETTER_FUNCTIONS = {"H": lambda arg: sp.Heaviside(arg)}
 TEXT_COMMANDS = ("mathit", "mathrm", "mathsf", "operatorname", "text", "textrm", "textit")
+BOLD_COMMANDS = ("mathbf", "boldsymbol", "bm")          # vectors and matrices: \mathbf{W}^{(3,1)}
+TRANSPOSE_COMMANDS = ("top", "intercal")                # W^{\top}, as well as W^{T}
 SIZE_COMMANDS = ("left", "right", "big", "Big", "bigg", "Bigg", "bigl", "Bigl", "biggl", "Biggl",
                  "bigr", "Bigr", "biggr", "Biggr", "bigm", "Bigm", "biggm", "Biggm")
-OTHER_COMMANDS = ("frac", "dfrac", "tfrac", "cdot", "times", "prime", "quad", "qquad")
+OTHER_COMMANDS = ("frac", "dfrac", "tfrac", "cdot", "times", "prime", "quad", "qquad", "odot", "circ")
 ALLOWED_COMMANDS = (GREEK | set(FUNCTION_COMMANDS) | set(TEXT_COMMANDS) | set(SIZE_COMMANDS)
-                    | set(OTHER_COMMANDS))
+                    | set(OTHER_COMMANDS) | set(BOLD_COMMANDS) | set(TRANSPOSE_COMMANDS))
 SPACING = set(",;:! ")   # \, \; \: \! and "\ " are thin/medium/negative spaces: ignored
 
 GRAMMAR = r"""
 start: sum
 sum: term ((PLUS | MINUS) term)*
-term: factor ((MULOP | DIV) factor)*
+term: factor ((MULOP | DIV | HADAMARD) factor)*
 factor: (PLUS | MINUS)* product
 product: item+
 item: atom script*
@@ -58,6 +61,8 @@ script: "^" sup_arg      -> sup
       | "'"              -> prime
 
 sup_arg: "{" sum "}"          -> sup_group
+       | "{" pair (LETTER | CMD | TEXTCMD "{" LETTER "}")? "}"   -> sup_pair
+       | "{" HADAMARD sum "}" -> sup_hadamard
        | "{" PRIMECMD+ "}"    -> sup_primes
        | PRIMECMD             -> sup_primes
        | NUMBER               -> sup_token
@@ -69,10 +74,15 @@ sub_arg: "{" (NUMBER | LETTER | CMD | COMMA)+ "}"   -> sub_group
        | LETTER                                     -> sub_group
        | CMD                                        -> sub_group
 
+pair: "(" NUMBER COMMA NUMBER ")"
+    | "[" NUMBER COMMA NUMBER "]"
+
 atom: NUMBER                                 -> number
     | LETTER                                 -> letter
     | CMD                                    -> command
     | TEXTCMD "{" LETTER+ "}"                -> textname
+    | BOLD "{" (LETTER+ | CMD | NUMBER) "}"  -> boldname
+    | BOLD (LETTER | CMD)                    -> boldname
     | FRAC "{" sum "}" "{" sum "}"           -> frac
     | "(" sum ")"                            -> paren
     | "[" sum "]"                            -> paren
@@ -83,6 +93,8 @@ MINUS: "-"
 DIV: "/"
 COMMA: ","
 MULOP.3: "*" | /\\cdot(?![A-Za-z])/ | /\\times(?![A-Za-z])/
+HADAMARD.3: /\\(odot|circ)(?![A-Za-z])/
+BOLD.3: /\\(mathbf|boldsymbol|bm)(?![A-Za-z])/
 FRAC.3: /\\[dt]?frac(?![A-Za-z])/
 PRIMECMD.3: /\\prime(?![A-Za-z])/
 TEXTCMD.3: /\\(mathit|mathrm|mathsf|operatorname|text|textrm|textit)(?![A-Za-z])/
@@ -148,9 +160,16 @@ def _strip_math_delimiters(text: str) -> str:
 # -- symbols ----------------------------------------------------------------------------------
 
 _NAME_RE = re.compile(r"^(?P<base>\\math(?:it|rm)\{[A-Za-z]+\}|\\[A-Za-z]+|[A-Za-z])"
-                      r"(?:\^\{\((?P<layer>\d+)\)\})?(?:_\{(?P<idx>[0-9,]+)\})?$")
+                      r"(?:\^\{\((?P<layer>\d+(?:,\d+)?)\)\})?(?:_\{(?P<idx>[0-9,]+)\})?$")
+# The notes' vectors and matrices: \boldsymbol{\delta}^{(1)}, \mathbf{W}^{(3,1)}, \boldsymbol{x}.
+_BOLD_RE = re.compile(r"^\\(?:mathbf|boldsymbol)\{(?P<base>\\?[A-Za-z]+)\}(?:\^\{\((?P<layer>\d+(?:,\d+)?)\)\})?$")
 
-Key = tuple  # (base, layer or None, indices tuple of digit strings)
+Key = tuple  # (base, layer: a tuple (3,) or (3, 1) for a skip's, or None; indices tuple of digit strings)
+
+
+def _layer_key(text: Optional[str]) -> Optional[tuple[int, ...]]:
+    """The layer of a superscript: "3" -> (3,), "3,1" -> (3, 1) (a skip connection's pair)."""
+    return None if text is None else tuple(int(n) for n in text.split(","))
 
 
 def _base_key(base: str) -> str:
@@ -192,9 +211,20 @@ class SymbolMap:
             self.secondary = self._build(twin, net, table)
         except Exception:           # a numbering this spec cannot take: no fallback
             self.secondary = {}
+        self.matrices = self._matrices(net)
         self.multi_letter = {k[0] for m in (self.primary, self.secondary) for k in m
                              if len(k[0]) > 1 and k[0].isalpha()}
         self.bases = {k[0] for m in (self.primary, self.secondary) for k in m}
+
+    @staticmethod
+    def _matrices(net: Network) -> dict[tuple, sp.ImmutableMatrix]:
+        """(base, layer) -> entries of every vector and matrix, keyed as the notes print them."""
+        out = {}
+        for m, entries in matrix_symbols(net).items():
+            found = _BOLD_RE.match(to_latex(m, net))
+            if found is not None:
+                out[(_base_key(found.group("base")), _layer_key(found.group("layer")))] = entries
+        return out
 
     @staticmethod
     def _build(names_net: Network, net: Network, table) -> dict[Key, set]:
@@ -211,12 +241,11 @@ class SymbolMap:
             if m is None:
                 continue
             base = _base_key(m.group("base"))
-            layer = int(m.group("layer")) if m.group("layer") else None
-            key = (base, layer, _net_readings(base, m.group("idx")))
+            key = (base, _layer_key(m.group("layer")), _net_readings(base, m.group("idx")))
             out.setdefault(key, set()).add(target)
         return out
 
-    def lookup(self, base: str, layer: Optional[int], groups: list[str]) -> tuple[list, bool]:
+    def lookup(self, base: str, layer: Optional[tuple], groups: list[str]) -> tuple[list, bool]:
         """The symbols a written name may denote (first in the net's own numbering); known base?"""
         keys = {(base, layer, r) for r in _user_readings(groups)}
         for table in (self.primary, self.secondary):
@@ -278,33 +307,42 @@ class _Builder:
         assert tree.data == "start"
         return self.sum(tree.children[0])
 
+    def combine(self, f, a, b, node):
+        """f(a, b) of the algebra; operands whose shapes do not combine are reported at ``node``."""
+        try:
+            return f(a, b)
+        except alg.ShapeError as exc:
+            self.fail(str(exc), node)
+
     def sum(self, tree: Tree) -> sp.Expr:
         kids = tree.children
-        total = [self.term(kids[0])]
+        total = self.term(kids[0])
         for op, node in zip(kids[1::2], kids[2::2]):
-            value = self.term(node)
-            total.append(value if op.type == "PLUS" else sp.Mul(sp.Integer(-1), value))
-        return sp.Add(*total)
+            total = self.combine(alg.add if op.type == "PLUS" else alg.sub, total, self.term(node), op)
+        return total
 
     def term(self, tree: Tree) -> sp.Expr:
         kids = tree.children
-        factors = [self.factor(kids[0])]
+        value = self.factor(kids[0])
         for op, node in zip(kids[1::2], kids[2::2]):
-            value = self.factor(node)
+            other = self.factor(node)
             if op.type == "DIV":
-                if value == 0:
+                if not alg.is_matrix(other) and other == 0:
                     self.fail("division by zero", op)
-                value = sp.Pow(value, sp.Integer(-1))
-            factors.append(value)
-        return sp.Mul(*factors)
+                value = self.combine(alg.divide, value, other, op)
+            elif op.type == "HADAMARD":
+                value = self.combine(lambda a, b: alg.hadamard(a, b, str(op)), value, other, op)
+            else:
+                value = self.combine(lambda a, b: alg.product(a, b, str(op)), value, other, op)
+        return value
 
     def factor(self, tree: Tree) -> sp.Expr:
         *signs, product = tree.children
         negative = sum(1 for s in signs if s.type == "MINUS") % 2
         value = self.product(product)
-        return sp.Mul(sp.Integer(-1), value) if negative else value
+        return alg.neg(value) if negative else value
 
-    def product(self, tree: Tree) -> sp.Expr:
+    def product(self, tree: Tree) -> alg.Value:
         items = self._merge_words(tree.children)
         pieces = [self.item(node, i + 1 < len(items) and self._opens_call(items[i + 1]))
                   for i, node in enumerate(items)]
@@ -321,7 +359,10 @@ class _Builder:
                 raise ExpressionError(f"functions applied more than {MAX_DEPTH} deep", piece.start)
             values.insert(0, Piece(value=self._call(piece, arg), chain=arg.chain + 1,
                                    start=piece.start, source=piece.source))
-        return sp.Mul(*[p.value for p in values])
+        value = values[0].value
+        for piece in values[1:]:
+            value = self.combine(alg.product, value, piece.value, tree)
+        return value
 
     def _opens_call(self, node: Tree) -> bool:
         atom = node.children[0]
@@ -359,21 +400,24 @@ class _Builder:
             self.fail(f"the formula has more than {MAX_ITEMS} parts", tree)
         atom, *scripts = tree.children
         kind = atom.data
-        if kind in ("letter", "command", "textname", "word"):
+        if kind in ("letter", "command", "textname", "word", "boldname"):
             return self._name(tree, atom, scripts, before_group)
         if kind == "number":
             value = self._number(atom.children[0])
             inner, is_group = None, False
         elif kind == "frac":
             num, den = self.sum(atom.children[1]), self.sum(atom.children[2])
-            if den == 0:
+            if not alg.is_matrix(den) and den == 0:
                 self.fail("division by zero in \\frac", atom)
-            value, inner, is_group = num / den, None, False
+            value, inner, is_group = self.combine(alg.divide, num, den, atom), None, False
         else:                           # paren or brace
             inner = self.sum(atom.children[0])
             value, is_group = inner, kind == "paren"
         power = None
         for script in scripts:
+            if script.data == "sup" and _is_transpose(script.children[0]) and power is None:
+                value = self._transpose(value, script)
+                continue
             if script.data != "sup" or power is not None:
                 what = {"sub": "a subscript", "prime": "a prime"}.get(script.data, "a second superscript")
                 self.fail(f"{what} is not accepted on '{self._src(atom)}'", script)
@@ -398,6 +442,9 @@ class _Builder:
         arg = script.children[0]
         if arg.data == "sup_primes":
             self.fail("a prime is accepted only on an activation, as in \\varphi'(v)", script)
+        if arg.data == "sup_pair":
+            self.fail(f"'{self._src(arg)}' names a skip connection's layers; put it on a weight, as in "
+                      "w^{(3,1)}_{12}", script)
         if arg.data == "sup_token":
             tok = arg.children[0]
             if tok.type != "NUMBER":
@@ -406,13 +453,13 @@ class _Builder:
                 self.fail(f"write ^{{{tok}}}: in TeX ^{tok} means ^{{{tok[0]}}}{tok[1:]}", tok)
             exponent = sp.Integer(int(str(tok)))
         else:
-            inner = arg.children[0]
+            inner = arg.children[-1]         # ^{...}, or ^{\\circ ...}: the power of each entry
             if not euler and self._contains_power(inner):
                 self.fail("nested powers are not accepted", script)
             exponent = self.sum(inner)
         if euler:
             return exponent             # e^{-v} is exp(-v): any exponent
-        if not exponent.is_Integer:
+        if alg.is_matrix(exponent) or not exponent.is_Integer:
             self.fail(f"an exponent must be a whole number, not '{self._src(arg)}'", script)
         if abs(exponent) > MAX_EXPONENT:
             self.fail(f"exponent {exponent} is larger than {MAX_EXPONENT}", script)
@@ -420,7 +467,11 @@ class _Builder:
             self.fail("nested powers are not accepted (write {y^2}^3 as y^{6})", script)
         return exponent
 
-    def _pow(self, base: sp.Expr, exponent: sp.Expr, node) -> sp.Expr:
+    def _pow(self, base: sp.Expr, exponent: sp.Expr, node, elementwise: bool = False) -> sp.Expr:
+        if alg.is_matrix(base):
+            if not (elementwise or 1 in base.shape):
+                self.fail("a power of a matrix: write ^{\\circ 2} for the power of each entry", node)
+            return alg.power(base, exponent)
         if base.is_Number and base != 0 and abs(base) != 1:
             digits = abs(float(exponent)) * max(abs(math.log10(abs(float(sp.Abs(base))) or 1e-300)), 1)
             if digits > MAX_POWER_DIGITS:
@@ -438,8 +489,8 @@ class _Builder:
             if isinstance(n, Tree):
                 if _is_euler_item(n):
                     continue            # e^{-v} is exp(-v), not a power that can grow
-                if n.data == "sup" and n.children[0].data != "sup_primes" \
-                        and _layer_of(n.children[0]) is None:
+                if n.data == "sup" and n.children[0].data not in ("sup_primes", "sup_pair") \
+                        and _layer_of(n.children[0]) is None and not _is_transpose(n.children[0]):
                     return True
                 stack.extend(n.children)
         return False
@@ -447,6 +498,8 @@ class _Builder:
     # names: symbols and function heads
     def _name(self, tree: Tree, atom: Tree, scripts: list[Tree], before_group: bool) -> Piece:
         kind = atom.data
+        if kind == "boldname":
+            return self._bold(tree, atom, scripts)
         if kind == "textname":
             base = "".join(str(t) for t in atom.children[1:])
         elif kind == "command":
@@ -469,9 +522,10 @@ class _Builder:
             if primes > 1:
                 self.fail(f"only first derivatives are accepted, not {source}", tree)
             return Piece(head=head, primes=primes, head_power=power, start=start, source=self._src(atom))
-        layer, groups, power, seen_sub = None, [], None, False
+        groups, seen_sub, plain = [], False, []
         if self._is_euler(base, scripts):
-            return Piece(value=sp.exp(self._exponent(scripts[0], atom, euler=True)), start=start, source=source)
+            exponent = self._exponent(scripts[0], atom, euler=True)
+            return Piece(value=alg.apply(sp.exp, exponent), start=start, source=source)
         for script in scripts:
             if script.data == "prime":
                 self.fail(f"a prime is accepted only on an activation, not on '{self._src(atom)}'", script)
@@ -481,24 +535,79 @@ class _Builder:
                 seen_sub = True
                 groups = self._indices(script.children[0])
                 continue
-            lay = _layer_of(script.children[0])
-            if lay is not None and layer is None and power is None:     # before or after the subscript
-                layer = lay
+            plain.append(script)
+        layer, transposed, power = self._superscripts(plain, atom)
+        value = self._symbol(base, layer, groups, tree, source)
+        return Piece(value=self._finish(value, transposed, power, tree), start=start, source=source)
+
+    def _superscripts(self, scripts: list[Tree], atom) -> tuple:
+        """(layer, transposed, (exponent, entrywise) or None) of a name's superscripts, before or after
+        its subscript: w^{(3,1)}_{12} = w_{12}^{(3,1)}; \\mathbf{W}^{(2)T}, (y^{(1)}_1)^2."""
+        layer, transposed, power = None, False, None
+        for script in scripts:
+            arg = script.children[0]
+            lay, marked = self._layer_script(arg)
+            if lay is not None and layer is None and not transposed and power is None:
+                layer, transposed = lay, marked
+            elif _is_transpose(arg) and not transposed and power is None:
+                transposed = True
             elif power is None:
-                power = self._exponent(script, atom)
+                power = (self._exponent(script, atom), arg.data == "sup_hadamard")
             else:
                 self.fail("double superscript: brace the base, as in {y_1}^2", script)
-        value = self._symbol(base, layer, groups, tree, source)
-        if power is not None:
-            value = self._pow(value, power, tree)
-        return Piece(value=value, start=start, source=source)
+        return layer, transposed, power
+
+    def _finish(self, value, transposed: bool, power, node):
+        if transposed:
+            value = self._transpose(value, node)
+        return value if power is None else self._pow(value, power[0], node, elementwise=power[1])
+
+    def _transpose(self, value, node):
+        if not alg.is_matrix(value):
+            self.fail(f"'{self._src(node)}': a transpose needs a vector or a matrix, not a number", node)
+        return alg.transpose(value)
+
+    def _layer_script(self, arg: Tree) -> tuple[Optional[tuple[int, ...]], bool]:
+        """^{(2)}, ^{(3,1)}, ^{(2)T}, ^{(3,1)\\top}: (the layer, transposed?); else (None, False)."""
+        if arg.data == "sup_pair":
+            pair, *mark = arg.children
+            if mark and not _is_mark(mark):
+                self.fail(f"'{self._src(arg)}': after a layer only a transpose T is accepted", arg)
+            return tuple(int(str(t)) for t in pair.children if t.type == "NUMBER"), bool(mark)
+        lay = _layer_of(arg)
+        if lay is not None:
+            return (lay,), False
+        items = _single_product(arg.children[0]) if arg.data == "sup_group" else None
+        if items is not None and len(items) == 2 and all(len(i.children) == 1 for i in items):
+            lay = _paren_layer(items[0].children[0])
+            if lay is not None and _is_mark_atom(items[1].children[0]):
+                return (lay,), True
+        return None, False
+
+    def _bold(self, tree: Tree, atom: Tree, scripts: list[Tree]) -> Piece:
+        r"""\mathbf{W}^{(3,1)}, oldsymbol{\delta}^{(1)}, m{x}: a vector or matrix; \mathbf{1} the ones."""
+        base, source = "".join(str(t) for t in atom.children[1:]), self._src(tree)
+        for script in scripts:
+            if script.data != "sup":
+                what = "a subscript" if script.data == "sub" else "a prime"
+                self.fail(f"{what} is not accepted on the vector or matrix '{source}'; write one entry as "
+                          "w^{(1)}_{21}", script)
+        layer, transposed, power = self._superscripts(scripts, atom)
+        if base == "1" and layer is None:
+            value = sp.Integer(1)       # a vector of ones, stretched to the shape it meets
+        else:
+            value = self.smap.matrices.get((_base_key(base), layer)) if self.smap else None
+            if value is None:
+                self.fail(f"unknown vector or matrix '{source}'; use the notes' names, as in "
+                          r"\mathbf{W}^{(2)} or \boldsymbol{\delta}^{(1)}", tree)
+        return Piece(value=self._finish(value, transposed, power, tree), start=self._pos(tree), source=source)
 
     def _is_euler(self, base: str, scripts) -> bool:
         """e^{...} where e names no symbol of the profile is Euler's number."""
         if base != "e" or len(scripts) != 1 or scripts[0].data != "sup":
             return False
         if scripts and (_layer_of(scripts[0].children[0]) is not None
-                        or scripts[0].children[0].data == "sup_primes"):
+                        or scripts[0].children[0].data in ("sup_primes", "sup_pair")):
             return False
         return self.smap is None or not self.smap.lookup("e", None, [])[0]
 
@@ -544,6 +653,8 @@ class _Builder:
             self.fail(f"'{source}' is ambiguous ({names}); separate the indices with a comma", tree)
         if base == "\\pi" and layer is None and not groups:
             return sp.pi
+        if not groups and (base, layer) in self.smap.matrices:
+            return self.smap.matrices[(base, layer)]     # W^{(2)}, \\delta^{(1)}: a layer's, unbolded
         hint = "" if known else "; use the notes' letters"
         self.fail(f"unknown symbol '{source}'{hint}", tree)
 
@@ -555,15 +666,15 @@ class _Builder:
             raise ExpressionError(r"write \sqrt{...}", head.start)
         operand = arg.inner if arg.is_group and arg.power is not None else arg.value
         try:
-            value = self.functions[key](operand)
+            value = alg.apply(self.functions[key], operand)      # entry by entry on a vector
         except ExpressionError as exc:
             raise ExpressionError(f"{head.source}{chr(39) * head.primes}(...): {exc}", head.start) from None
         except (TypeError, ValueError) as exc:
             raise ExpressionError(f"{head.source}(...): {exc}", head.start) from None
         if arg.is_group and arg.power is not None:
-            value = sp.Pow(value, arg.power)
+            value = alg.power(value, arg.power)
         if head.head_power is not None:
-            value = sp.Pow(value, head.head_power)
+            value = alg.power(value, head.head_power)
         return value
 
 
@@ -580,13 +691,52 @@ def _layer_of(arg: Tree) -> Optional[int]:
     """^{(2)} or ^{[2]}: the layer 2; anything else: None."""
     if not isinstance(arg, Tree) or arg.data != "sup_group":
         return None
-    node = _single_item(arg.children[0])
+    return _paren_layer(_single_item(arg.children[0]))
+
+
+def _paren_layer(node) -> Optional[int]:
+    """(2) or [2] as an atom: 2."""
     if node is None or node.data != "paren":
         return None
     node = _single_item(node.children[0])
     if node is None or node.data != "number" or not str(node.children[0]).isdigit():
         return None
     return int(str(node.children[0]))
+
+
+TRANSPOSE_MARKS = ("T", "\\top", "\\intercal")
+
+
+def _is_mark(tokens: list) -> bool:
+    r"""T, \top, \intercal or \mathsf{T} as the tokens after a layer pair: a transpose."""
+    text = [str(t) for t in tokens]
+    return (len(text) == 1 and text[0] in TRANSPOSE_MARKS) or (len(text) == 2 and text[1] == "T")
+
+
+def _is_mark_atom(atom) -> bool:
+    if not isinstance(atom, Tree):
+        return False
+    if atom.data in ("letter", "command"):
+        return str(atom.children[0]) in TRANSPOSE_MARKS
+    return atom.data == "textname" and [str(t) for t in atom.children[1:]] == ["T"]
+
+
+def _is_transpose(arg: Tree) -> bool:
+    r"""^T, ^{T}, ^\top, ^{\top}, ^{\intercal}, ^{\mathsf{T}}: a transpose, not a power."""
+    if not isinstance(arg, Tree):
+        return False
+    if arg.data == "sup_token":
+        return str(arg.children[0]) in TRANSPOSE_MARKS
+    return arg.data == "sup_group" and _is_mark_atom(_single_item(arg.children[0]))
+
+
+def _single_product(node) -> Optional[list]:
+    """The items of the one product under sum > term > factor (no operators, no signs), else None."""
+    for rule in ("sum", "term", "factor"):
+        if not isinstance(node, Tree) or node.data != rule or len(node.children) != 1:
+            return None
+        node = node.children[0]
+    return node.children if isinstance(node, Tree) and node.data == "product" else None
 
 
 def _single_item(node) -> Optional[Tree]:
@@ -619,26 +769,29 @@ def _parse_tree(text: str) -> tuple[Tree, str]:
         raise ExpressionError("the formula is too deeply nested") from None
 
 
-def parse_latex_expression(text: str, symbols: Optional[SymbolMap], functions) -> sp.Expr:
+def parse_latex_expression(text: str, symbols: Optional[SymbolMap], functions) -> alg.Value:
     """Parse LaTeX ``text`` with a symbol map and a function table (see parse_latex_for)."""
     tree, clean = _parse_tree(text)
     try:
         expr = _Builder(clean, symbols, functions).build(tree)
     except RecursionError:
         raise ExpressionError("the formula is too deeply nested") from None
-    if expr.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
-        raise ExpressionError("the formula is undefined (a division by zero or log(0))")
+    check_built(expr, "formula")
     return expr
 
 
-def parse_latex_for(net: Network, text: str) -> sp.Expr:
+def parse_latex_for(net: Network, text: str) -> alg.Value:
     r"""Parse a LaTeX formula in ``net``'s notation into a SymPy expression in its symbols.
 
     Accepts the letters of the notes (``w^{(1)}_{21}``, or ``w_{41}`` with global
     numbering; ``\delta^{(2)}_1``, ``\eta``, ``x_1``), ``\frac{}{}``, ``\cdot``,
     ``\times``, juxtaposition, ``\left( \right)``, powers with small whole exponents and
     the activations ``\varphi'(v^{(1)}_2)``, ``\sigma``, ``f``, ``\exp``, ``\log``,
-    ``\tanh``, ``\operatorname{ReLU}``. Raises ExpressionError (with the column) for
-    anything else, including every TeX command not on the whitelist.
+    ``\tanh``, ``\operatorname{ReLU}``. A skip connection's weights carry the layer pair,
+    ``w^{(3,1)}_{12}`` or ``w_{12}^{(3,1)}``. Layer-level answers use the notes' vectors and
+    matrices (``\mathbf{W}^{(3,1)}``, ``\boldsymbol{\delta}^{(1)}``, ``\mathbf{1}``), side by
+    side for the matrix product, ``\odot`` entry by entry, ``^{T}`` or ``^{\top}`` to
+    transpose; the result is then an ImmutableMatrix. Raises ExpressionError (with the
+    column) for anything else, including every TeX command not on the whitelist.
     """
     return parse_latex_expression(text, _symbol_map(net), function_table(net))

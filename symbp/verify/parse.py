@@ -11,24 +11,28 @@ from typing import Callable, Mapping
 import sympy as sp
 
 from ..errors import SymbpError
+from . import algebra as alg
 
 MAX_LENGTH = 2000
 MAX_NODES = 500
 MAX_DEPTH = 50          # parentheses, and the depth of the syntax tree below
 MAX_EXPONENT = 100
 MAX_LITERAL = 1e100
+MAX_LEAVES = 100_000    # a formula written out in full, matrix products expanded entry by entry
 
 PRIME = "__prime__"
 # name'( -> __prime__name( : the apostrophe of phi'(v) is not Python, so it is rewritten
 # on the raw text before ast.parse ever sees it; nothing else is rewritten.
 _PRIME_RE = re.compile(r"([A-Za-z][A-Za-z0-9_]*)'\s*\(")
 
-_BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**"}
-_REFUSED_OPS = {ast.BitXor: "'^' (write powers as **)", ast.MatMult: "'@'", ast.Mod: "'%'",
+_BINOPS = {ast.Add: alg.add, ast.Sub: alg.sub, ast.Mult: alg.hadamard, ast.Div: alg.divide,
+           ast.MatMult: alg.matmul, ast.Pow: None}
+_REFUSED_OPS = {ast.BitXor: "'^' (write powers as **)", ast.Mod: "'%'",
                 ast.FloorDiv: "'//'", ast.LShift: "'<<'", ast.RShift: "'>>'",
                 ast.BitOr: "'|'", ast.BitAnd: "'&'"}
 
 Functions = Mapping[str, Callable[..., sp.Expr]]
+Symbols = Mapping[str, "sp.Symbol | sp.ImmutableMatrix"]
 
 
 class ExpressionError(SymbpError, ValueError):
@@ -40,20 +44,31 @@ class ExpressionError(SymbpError, ValueError):
         super().__init__(f"{message}{where}")
 
 
-def parse_expression(text: str, symbols: Mapping[str, sp.Symbol], functions: Functions) -> sp.Expr:
+def parse_expression(text: str, symbols: Symbols, functions: Functions) -> alg.Value:
     """Parse ``text`` into a SymPy expression over ``symbols`` and calls of ``functions``.
 
     Never evaluates Python: the text is checked (length, ASCII, nesting), parsed by
     ``ast.parse`` and every node is rebuilt from a whitelist. A derivative such as
-    ``phi'(v1_2)`` calls ``functions["phi'"]``. Anything else raises ExpressionError.
+    ``phi'(v1_2)`` calls ``functions["phi'"]``. A symbol may stand for a matrix (``W3_1``,
+    ``delta1``): then ``@`` multiplies matrices, ``.T`` transposes, ``*``, ``+`` and ``**``
+    work entry by entry as in NumPy and the result is an ImmutableMatrix. Anything else
+    raises ExpressionError.
     """
     _check_raw(text)
     rewritten, colmap = _rewrite_primes(text)
     tree = _parse(rewritten, colmap)
     expr = _Builder(symbols, functions, colmap).build(tree.body, 0)
-    if expr.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
-        raise ExpressionError("the expression is undefined (a division by zero or log(0))")
+    check_built(expr, "expression")
     return expr
+
+
+def check_built(expr: alg.Value, what: str) -> None:
+    """A built formula must be defined and, written out, of a size the checks can walk."""
+    if alg.tree_size(expr, MAX_LEAVES) > MAX_LEAVES:
+        raise ExpressionError(f"the {what} is too large once its matrix products are written out "
+                              f"(more than {MAX_LEAVES} terms)")
+    if expr.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
+        raise ExpressionError(f"the {what} is undefined (a division by zero or log(0))")
 
 
 def check_plain(text: str, what: str = "expression", whitespace: str = "", hint: str = "",
@@ -133,7 +148,7 @@ def _parse(text: str, marks) -> ast.Expression:
 class _Builder:
     """Rebuild a whitelisted ast as SymPy objects, counting nodes and depth as it goes."""
 
-    def __init__(self, symbols: Mapping[str, sp.Symbol], functions: Functions, marks):
+    def __init__(self, symbols: Symbols, functions: Functions, marks):
         self.symbols, self.functions, self.marks = symbols, functions, marks
         self.nodes = 0
 
@@ -174,7 +189,7 @@ class _Builder:
         if isinstance(node.op, ast.UAdd):
             return operand
         if isinstance(node.op, ast.USub):
-            return sp.Mul(sp.Integer(-1), operand)
+            return alg.neg(operand)
         self.fail(f"operator {_describe(node.op)} is not accepted", node)
 
     def _BinOp(self, node: ast.BinOp, depth: int) -> sp.Expr:
@@ -184,13 +199,24 @@ class _Builder:
         if op is ast.Pow:
             return self._power(node, depth)
         left, right = self.build(node.left, depth), self.build(node.right, depth)
-        if op is ast.Add:
-            return sp.Add(left, right)
-        if op is ast.Sub:
-            return sp.Add(left, sp.Mul(sp.Integer(-1), right))
-        if op is ast.Mult:
-            return sp.Mul(left, right)
-        return sp.Mul(left, sp.Pow(right, sp.Integer(-1)))
+        try:
+            return _BINOPS[op](left, right)
+        except alg.ShapeError as exc:
+            self.fail(f"{self._source(node)}: {exc}", node)
+
+    def _Attribute(self, node: ast.Attribute, depth: int) -> sp.Expr:
+        """``M.T``, the transpose of a matrix: the one attribute there is."""
+        if node.attr != "T":
+            self.fail(f"{_describe(node)} is not accepted", node)
+        value = self.build(node.value, depth)
+        if not alg.is_matrix(value):
+            self.fail(f"'.T' transposes a matrix or a vector; {self._source(node.value)} is a number", node)
+        return alg.transpose(value)
+
+    def _source(self, node: ast.AST) -> str:
+        """What the user typed for a node, shortened (column positions are the rewritten text's)."""
+        text = ast.unparse(node)
+        return text if len(text) <= 40 else text[:37] + "..."
 
     def _power(self, node: ast.BinOp, depth: int) -> sp.Expr:
         # Towers like 9**9**9**9 would build numbers of astronomic size: refuse any nesting.
@@ -199,11 +225,11 @@ class _Builder:
                 if isinstance(inner, ast.BinOp) and isinstance(inner.op, ast.Pow):
                     self.fail("nested powers are not accepted (write (x**2)**3 as x**6)", inner)
         base, exponent = self.build(node.left, depth), self.build(node.right, depth)
-        if not exponent.is_Number:
+        if alg.is_matrix(exponent) or not exponent.is_Number:
             self.fail("an exponent must be a number", node.right)
         if abs(exponent) > MAX_EXPONENT:
             self.fail(f"exponent {exponent} is larger than {MAX_EXPONENT}", node.right)
-        return sp.Pow(base, exponent)
+        return alg.power(base, exponent)
 
     def _Call(self, node: ast.Call, depth: int) -> sp.Expr:
         if not isinstance(node.func, ast.Name):
@@ -218,6 +244,10 @@ class _Builder:
             self.fail(f"'*' arguments are not accepted in {key}(...)", node)
         args = [self.build(a, depth) for a in node.args]
         try:
+            if any(alg.is_matrix(a) for a in args):
+                if len(args) != 1:
+                    self.fail(f"{key}(...) applies to one matrix, entry by entry", node)
+                return alg.apply(self.functions[key], args[0])
             return self.functions[key](*args)
         except ExpressionError as exc:
             self.fail(f"{key}(...): {exc}", node)

@@ -6,12 +6,15 @@ import signal
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Callable, Iterator, Optional
 
 import sympy as sp
 
 from .. import notation as nt
 from ..activations import ACTIVATIONS, Activation, derivative
+# forms names the vectors and matrices of the matrix rules; verify reads the same names back.
+from ..forms import _entries as matrix_entries, _input as input_vector, _vectors as layer_vectors
 from ..network import Network
 from .parse import ExpressionError
 
@@ -107,7 +110,7 @@ def _generic(net: Network, units, name: str, fallback, prime: bool) -> Callable[
             layer, j = units[arg]
             act = net.activation(layer)
             if not prime:
-                return net.output(layer, j)
+                return activation_of(net, layer, j)
             if not act.elementwise:
                 raise ExpressionError(f"{act.name} is not elementwise; write its derivative out")
             return derivative(act, arg)
@@ -118,17 +121,48 @@ def _generic(net: Network, units, name: str, fallback, prime: bool) -> Callable[
     return apply
 
 
+def activation_of(net: Network, layer: int, j: int) -> sp.Expr:
+    """phi(v_j) of unit j (1-based): the activation alone, without a residual shortcut's y(s)."""
+    act, v = net.activation(layer), net.v[layer]
+    return act.function(v[j - 1]) if act.elementwise else act.function(v, j - 1)
+
+
 def output_symbols(net: Network) -> dict[sp.Expr, sp.Symbol]:
-    """{phi(v_j): y_j} for elementwise, non-identity layers: a formula in phi(v) back in outputs."""
+    """{phi(v_j): y_j} for elementwise, non-identity layers: a formula in phi(v) back in outputs.
+
+    A layer a residual shortcut adds to has y_j = phi(v_j) + y_j(s): phi(v_j) stays as it is.
+    """
     out = {}
-    for l in range(1, net.depth + 1):
-        if not net.activation(l).elementwise:
+    for l in net.graph.order:
+        if not net.activation(l).elementwise or net.graph.is_shortcut_target(l):
             continue
         for j in net.units(l):
             fv = net.output(l, j)
             if fv != net.v[l][j - 1]:
                 out[fv] = net.y[l][j - 1]
     return out
+
+
+@lru_cache(maxsize=8)
+def matrix_symbols(net: Network) -> dict[sp.MatrixSymbol, sp.ImmutableMatrix]:
+    """Every vector and matrix of the matrix form -> its entries: v1, y1, delta1, W3, W3_1, x, d, e, b1.
+
+    Named as the matrix rules name them (W3_1 for the skip matrix from layer 1 into 3); the
+    bias vectors by their params keys; y0 is x, as y0_k is x_k.
+    """
+    out = dict(matrix_entries(net))
+    column = lambda symbols: sp.ImmutableMatrix(len(symbols), 1, list(symbols))     # noqa: E731
+    for bs in net.b.values():
+        key = net.positions[bs[0].name].key
+        out[sp.MatrixSymbol(key, len(bs), 1)] = column(bs)
+    out[layer_vectors(net, 0)["y"]] = out[input_vector(net)]
+    return out
+
+
+@lru_cache(maxsize=8)
+def matrix_table(net: Network) -> dict[str, sp.ImmutableMatrix]:
+    """The names of ``matrix_symbols`` -> their entries, as a formula refers to them."""
+    return {m.name: e for m, e in matrix_symbols(net).items()}
 
 
 # -- points ---------------------------------------------------------------------------------
@@ -203,8 +237,14 @@ def time_limit(seconds: float) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-def evaluate(expr: sp.Expr, point: Point) -> Optional[sp.Float]:
-    """``expr`` (in unit symbols) at ``point`` to 50 digits; None where undefined, not real or too slow."""
+def evaluate(expr, point: Point):
+    """``expr`` (in unit symbols) at ``point`` to 50 digits; None where undefined, not real or too slow.
+
+    A matrix evaluates entry by entry (None if any entry is undefined).
+    """
+    if isinstance(expr, sp.MatrixBase):
+        values = [evaluate(e, point) for e in expr]
+        return None if any(v is None for v in values) else sp.ImmutableMatrix(*expr.shape, values)
     try:
         with time_limit(EVAL_SECONDS):
             value = sp.N(expr.xreplace(point.values), DIGITS)
@@ -215,8 +255,11 @@ def evaluate(expr: sp.Expr, point: Point) -> Optional[sp.Float]:
     return value
 
 
-def close(a: sp.Float, b: sp.Float, floor: float = 1e-40) -> bool:
-    """Equal to ~30 significant digits (the points are exact, the arithmetic has 50)."""
+def close(a, b, floor: float = 1e-40) -> bool:
+    """Equal to ~30 significant digits (the points are exact, the arithmetic has 50); matrices entrywise."""
+    if isinstance(a, sp.MatrixBase) or isinstance(b, sp.MatrixBase):
+        return (isinstance(a, sp.MatrixBase) and isinstance(b, sp.MatrixBase) and a.shape == b.shape
+                and all(close(x, y, floor) for x, y in zip(a, b)))
     # Relative, with a tiny absolute floor: 50-digit cancellation leaves ~1e-50, not 1e-40.
     return abs(a - b) <= sp.Float("1e-30", DIGITS) * max(abs(a), abs(b)) + sp.Float(floor, DIGITS)
 
@@ -239,21 +282,40 @@ def symbol_listing(net: Network) -> str:
     """`symbp verify NET --list-symbols`: every identifier with its meaning, layer by layer."""
     p = net.profile
     rows = [(x.name, f"input {k} (also {nt.out_id(p, 0, k)})") for k, x in enumerate(net.x, start=1)]
-    for l in range(1, net.depth + 1):
+    for l in net.graph.order:
         kind = "output" if l == net.depth else "hidden"
         for j in net.units(l):
             rows.append((net.v[l][j - 1].name, f"net input of unit {j}, layer {l} ({kind})"))
-            rows.append((net.y[l][j - 1].name, f"output of unit {j}, layer {l} ({kind})"))
+            rows.append((net.y[l][j - 1].name, f"output of unit {j}, layer {l} ({kind}){_shortcut_note(net, l, j)}"))
             rows.append((net.delta[l][j - 1].name, f"local gradient of unit {j}, layer {l}: {p.delta_definition}"))
-            for k in net.units(l - 1):
-                rows.append((net.W[l][j - 1][k - 1].name, f"weight into unit {j} of layer {l} from unit {k} of layer {l - 1}"))
+            for c in net.graph.inputs(l):
+                via = "" if c.kind == "chain" else f" (skip connection {c.key})"
+                rows += [(w.name, f"weight into unit {j} of layer {l} from unit {k} of layer {c.src}{via}")
+                         for k, w in enumerate(net.weights[c][j - 1], start=1)]
             if net.bias:
                 rows.append((net.b[l][j - 1].name, f"bias of unit {j}, layer {l} (sign {net.spec.bias_sign})"))
     rows += [(t.name, f"target of output {j}") for j, t in enumerate(net.t, start=1)]
     rows += [(e.name, f"error of output {j}: {net.error(j)}") for j, e in enumerate(net.e, start=1)]
     rows += [("eta", "learning rate"), ("N", "number of samples in the batch")]
+    rows += [(m.name, f"{m.rows} x {m.cols} {'vector' if m.cols == 1 else 'matrix'} of "
+                      f"{', '.join(e.name for e in _ends(entries))}")
+             for m, entries in matrix_symbols(net).items()]
     names = sorted({n.rstrip("'") for n in fixed_functions(net)})
     fns = (f"functions: {' '.join(names)}; {', '.join(sorted(set(GENERIC) | {p.activation}))} (the unit's "
            "activation); a prime for the derivative, e.g. phi'(v1_2)")
+    layer_level = ("a layer's answer (--param with a vector or matrix name above): @ the matrix product, "
+                   "* + - ** entry by entry, .T the transpose")
     width = max(len(n) for n, _ in rows)
-    return "\n".join(f"{n:<{width}}  {m}" for n, m in rows) + "\n" + fns
+    return "\n".join(f"{n:<{width}}  {m}" for n, m in rows) + "\n" + fns + "\n" + layer_level
+
+
+def _shortcut_note(net: Network, layer: int, j: int) -> str:
+    adds = [net.y[c.src][j - 1].name for c in net.graph.shortcuts(layer)]
+    phi = f"{net.profile.activation}({net.v[layer][j - 1].name})"
+    return f" = {phi} + {' + '.join(adds)} (residual shortcut)" if adds else ""
+
+
+def _ends(entries: sp.ImmutableMatrix) -> list[sp.Symbol]:
+    """The first and last entries of a vector or matrix (all of them when there are at most two)."""
+    flat = list(entries)
+    return flat if len(flat) <= 2 else [flat[0], sp.Symbol("..."), flat[-1]]
