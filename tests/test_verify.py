@@ -189,7 +189,7 @@ def test_delta_of_the_wrong_layer(mse_net):
     assert result.mistake == "wrong_layer" and "delta2_1" in result.message
 
 
-GRAPH_AND_MATRIX_MISTAKES = {"missing_transpose"}   # tests/test_verify_graph.py
+GRAPH_AND_MATRIX_MISTAKES = {"missing_path", "missing_transpose"}   # tests/test_verify_graph.py
 
 
 def test_every_mistake_code_is_covered():

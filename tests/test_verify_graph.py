@@ -1,4 +1,4 @@
-r"""verify on graphs of layers: skip weights w3_1_1_2 / W3_1, residual shortcuts, layer-level answers.
+r"""verify on graphs of layers: skip weights w3_1_1_2 / W3_1, residual shortcuts, layer-level answers, missing_path.
 
 Every expected answer below is written by hand from the network's definition, not taken
 from symbp's output. Network A, 2-3-3-1 tanh/tanh/linear half_sse with a skip 1:3:
@@ -28,7 +28,9 @@ from symbp.network import Network
 from symbp.printing import to_latex, to_text
 from symbp.verify import ExpressionError, VerifyError, parse_for, verify
 from symbp.verify.answers import Answer, grade
+from symbp.verify.diagnose import MISTAKES
 from symbp.verify.latex import parse_latex_for
+from symbp.verify.paths import path_terms
 from symbp.verify.symbols import symbol_listing
 from symbp.verify.target import matrix_rule, target
 
@@ -101,7 +103,13 @@ def test_a_right_answers_accepted(a, param, quantity, expr):
 
 A_WRONG = [
     # the skip's term left out of delta1_2, alone or inside a gradient and an update that write delta1_2 out
+    ("delta1_2", "delta", f"(1 - y1_2**2)*({CHAIN_1_2})", "missing_path", "W3_1"),
+    ("delta1_1", "delta", "(1 - y1_1**2)*(d1 - y3_1)*(w2_1_1*(1 - y2_1**2)*w3_1_1 + w2_2_1*(1 - y2_2**2)*w3_1_2"
+                          " + w2_3_1*(1 - y2_3**2)*w3_1_3)", "missing_path", "skip connection W3_1"),
+    ("w1_2_1", "gradient", f"-(1 - y1_2**2)*({CHAIN_1_2})*x1", "missing_path", "W3_1"),
+    ("b1_2", "update", f"eta*(1 - y1_2**2)*({CHAIN_1_2})", "missing_path", "W3_1"),
     # the chain's terms left out instead
+    ("delta1_2", "delta", f"(1 - y1_2**2)*{SKIP_1_2}", "missing_path", "connection W2 from layer 1 into layer 2"),
     ("delta1_2", "delta", f"{CHAIN_1_2} + {SKIP_1_2}", "missing_activation_derivative", "v1_2"),
     ("delta1_2", "delta", f"(1 - y1_2**2)*({CHAIN_1_2} + w3_1_1_1*delta3_1)", "wrong_index", "w3_1_1_1"),
     ("w3_1_1_2", "gradient", "-delta3_1*y2_2", "wrong_layer", "w3_1_2"),       # the chain weight's rule
@@ -111,6 +119,8 @@ A_WRONG = [
     ("w3_1_1_2", "update", "delta3_1*y1_2", "missing_learning_rate", ""),
     ("w3_1_1_2", "new", "w3_1_1_2 + 2*eta*delta3_1*y1_2", "constant_factor", "2 times"),
     # layer level
+    ("delta1", "delta", "(1 - y1**2)*(W2.T @ delta2)", "missing_path", "W3_1.T @ delta3"),
+    ("delta1", "delta", "(1 - y1**2)*(W3_1.T @ delta3)", "missing_path", "W2.T @ delta2"),
     ("delta1", "delta", "W2.T @ delta2 + W3_1.T @ delta3", "missing_activation_derivative", "layer 1"),
     ("delta1", "delta", "(1 - y1**2)*(W2 @ delta2 + W3_1.T @ delta3)", "missing_transpose", "W2.T"),
     ("delta1", "delta", "-(1 - y1**2)*(W2.T @ delta2 + W3_1.T @ delta3)", "sign", ""),
@@ -130,6 +140,16 @@ def test_a_wrong_answers_diagnosed(a, param, quantity, expr, mistake, named):
     assert result.equivalent is False
     assert result.mistake == mistake, result.message
     assert named in result.message
+
+
+def test_missing_path_names_the_path_and_shows_the_point(a):
+    result = verify(a, "delta1_2", f"(1 - y1_2**2)*({CHAIN_1_2})", "delta")
+    assert "skip connection W3_1 from layer 1 into layer 3" in result.message
+    assert "delta3_1*w3_1_1_2" in result.message                # the term that is missing
+    cx = result.counterexample
+    # the missing term is exactly the difference at the point shown
+    missing = (1 - cx["y1_2"] ** 2) * cx["w3_1_1_2"] * (cx["d1"] - cx["y3_1"])
+    assert cx["expected_value"] - cx["candidate_value"] == pytest.approx(missing)
 
 
 def test_layer_level_counterexample_names_the_entry(a):
@@ -185,9 +205,16 @@ def test_b_right_answers_accepted(b, param, quantity, expr):
 
 
 B_WRONG = [
+    ("delta1_1", "delta", f"(1 - y1_1**2)*({B_CHAIN} + {B_SKIP})", "missing_path",
+     "residual shortcut from layer 1 into layer 3, then the connection W4 from layer 3 into layer 4"),
+    ("delta1_1", "delta", f"(1 - y1_1**2)*({B_CHAIN} + {B_RESIDUAL})", "missing_path",
+     "skip connection W4_1 from layer 1 into layer 4"),
+    ("w1_1_2", "update", f"eta*(1 - y1_1**2)*({B_CHAIN} + {B_SKIP})*x2", "missing_path", "residual shortcut"),
     ("delta3_1", "delta", B_RESIDUAL, "missing_activation_derivative", "step(v3_1)"),
     ("w4_1_2_3", "gradient", "-delta4_2*y3_3", "wrong_layer", "w4_2_3"),
     ("w2_0_3_1", "gradient", "-delta2_3*y1_1", "wrong_layer", "w2_3_1"),
+    ("delta1", "delta", "(1 - y1**2)*(W2.T @ delta2 + W4_1.T @ delta4)", "missing_path", "residual shortcut"),
+    ("delta1", "delta", "(1 - y1**2)*(W2.T @ delta2 + W4.T @ delta4)", "missing_path", "W4_1.T @ delta4"),
     ("W4_1", "gradient", "-delta4 @ y3.T", "wrong_layer", "W4"),
 ]
 
@@ -227,8 +254,15 @@ def test_a_latex_right(a, param, quantity, text):
 
 
 LATEX_WRONG = [
+    ("a", "delta1_2", "delta", r"(1 - (y^{(1)}_2)^2)(w^{(2)}_{12}\delta^{(2)}_1 + w^{(2)}_{22}\delta^{(2)}_2"
+                               r" + w^{(2)}_{32}\delta^{(2)}_3)", "missing_path"),
     ("a", "w3_1_1_2", "gradient", r"-\delta^{(3)}_{1} y^{(2)}_{2}", "wrong_layer"),
+    ("a", "delta1", "delta", r"(1 - \mathbf{y}^{(1)} \odot \mathbf{y}^{(1)}) \odot \mathbf{W}^{(2)T} \boldsymbol{\delta}^{(2)}",
+     "missing_path"),
     ("a", "W3_1", "gradient", r"-\mathbf{y}^{(1)} \boldsymbol{\delta}^{(3)T}", "missing_transpose"),
+    ("b", "delta1", "delta", r"\left(\mathbf{1} - \mathbf{y}^{(1)}\odot\mathbf{y}^{(1)}\right) \odot "
+                             r"\left(\mathbf{W}^{(2)T}\boldsymbol{\delta}^{(2)} + \mathbf{W}^{(4,1)T}\boldsymbol{\delta}^{(4)}\right)",
+     "missing_path"),
     ("b", "w4_1_2_3", "gradient", r"-\delta^{(4)}_2 y^{(3)}_3", "wrong_layer"),
 ]
 
@@ -349,6 +383,26 @@ def test_list_symbols_shows_skip_weights_shortcuts_and_matrices(a, b):
     assert "y3_1      output of unit 1, layer 3 (hidden) = phi(v3_1) + y1_1 (residual shortcut)" in listing
 
 
+# -- missing_path comes from the derivation's chain, per graph path ---------------------------------
+
+def test_path_terms_split_each_hidden_delta_by_graph_path(a, b):
+    for d in (a, b):
+        for s, rule in d.deltas.items():
+            terms = path_terms(d, s)
+            if rule.output or len(d.net.graph.paths(rule.layer)) < 2:
+                assert terms == []
+                continue
+            assert [t.path for t in terms] == list(d.net.graph.paths(rule.layer))
+            phi = next(f.result for f in rule.chain[0] if f.reason == "activation")
+            assert sp.expand(phi * sp.Add(*[t.term for t in terms]) - rule.value) == 0
+            for t in terms:
+                assert sp.expand(t.without + phi * t.term - rule.value) == 0
+
+
+def test_missing_path_is_a_mistake_code():
+    assert "missing_path" in MISTAKES and "missing_transpose" in MISTAKES
+
+
 # -- grading and the command line -------------------------------------------------------------
 
 def test_answers_file_with_layer_level_entries(a):
@@ -357,6 +411,7 @@ def test_answers_file_with_layer_level_entries(a):
                        Answer("delta1", "delta", "(1 - y1**2)*(W2.T @ delta2)"),
                        Answer("W3_1", "gradient", "W3_1 @ delta3")])
     assert [g.correct for g in graded] == [True, True, False, False]
+    assert graded[2].result.mistake == "missing_path"
     assert graded[3].result is None and "(1, 3) and (1, 1)" in graded[3].error
 
 
@@ -371,7 +426,7 @@ def test_cli_exit_codes_on_a_graph(capsys):
     assert code == 0 and out.startswith("Equivalent")
     code, out, _ = _cli(capsys, "verify", *A_FLAGS, "--param", "delta1",
                         "--expr", "(1 - y1**2)*(W2.T @ delta2)")
-    assert code == 1
+    assert code == 1 and "A path is missing from delta1" in out
     assert "expected: (1 - y1**2)*(W2.T @ delta2 + W3_1.T @ delta3)" in out
     code, out, _ = _cli(capsys, "verify", *A_FLAGS, "--latex", "--quantity", "update", "--param", "W3_1",
                         "--expr", r"\eta \boldsymbol{\delta}^{(3)} \mathbf{y}^{(1)T}")
@@ -382,6 +437,15 @@ def test_cli_exit_codes_on_a_graph(capsys):
         code, out, err = _cli(capsys, "verify", *A_FLAGS, *bad)
         assert code == 2 and out == "", bad
         assert err.count("\n") == 1 and err.startswith("symbp: error:") and "Traceback" not in err, err
+
+
+def test_cli_json_of_a_missing_path_on_the_residual_net(capsys):
+    import json
+    code, out, _ = _cli(capsys, "verify", *B_FLAGS, "--json", "--param", "delta1_1",
+                        "--expr", f"(1 - y1_1**2)*({B_CHAIN} + {B_SKIP})")
+    data = json.loads(out)
+    assert code == 1 and data["equivalent"] is False and data["mistake"] == "missing_path"
+    assert "residual shortcut" in data["message"] and data["counterexample"]["candidate_value"] is not None
 
 
 def test_cli_in_a_real_process_exit_2_without_traceback():

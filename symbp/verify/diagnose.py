@@ -1,7 +1,7 @@
 """Name the mistake in a wrong formula: each guess is a transformed true rule, confirmed at random points.
 
 A layer-level answer (delta1, W3_1) is checked as the matrix of its entries' unit rules:
-every guess transforms all entries at once (phi' left out of every delta of a layer).
+every guess transforms all entries at once (a path left out of every delta of a layer).
 """
 from __future__ import annotations
 
@@ -14,13 +14,14 @@ import sympy as sp
 from sympy.matrices.exceptions import ShapeError
 
 from ..derive import Derivation
-from ..forms import MatrixAlgebra, evaluate as evaluate_matrix
+from ..forms import MatrixAlgebra, evaluate as evaluate_matrix, weight_matrix
 from ..printing import to_text
 from . import algebra as alg
+from .paths import PathTerm, describe, path_terms
 from .symbols import Point, close, evaluate, matrix_symbols
 from .target import Target, layer_names, matrix_rule, target
 
-MISTAKES = ("constant_factor", "sign", "missing_activation_derivative", "wrong_index",
+MISTAKES = ("constant_factor", "sign", "missing_activation_derivative", "missing_path", "wrong_index",
             "wrong_layer", "gradient_vs_update", "missing_learning_rate", "missing_transpose", "other")
 
 
@@ -150,13 +151,13 @@ def _agree(mine: list, other: list) -> bool:
 
 def diagnose(case: Case) -> Diagnosis:
     """The first mistake that explains the candidate, in a fixed order of likelihood; else "other"."""
-    for check in (_quantity_confusion, _sign_or_factor, _missing_activation_derivative,
+    for check in (_quantity_confusion, _sign_or_factor, _missing_activation_derivative, _missing_path,
                   _missing_transpose, _wrong_index, _wrong_layer):
         found = check(case)
         if found is not None:
             return found
     return Diagnosis("other", "Not equivalent, and no single common mistake (a factor, a sign, a missing "
-                              "activation derivative, an index or a layer) explains the difference.")
+                              "activation derivative or path, an index or a layer) explains the difference.")
 
 
 # -- gradient, update, new value ------------------------------------------------------------
@@ -313,6 +314,38 @@ def _missing_activation_derivative(case: Case) -> Optional[Diagnosis]:
                              f"gradient of that layer (for unit {first.unit}: {act}'({first.net}) = "
                              f"{to_text(_activation_factor(first))}).")
     return None
+
+
+# -- paths of the graph --------------------------------------------------------------------------
+
+def _missing_path(case: Case) -> Optional[Diagnosis]:
+    """One path's terms left out of a hidden delta (the skip's, or the one through a residual shortcut)."""
+    for l, rules in _units_by_layer(case):
+        terms = [path_terms(case.d, r.symbol) for r in rules]
+        if not terms or not terms[0]:
+            continue
+        for i, path in enumerate(t.path for t in terms[0]):
+            per_unit = [(r, ts[i].without) for r, ts in zip(rules, terms)]
+            for rule, overrides in _trials(case, per_unit):
+                if _uses(case, overrides) and case.explains(case.true_part, overrides):
+                    return _path_diagnosis(case, l, terms, i, rule)
+    return None
+
+
+def _path_diagnosis(case: Case, layer: int, terms: list[list[PathTerm]], i: int, rule) -> Diagnosis:
+    path, count = terms[0][i].path, len(terms[0])
+    where = _delta_vector(case, layer).name if rule is None else rule.symbol
+    why = f"the outputs of layer {layer} reach {count} weighted connections, and {where} has a term for each"
+    term = (to_text(next(ts[i] for ts in terms if ts[i].delta == rule.symbol).term) if rule is not None
+            else to_text(weight_matrix(case.net, path.into).T * _delta_vector(case, path.into.dst)))
+    return Diagnosis("missing_path", f"A path is missing from {where}: the term {term} that arrives through "
+                                     f"{describe(path)} is left out ({why}).")
+
+
+def _delta_vector(case: Case, layer: int) -> sp.MatrixSymbol:
+    """The matrix rules' vector of a layer's deltas (delta3), for W3_1.T @ delta3."""
+    name, t = next((n, t) for n, t in layer_names(case.net).items() if t.kind == "delta" and t.layer == layer)
+    return sp.MatrixSymbol(name, *t.shape)
 
 
 # -- a transpose in the matrix form ----------------------------------------------------------------
