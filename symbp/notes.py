@@ -429,14 +429,15 @@ def _input_terms(T: _Tex, l: int, j: int) -> list[str]:
 
 
 def _input_parts(T: _Tex, l: int, j: int) -> list[sp.Expr]:
-    """The terms of v_j as expressions, in the order ``_input_terms`` prints them."""
-    net, out = T.net, []
-    for n, c in enumerate(net.graph.inputs(l)):
-        part = sp.Add(*[w * y for w, y in zip(net.weights[c][j - 1], net.y[c.src])])
-        if n == 0 and net.bias:
-            part += net.bias_sign * net.b[l][j - 1]
-        out += T.p._as_ordered_terms(part) if part.is_Add else [part]
-    return out
+    """The terms of v_j as expressions, in the order ``_input_terms`` prints them: the chain's sum in
+    SymPy's order, each skip's sum after its weights (before the bias where SymPy puts the bias last)."""
+    net = T.net
+    sums = [sp.Add(*[w * y for w, y in zip(net.weights[c][j - 1], net.y[c.src])]) for c in net.graph.inputs(l)]
+    chain = sums[0] + (net.bias_sign * net.b[l][j - 1] if net.bias else 0)
+    out = T.p._as_ordered_terms(chain) if chain.is_Add else [chain]
+    at = len(out) - 1 if net.bias and out[-1].has(net.b[l][j - 1]) else len(out)
+    skips = [t for part in sums[1:] for t in (T.p._as_ordered_terms(part) if part.is_Add else [part])]
+    return out[:at] + skips + out[at:]
 
 
 def _output_terms(T: _Tex, l: int, j: int) -> list[str]:
