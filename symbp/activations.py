@@ -115,6 +115,9 @@ class Activation:
     ``derivative_in_output(y, v)`` is what the notes write for phi'(v) once y = phi(v);
     it is an identity that ``proves_derivative`` checks with SymPy, never an assumption.
     For softmax (``elementwise=False``) it is ``(y_i, y_j, i == j) -> dy_i/dv_j``.
+    ``kink`` is the net input where phi' jumps (relu: 0), None for a smooth phi.
+    ``log_output(y, v, lse)`` maps log y (and log(1 - y)) to the same value written in the
+    net input v (lse = log sum_m exp v_m), so a loss that takes logs never meets log(0).
     """
 
     name: str
@@ -126,12 +129,15 @@ class Activation:
     elementwise: bool = True
     output_only: bool = False
     numpy: str = ""
+    kink: Optional[float] = None
+    log_output: Optional[Callable] = None
 
 
 ACTIVATIONS: tuple[Activation, ...] = (
     Activation("sigmoid", ("logsig", "logistic"), sigmoid,
                lambda y, v: y * (1 - y), r"\sigma", "logistic sigmoid 1/(1+e^{-v})",
-               numpy="0.5 + 0.5*tanh(0.5*v)"),
+               numpy="0.5 + 0.5*tanh(0.5*v)",
+               log_output=lambda y, v, lse: {sp.log(y): -softplus(-v), sp.log(1 - y): -softplus(v)}),
     Activation("tanh", ("tansig",), sp.tanh,
                lambda y, v: 1 - y**2, r"\tanh", "hyperbolic tangent",
                numpy="tanh(v)"),
@@ -140,14 +146,15 @@ ACTIVATIONS: tuple[Activation, ...] = (
                numpy="v"),
     Activation("relu", (), relu,
                lambda y, v: sp.Heaviside(v, 0), r"\operatorname{ReLU}", "rectified linear max(0, v)",
-               numpy="maximum(0, v)"),
+               numpy="maximum(0, v)", kink=0.0),
     Activation("softplus", (), softplus,
                lambda y, v: sigmoid(v), r"\operatorname{softplus}", "softplus log(1+e^{v})",
                numpy="logaddexp(0, v)"),
     Activation("softmax", (), softmax_unit,
                lambda yi, yj, same: yi * ((1 if same else 0) - yj),
                r"\operatorname{softmax}", "softmax over the output layer",
-               elementwise=False, output_only=True, numpy="exp(v - max(v)) / sum(...)"),
+               elementwise=False, output_only=True, numpy="exp(v - max(v)) / sum(...)",
+               log_output=lambda y, v, lse: {sp.log(y): v - lse}),
 )
 
 _BY_NAME = {name: a for a in ACTIVATIONS for name in (a.name, *a.aliases)}
