@@ -16,7 +16,7 @@ import numpy as np
 import sympy as sp
 
 from .derive import Derivation, derive
-from .export import module_source
+from .export import module_source, param_shapes
 
 Params = Mapping[str, np.ndarray]
 
@@ -39,17 +39,19 @@ class CompiledNetwork:
         self.net = derivation.net
         self.source = module_source(derivation, "numpy")
         self.module = _load(self.source, self.net.name)
+        self.shapes = param_shapes(self.net)
 
     def _checked(self, params: Params) -> Params:
-        """Name the parameter whose shape is wrong, instead of a bare matmul error."""
-        net = self.net
-        for l in range(1, net.depth + 1):
-            want = {f"W{l}": (net.layers[l], net.layers[l - 1]), **({f"b{l}": (net.layers[l],)} if net.bias else {})}
-            for key, shape in want.items():
-                if key not in params:
-                    raise KeyError(f"params has no {key} (expected shape {shape})")
-                if np.shape(params[key]) != shape:
-                    raise ValueError(f"{key} has shape {np.shape(params[key])}, expected {shape}")
+        """Name the parameter whose shape is wrong, instead of a bare matmul error (skips W{l}_{s} too)."""
+        for key, shape in self.shapes.items():
+            if key not in params:
+                raise KeyError(f"params has no {key} (expected shape {shape})")
+            if np.shape(params[key]) != shape:
+                raise ValueError(f"{key} has shape {np.shape(params[key])}, expected {shape}")
+        unknown = [key for key in params if key not in self.shapes]
+        if unknown:     # a skip matrix of another graph would silently not take part
+            raise KeyError(f"params has {unknown[0]}, which is no parameter of {self.net.name} "
+                           f"(its parameters: {', '.join(self.shapes)})")
         return params
 
     # -- public API -------------------------------------------------------------------------
@@ -66,7 +68,7 @@ class CompiledNetwork:
         return float(self.module.loss(self._checked(params), X, T))
 
     def gradients(self, params: Params, X, T) -> dict[str, np.ndarray]:
-        """dE/dW{l} and dE/db{l}, summed over the samples, keyed and shaped like params."""
+        """dE/dW{l}, dE/dW{l}_{s} (skips) and dE/db{l}, summed over the samples, keyed and shaped like params."""
         return self.module.gradients(self._checked(params), X, T)
 
     def deltas(self, params: Params, X, T) -> list[np.ndarray]:

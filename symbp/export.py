@@ -9,6 +9,7 @@ matrix form. Nothing here pastes a known formula.
 """
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,6 @@ from sympy.printing.numpy import JaxPrinter, NumPyPrinter
 from sympy.printing.precedence import PRECEDENCE
 
 from .files import write_atomic
-from .activations import softplus
 from .derive import Derivation, derive
 from .network import Network
 from .printing import to_text
@@ -40,16 +40,13 @@ def _derivation(net) -> Derivation:
 def _stable_term(net: Network, y: sp.Symbol, v: sp.Symbol, t: sp.Symbol, lse: sp.Symbol) -> sp.Expr:
     """The loss of one output unit, scale included, with log(y) written in the net input.
 
-    sigmoid + bce: log y = -softplus(-v), log(1 - y) = -softplus(v); softmax + ce:
-    log y = v - logsumexp(v). Both are exact rewrites of the registry's term.
+    The output activation's row knows its logs in v (sigmoid: log y = -softplus(-v),
+    log(1 - y) = -softplus(v); softmax: log y = v - logsumexp(v)): exact rewrites of the
+    registry's term that never take the log of a rounded 0.
     """
-    from .losses import scale
-    term = scale(net.loss, net.batch) * net.loss.term(y, t)
-    if net.loss.name == "bce":
-        return term.xreplace({sp.log(y): -softplus(-v), sp.log(1 - y): -softplus(v)})
-    if net.loss.name == "ce":
-        return term.xreplace({sp.log(y): v - lse})
-    return term
+    term = _scale(net) * net.loss.term(y, t)
+    logs = net.activation(net.depth).log_output
+    return term.xreplace(logs(y, v, lse)) if logs is not None else term
 
 
 def _unit_symbols(net: Network, layer: int, j: int) -> dict:
@@ -96,12 +93,14 @@ def _equations(d: Derivation) -> list[str]:
     """The equations the module evaluates, as text (matrix form per sample, batch summed)."""
     net, p = d.net, d.net.profile
     sign = "+" if net.bias_sign > 0 else "-"
+    out = lambda l: f"{p.out}{l}" if l > 0 else "x"
     lines = []
-    for l in range(1, net.depth + 1):
-        prev = "x" if l == 1 else f"{p.out}{l - 1}"
+    for l in net.graph.order:
+        inputs = " + ".join(f"{c.key} @ {out(c.src)}" for c in net.graph.inputs(l))
         bias = f" {sign} b{l}" if net.bias else ""
-        lines.append(f"{p.net}{l} = W{l} @ {prev}{bias}")
-        lines.append(f"{p.out}{l} = {net.activation(l).name}({p.net}{l})")
+        shortcuts = "".join(f" + {out(c.src)}" for c in net.graph.shortcuts(l))
+        lines.append(f"{p.net}{l} = {inputs}{bias}")
+        lines.append(f"{p.out}{l} = {net.activation(l).name}({p.net}{l}){shortcuts}")
     L = net.depth
     y, v, t = (sp.Symbol(f"{p.out}{L}_j"), sp.Symbol(f"{p.net}{L}_j"), sp.Symbol(f"{p.target}_j"))
     lines.append(f"{p.loss} = sum_n sum_j {to_text(net.loss.term(y, t) * _scale(net))}")
@@ -110,7 +109,7 @@ def _equations(d: Derivation) -> list[str]:
     for m in sorted(d.matrix, key=lambda m: -m.layer):
         lines.append(f"delta{m.layer} = {to_text(m.delta)}")
     for m in sorted(d.matrix, key=lambda m: m.layer):
-        lines.append(f"d{p.loss}/dW{m.layer} = sum_n {to_text(m.grad_W)}")
+        lines += [f"d{p.loss}/d{key} = sum_n {to_text(grad)}" for key, grad in m.weight_grads]
         if m.grad_b is not None:
             lines.append(f"d{p.loss}/db{m.layer} = sum_n {to_text(m.grad_b)}")
     return lines
@@ -121,17 +120,36 @@ def _scale(net):
     return scale(net.loss, net.batch)
 
 
+def param_shapes(net: Network) -> dict[str, tuple[int, ...]]:
+    """The shape of every params key, in the network's parameter order: W{l} (n_l, n_{l-1}),
+    a skip W{l}_{s} (n_l, n_s), b{l} (n_l,)."""
+    n, weights = net.layers, {c.key: c for c in net.graph.weighted}
+    return {k: (n[weights[k].dst], n[weights[k].src]) if k in weights else (n[int(k[1:])],)
+            for k in net.param_keys()}
+
+
 def _describe(d: Derivation) -> list[str]:
     net, p = d.net, d.net.profile
-    acts = ", ".join(f"layer {l}: {net.activation(l).name}" for l in range(1, net.depth + 1))
+    acts = ", ".join(f"layer {l}: {net.activation(l).name}" for l in net.graph.order)
     bias = (f"biases with sign '{net.spec.bias_sign}' ({p.net} = W {p.out} {net.spec.bias_sign} b)"
             if net.bias else "no biases")
     return [
         f"Network {'-'.join(map(str, net.layers))} ({acts}), loss {net.loss.name} "
         f"({net.loss.description}), {bias}.",
+        *_connections(net),
         f"Notation '{p.name}': net input {p.net}, output {p.out}, target {p.target}, "
         f"loss {p.loss}, {p.delta_definition}; x is the input.",
     ]
+
+
+def _connections(net: Network) -> list[str]:
+    """The connections beyond the chain, one sentence per kind (none for a chain)."""
+    n, out = net.layers, lambda l: f"{net.profile.out}{l}" if l > 0 else "x"
+    skips = [f"{c.key} {(n[c.dst], n[c.src])} from layer {c.src} into layer {c.dst}"
+             for c in net.graph.connections if c.kind == "skip"]
+    shortcuts = [f"{out(c.src)} added to {out(c.dst)}" for c in net.graph.connections if not c.weighted]
+    return ([f"Skip connections (weights, shape): {', '.join(skips)}."] if skips else []) + \
+        ([f"Residual shortcuts (identity): {', '.join(shortcuts)}."] if shortcuts else [])
 
 
 def _write(path: Path, text: str) -> None:
@@ -334,7 +352,7 @@ class _PythonModule:
         self.values = [name for l in range(1, L + 1) for name in (self.vin[l], self.out[l])]
         self.deltas = [f"delta{l}" for l in range(1, L + 1)]
         self.matrix = {m.layer: m for m in d.matrix}
-        self.parameters = [k for l in range(1, L + 1) for k in ((f"W{l}", f"b{l}") if net.bias else (f"W{l}",))]
+        self.parameters = net.param_keys()
 
     def pr(self, expr) -> str:
         return self.printer.doprint(expr)
@@ -370,13 +388,16 @@ class _PythonModule:
                 *self.target.notes,
                 "Equations evaluated (per sample; @ matrix product, * elementwise, .T transpose):"]
         doc += [f"    {line}" for line in _equations(self.d)]
-        doc += ["", "params maps W1, b1, W2, ... to arrays, W{l} of shape (n_l, n_{l-1}), b{l} of shape (n_l,).",
+        skips = ", a skip W{l}_{s} of shape (n_l, n_s)" if net.spec.skip else ""
+        doc += ["", f"params maps W1, b1, W2, ... to arrays, W{{l}} of shape (n_l, n_{{l-1}}){skips}, b{{l}} of shape (n_l,).",
                 "Generated code: edit the network spec and export again rather than this file.", '"""']
         constants = [f"LAYERS = {tuple(net.layers)!r}",
                      f"ACTIVATIONS = {tuple(net.activation(l).name for l in range(1, L + 1))!r}",
                      f"LOSS = {net.loss.name!r}",
                      f"BIAS_SIGN = {net.bias_sign if net.bias else 0!r}",
                      f"PARAMETERS = {tuple(self.parameters)!r}"]
+        if not net.graph.is_chain:      # (s, l) pairs, as in the spec
+            constants += [f"SKIP = {tuple(net.spec.skip)!r}", f"RESIDUAL = {tuple(net.spec.residual)!r}"]
         if self.target.blocks:
             constants.append(f"BLOCK = {block_size(net.layers)}   # samples per block of gradients()")
         return "\n".join([*doc, *self.target.imports, "", *constants]) + "\n"
@@ -394,14 +415,17 @@ class _PythonModule:
     def forward_pass(self) -> str:
         net, n = self.net, self.net.layers
         body = self.load(self.parameters)
-        for l in range(1, self.L + 1):
-            vin = sp.MatrixSymbol(f"W{l}", n[l], n[l - 1]) * sp.MatrixSymbol(self.out[l - 1], n[l - 1], 1)
+        for l in net.graph.order:
+            terms = [sp.MatrixSymbol(c.key, n[l], n[c.src]) * sp.MatrixSymbol(self.out[c.src], n[c.src], 1)
+                     for c in net.graph.inputs(l)]     # chain first, then the skips: the order of the equations
             if net.bias:
-                vin = vin + net.bias_sign * sp.MatrixSymbol(f"b{l}", n[l], 1)
+                terms.append(net.bias_sign * sp.MatrixSymbol(f"b{l}", n[l], 1))
+            vin = sp.MatAdd(*terms) if len(terms) > 1 else terms[0]
             body.append(f"{self.vin[l]} = {self.pr(vin)}")
             act, v = net.activation(l), sp.Symbol(self.vin[l], real=True)
-            if act.elementwise:
-                body.append(f"{self.out[l]} = {self.pr(act.function(v))}")
+            if act.elementwise:     # plus the outputs that residual shortcuts add
+                shortcuts = [self.out[c.src] for c in net.graph.shortcuts(l)]
+                body.append(f"{self.out[l]} = {self.printer._join_terms([self.pr(act.function(v)), *shortcuts])}")
             else:  # softmax: exp(v_j - log sum_m exp(v_m)), the identity softmax_j = exp(v_j)/sum exp(v_m)
                 lse = sp.Symbol(f"lse{l}")
                 body += [f"{lse} = logsumexp({self.vin[l]})", f"{self.out[l]} = {self.pr(sp.exp(v - lse))}"]
@@ -428,9 +452,8 @@ class _PythonModule:
     @property
     def batch_arg(self) -> str:
         """', N' where a delta rule carries the batch size (mse): a block of samples must use the whole batch's."""
-        return ", N" if any(m.delta.has(self.net.batch) or m.grad_W.has(self.net.batch)
-                            or (m.grad_b is not None and m.grad_b.has(self.net.batch))
-                            for m in self.matrix.values()) else ""
+        return ", N" if any(rule.has(self.net.batch) for m in self.matrix.values()
+                            for rule in (m.delta, *(g for _, g in m.weight_grads), m.grad_b) if rule is not None) else ""
 
     @property
     def batch_doc(self) -> str:
@@ -483,7 +506,8 @@ class _PythonModule:
 
     def gradients(self) -> str:
         net, p = self.net, self.p
-        wrt = f"d{p.loss}/dW{{l}} and d{p.loss}/db{{l}}" if net.bias else f"d{p.loss}/dW{{l}}"
+        weights = [f"d{p.loss}/dW{{l}}"] + ([f"d{p.loss}/dW{{l}}_{{s}}"] if net.spec.skip else [])
+        wrt = (", ".join(weights) + f" and d{p.loss}/db{{l}}") if net.bias else " and ".join(weights)
         doc = f"{wrt} summed over the samples, keyed like params."
         if not self.target.blocks:
             body = [f"x, {self.t} = _samples(X, T)"] + self.gradient_lines("x.shape[1]")
@@ -507,10 +531,11 @@ class _PythonModule:
         if self.batch_arg and batch != "N":
             body.insert(0, f"N = {batch}")
         grads = []
-        for l in range(1, self.L + 1):
+        for l in net.graph.order:
             m = self.matrix[l]
-            body.append(f"dW{l} = {self.pr(m.grad_W)}")
-            grads.append(f'"W{l}": dW{l}')
+            for key, grad in m.weight_grads:      # W{l}, then its skips W{l}_{s}
+                body.append(f"d{key} = {self.pr(grad)}")
+                grads.append(f'"{key}": d{key}')
             if net.bias:
                 batch_sum = self.target.printer(rename={**self.rename, f"delta{l}": f"delta{l}.sum(axis=1)"})
                 body.append(f"db{l} = {batch_sum.doprint(m.grad_b)}")
@@ -567,28 +592,27 @@ class CPrinter(C99CodePrinter):
         return f"(({x} > 0) ? 1.0 : (({x} < 0) ? 0.0 : {self._print(sp.Float(at0))}))"
 
 
-def _c_sources(d: Derivation, stem: str) -> tuple[str, str]:
-    net, p = d.net, d.net.profile
-    L, n = net.depth, net.layers
-    cp = CPrinter()
-    pr = cp.doprint
+def _c_offsets(net: Network) -> dict[str, int]:
+    """Where each params key starts in the flat params array, in the network's parameter order."""
     offsets, pos = {}, 0
-    for l in range(1, L + 1):
-        offsets[f"W{l}"] = pos
-        pos += n[l] * n[l - 1]
-        if net.bias:
-            offsets[f"b{l}"] = pos
-            pos += n[l]
-    n_params = pos
+    for key, shape in param_shapes(net).items():
+        offsets[key] = pos
+        pos += math.prod(shape)
+    return offsets
+
+
+def _c_header(d: Derivation, stem: str, offsets: dict, n_params: int) -> list[str]:
+    net, n = d.net, d.net.layers
     guard = "".join(c if c.isalnum() else "_" for c in stem.upper()) + "_H"
     comment = [f" * {line}" for line in _describe(d)]
     comment += [" *", " * Equations evaluated per sample n (summed over the batch):"]
     comment += [f" *     {line}" for line in _equations(d)]
+    keys = "b1, W2, b2, ..." if net.graph.is_chain else ", ".join(list(offsets)[1:]) + " (skips W{l}_{s} row-major too)"
     layout = [" *", " * Arrays are flat, row-major doubles:",
               f" *   X      [N * {n[0]}]   sample n, input k at X[n*{n[0]} + k]",
               f" *   T      [N * {n[-1]}]   targets, like X",
               f" *   Y      [N * {n[-1]}]   outputs of forward(), like T",
-              f" *   params [{n_params}]  W1 (row-major, W1[j][k] at j*{n[0]} + k), b1, W2, b2, ... at the offsets below",
+              f" *   params [{n_params}]  W1 (row-major, W1[j][k] at j*{n[0]} + k), {keys} at the offsets below",
               f" *   grad   [{n_params}]  gradients(), laid out like params"]
     header = ["/* Forward pass, loss and gradients of a network, generated by symbp from its derivation.",
               " *", *comment, *layout, " */",
@@ -596,131 +620,170 @@ def _c_sources(d: Derivation, stem: str) -> tuple[str, str]:
               f"#define SYMBP_N_INPUTS {n[0]}", f"#define SYMBP_N_OUTPUTS {n[-1]}",
               f"#define SYMBP_N_PARAMS {n_params}"]
     header += [f"#define SYMBP_OFFSET_{k.upper()} {v}" for k, v in offsets.items()]
-    header += ["",
-               "/* Outputs of the last layer for N samples: Y[n*n_L + j]. */",
-               "void forward(const double *params, const double *X, size_t N, double *Y);",
-               "/* The loss summed over the N samples (divided by N for mse). */",
-               "double loss(const double *params, const double *X, const double *T, size_t N);",
-               "/* dE/dparams summed over the N samples, written to grad (overwritten, not accumulated). */",
-               "void gradients(const double *params, const double *X, const double *T, size_t N, double *grad);",
-               "", f"#endif /* {guard} */", ""]
+    return header + ["",
+                     "/* Outputs of the last layer for N samples: Y[n*n_L + j]. */",
+                     "void forward(const double *params, const double *X, size_t N, double *Y);",
+                     "/* The loss summed over the N samples (divided by N for mse). */",
+                     "double loss(const double *params, const double *X, const double *T, size_t N);",
+                     "/* dE/dparams summed over the N samples, written to grad (overwritten, not accumulated). */",
+                     "void gradients(const double *params, const double *X, const double *T, size_t N, double *grad);",
+                     "", f"#endif /* {guard} */", ""]
 
-    # -- the per-sample forward pass
-    src = [f"/* Generated by symbp; see {stem}.h for the network, the equations and the array layout. */",
-           f'#include "{stem}.h"', "", "#include <math.h>", "#include <string.h>", ""]
-    src.append("typedef struct {")
-    for l in range(1, L + 1):
-        src.append(f"    double {p.net}{l}[{n[l]}], {p.out}{l}[{n[l]}], delta{l}[{n[l]}];")
-    src.append("} units;")
-    src.append("")
-    src.append("static void forward_sample(const double *params, const double *x, units *u)")
-    src.append("{")
-    for l in range(1, L + 1):
-        prev = "x" if l == 1 else f"u->{p.out}{l - 1}"
-        v_arr, y_arr = f"u->{p.net}{l}", f"u->{p.out}{l}"
-        v_sym = sp.Symbol(f"{v_arr}[j]", real=True)
-        sign = ("+" if net.bias_sign > 0 else "-")
-        src.append(f"    for (size_t j = 0; j < {n[l]}; ++j) {{")
-        src.append(f"        const double *w = params + {offsets[f'W{l}']} + j*{n[l - 1]};")
-        src.append("        double s = 0.0;")
-        src.append(f"        for (size_t k = 0; k < {n[l - 1]}; ++k) s += w[k]*{prev}[k];")
-        bias = f" {sign} params[{offsets[f'b{l}']} + j]" if net.bias else ""
-        src.append(f"        {v_arr}[j] = s{bias};")
-        act = net.activation(l)
-        if act.elementwise:
-            src.append(f"        {y_arr}[j] = {pr(act.function(v_sym))};")
-            src.append("    }")
-        else:
-            src.append("    }")
-            src.append(f"    double top = {v_arr}[0];")
-            src.append(f"    for (size_t j = 1; j < {n[l]}; ++j) top = fmax(top, {v_arr}[j]);")
-            src.append("    double sum = 0.0;")
-            src.append(f"    for (size_t j = 0; j < {n[l]}; ++j) sum += exp({v_arr}[j] - top);")
-            src.append("    const double lse = top + log(sum);")
-            src.append(f"    for (size_t j = 0; j < {n[l]}; ++j) {y_arr}[j] = {pr(sp.exp(v_sym - sp.Symbol('lse')))};")
-    src.append("}")
-    src.append("")
-    src.append("void forward(const double *params, const double *X, size_t N, double *Y)")
-    src.append("{")
-    src.append("    units u;")
-    src.append("    for (size_t n = 0; n < N; ++n) {")
-    src.append(f"        forward_sample(params, X + n*{n[0]}, &u);")
-    src.append(f"        memcpy(Y + n*{n[-1]}, u.{p.out}{L}, sizeof u.{p.out}{L});")
-    src.append("    }")
-    src.append("}")
-    src.append("")
 
-    # -- the loss
-    vS, yS = sp.Symbol(f"u.{p.net}{L}[j]", real=True), sp.Symbol(f"u.{p.out}{L}[j]", real=True)
-    tS, lse = sp.Symbol(f"t[j]", real=True), sp.Symbol("lse", real=True)
-    term = _generic(net, L, lambda jj: _stable_term(net, net.y[L][jj - 1], net.v[L][jj - 1], net.t[jj - 1], lse),
-                    {"y": yS, "v": vS, "t": tS})
-    term = term.xreplace({net.batch: sp.Symbol("(double)N")})
-    lse_lines = []
-    if net.loss.name == "ce":
-        lse_lines = [f"        double top = u.{p.net}{L}[0];",
-                     f"        for (size_t j = 1; j < {n[L]}; ++j) top = fmax(top, u.{p.net}{L}[j]);",
-                     "        double sum = 0.0;",
-                     f"        for (size_t j = 0; j < {n[L]}; ++j) sum += exp(u.{p.net}{L}[j] - top);",
-                     "        const double lse = top + log(sum);"]
-    src.append("double loss(const double *params, const double *X, const double *T, size_t N)")
-    src.append("{")
-    src.append("    units u;")
-    src.append("    double total = 0.0;")
-    src.append("    for (size_t n = 0; n < N; ++n) {")
-    src.append(f"        const double *t = T + n*{n[-1]};")
-    src.append(f"        forward_sample(params, X + n*{n[0]}, &u);")
-    src.extend(lse_lines)
-    src.append(f"        for (size_t j = 0; j < {n[L]}; ++j) total += {pr(term)};")
-    src.append("    }")
-    src.append("    return total;")
-    src.append("}")
-    src.append("")
+class _CModule:
+    """The C source: a struct of every unit's values, forward_sample(), forward(), loss(), gradients()."""
 
-    # -- the gradients: deltas from the derivation's rules, back to front
-    src.append("void gradients(const double *params, const double *X, const double *T, size_t N, double *grad)")
-    src.append("{")
-    src.append("    units u;")
-    src.append(f"    memset(grad, 0, {n_params}*sizeof *grad);")
-    src.append("    for (size_t n = 0; n < N; ++n) {")
-    src.append(f"        const double *x = X + n*{n[0]};")
-    src.append(f"        const double *t = T + n*{n[-1]};")
-    src.append("        forward_sample(params, x, &u);")
-    out_delta = _output_delta(d, {"y": yS, "v": vS, "t": tS}).xreplace({net.batch: sp.Symbol("(double)N")})
-    src.append(f"        for (size_t j = 0; j < {n[L]}; ++j) u.delta{L}[j] = {pr(out_delta)};")
-    for l in range(L - 1, 0, -1):
-        slope = _activation_slope(d, l, {"y": sp.Symbol(f"u.{p.out}{l}[j]", real=True),
-                                         "v": sp.Symbol(f"u.{p.net}{l}[j]", real=True)})
-        src.append(f"        for (size_t j = 0; j < {n[l]}; ++j) {{")
-        src.append("            double s = 0.0;   /* sum_m delta_m w_mj of the next layer */")
-        src.append(f"            for (size_t m = 0; m < {n[l + 1]}; ++m) "
-                   f"s += u.delta{l + 1}[m]*params[{offsets[f'W{l + 1}']} + m*{n[l]} + j];")
-        src.append(f"            u.delta{l}[j] = {pr(slope * sp.Symbol('s', real=True))};")
-        src.append("        }")
-    for l in range(1, L + 1):
-        prev = "x" if l == 1 else f"u.{p.out}{l - 1}"
+    def __init__(self, d: Derivation, stem: str, offsets: dict, n_params: int):
+        self.d, self.net, self.p, self.stem = d, d.net, d.net.profile, stem
+        self.n, self.L, self.offsets, self.n_params = d.net.layers, d.net.depth, offsets, n_params
+        self.pr = CPrinter().doprint
+
+    def out(self, l: int, unit: str = "u->") -> str:
+        """The C array of y(l): x for the input, else the struct's member."""
+        return "x" if l == 0 else f"{unit}{self.p.out}{l}"
+
+    def source(self) -> str:
+        src = [f"/* Generated by symbp; see {self.stem}.h for the network, the equations and the array layout. */",
+               f'#include "{self.stem}.h"', "", "#include <math.h>", "#include <string.h>", ""]
+        src.append("typedef struct {")
+        src += [f"    double {self.p.net}{l}[{self.n[l]}], {self.p.out}{l}[{self.n[l]}], delta{l}[{self.n[l]}];"
+                for l in self.net.graph.order]
+        src += ["} units;", ""]
+        src += self.forward_sample() + self.forward() + self.loss() + self.gradients()
+        return "\n".join(src) + "\n"
+
+    def forward_sample(self) -> list[str]:
+        net, n, p = self.net, self.n, self.p
+        src = ["static void forward_sample(const double *params, const double *x, units *u)", "{"]
+        for l in net.graph.order:
+            v_arr, y_arr = f"u->{p.net}{l}", f"u->{p.out}{l}"
+            v_sym = sp.Symbol(f"{v_arr}[j]", real=True)
+            sign = ("+" if net.bias_sign > 0 else "-")
+            src.append(f"    for (size_t j = 0; j < {n[l]}; ++j) {{")
+            for i, c in enumerate(net.graph.inputs(l)):      # the chain, then each skip into the layer
+                src.append(f"        {'const double *' if i == 0 else ''}w = params + {self.offsets[c.key]} + j*{n[c.src]};")
+                if i == 0:
+                    src.append("        double s = 0.0;")
+                src.append(f"        for (size_t k = 0; k < {n[c.src]}; ++k) s += w[k]*{self.out(c.src)}[k];")
+            bias = f" {sign} params[{self.offsets[f'b{l}']} + j]" if net.bias else ""
+            src.append(f"        {v_arr}[j] = s{bias};")
+            act = net.activation(l)
+            if act.elementwise:
+                shortcuts = "".join(f" + {self.out(c.src)}[j]" for c in net.graph.shortcuts(l))
+                src.append(f"        {y_arr}[j] = {self.pr(act.function(v_sym))}{shortcuts};")
+                src.append("    }")
+            else:
+                src.append("    }")
+                src += self.logsumexp(v_arr, n[l], "    ")
+                src.append(f"    for (size_t j = 0; j < {n[l]}; ++j) {y_arr}[j] = "
+                           f"{self.pr(sp.exp(v_sym - sp.Symbol('lse')))};")
+        return src + ["}", ""]
+
+    @staticmethod
+    def logsumexp(v_arr: str, width: int, indent: str) -> list[str]:
+        return [f"{indent}double top = {v_arr}[0];",
+                f"{indent}for (size_t j = 1; j < {width}; ++j) top = fmax(top, {v_arr}[j]);",
+                f"{indent}double sum = 0.0;",
+                f"{indent}for (size_t j = 0; j < {width}; ++j) sum += exp({v_arr}[j] - top);",
+                f"{indent}const double lse = top + log(sum);"]
+
+    def forward(self) -> list[str]:
+        n, yL = self.n, f"{self.p.out}{self.L}"
+        return ["void forward(const double *params, const double *X, size_t N, double *Y)", "{", "    units u;",
+                "    for (size_t n = 0; n < N; ++n) {",
+                f"        forward_sample(params, X + n*{n[0]}, &u);",
+                f"        memcpy(Y + n*{n[-1]}, u.{yL}, sizeof u.{yL});",
+                "    }", "}", ""]
+
+    def output_symbols(self) -> dict:
+        L, p = self.L, self.p
+        return {"y": sp.Symbol(f"u.{p.out}{L}[j]", real=True), "v": sp.Symbol(f"u.{p.net}{L}[j]", real=True),
+                "t": sp.Symbol("t[j]", real=True)}
+
+    def loss(self) -> list[str]:
+        net, n, L = self.net, self.n, self.L
+        names, lse = self.output_symbols(), sp.Symbol("lse", real=True)
+        term = _generic(net, L, lambda jj: _stable_term(net, net.y[L][jj - 1], net.v[L][jj - 1], net.t[jj - 1], lse),
+                        names)
+        term = term.xreplace({net.batch: sp.Symbol("(double)N")})
+        src = ["double loss(const double *params, const double *X, const double *T, size_t N)", "{",
+               "    units u;", "    double total = 0.0;", "    for (size_t n = 0; n < N; ++n) {",
+               f"        const double *t = T + n*{n[-1]};", f"        forward_sample(params, X + n*{n[0]}, &u);"]
+        if term.has(lse):
+            src += self.logsumexp(f"u.{self.p.net}{L}", n[L], "        ")
+        src += [f"        for (size_t j = 0; j < {n[L]}; ++j) total += {self.pr(term)};",
+                "    }", "    return total;", "}", ""]
+        return src
+
+    def gradients(self) -> list[str]:
+        """The deltas from the derivation's rules, back to front, then every parameter's gradient."""
+        net, n, L, p = self.net, self.n, self.L, self.p
+        src = ["void gradients(const double *params, const double *X, const double *T, size_t N, double *grad)",
+               "{", "    units u;", f"    memset(grad, 0, {self.n_params}*sizeof *grad);",
+               "    for (size_t n = 0; n < N; ++n) {",
+               f"        const double *x = X + n*{n[0]};", f"        const double *t = T + n*{n[-1]};",
+               "        forward_sample(params, x, &u);"]
+        out_delta = _output_delta(self.d, self.output_symbols()).xreplace({net.batch: sp.Symbol("(double)N")})
+        src.append(f"        for (size_t j = 0; j < {n[L]}; ++j) u.delta{L}[j] = {self.pr(out_delta)};")
+        for l in reversed(net.graph.order[:-1]):
+            src += self.hidden_delta(l)
+        for l in net.graph.order:
+            src += self.layer_gradients(l)
+        src += ["    }", "}"]
+        return src
+
+    def hidden_delta(self, l: int) -> list[str]:
+        net, n, p = self.net, self.n, self.p
+        slope = _activation_slope(self.d, l, {"y": sp.Symbol(f"u.{p.out}{l}[j]", real=True),
+                                              "v": sp.Symbol(f"u.{p.net}{l}[j]", real=True)})
+        paths = net.graph.paths(l)
+        what = ("of the next layer" if len(paths) == 1 else
+                "over every path out of the layer: " + ", ".join(_path_name(path) for path in paths))
+        src = [f"        for (size_t j = 0; j < {n[l]}; ++j) {{",
+               f"            double s = 0.0;   /* sum_m delta_m w_mj {what} */"]
+        for path in paths:      # W(into) reads y(into.src), which carries y(l) unit for unit (equal widths)
+            c = path.into
+            src.append(f"            for (size_t m = 0; m < {n[c.dst]}; ++m) "
+                       f"s += u.delta{c.dst}[m]*params[{self.offsets[c.key]} + m*{n[c.src]} + j];")
+        src += [f"            u.delta{l}[j] = {self.pr(slope * sp.Symbol('s', real=True))};", "        }"]
+        return src
+
+    def layer_gradients(self, l: int) -> list[str]:
+        net, n = self.net, self.n
         delta = sp.Symbol(f"u.delta{l}[j]", real=True)
-        gw = d.params[net.W[l][0][0].name].gradient.xreplace(
-            {net.delta[l][0]: delta, net.y[l - 1][0]: sp.Symbol(f"{prev}[k]", real=True)})
-        src.append(f"        for (size_t j = 0; j < {n[l]}; ++j) {{")
-        src.append(f"            double *g = grad + {offsets[f'W{l}']} + j*{n[l - 1]};")
-        src.append(f"            for (size_t k = 0; k < {n[l - 1]}; ++k) g[k] += {pr(gw)};")
+        src = [f"        for (size_t j = 0; j < {n[l]}; ++j) {{"]
+        for i, c in enumerate(net.graph.inputs(l)):
+            gw = self.d.params[net.weights[c][0][0].name].gradient.xreplace(
+                {net.delta[l][0]: delta, net.y[c.src][0]: sp.Symbol(f"{self.out(c.src, 'u.')}[k]", real=True)})
+            src.append(f"            {'double *' if i == 0 else ''}g = grad + {self.offsets[c.key]} + j*{n[c.src]};")
+            src.append(f"            for (size_t k = 0; k < {n[c.src]}; ++k) g[k] += {self.pr(gw)};")
         if net.bias:
-            gb = d.params[net.b[l][0].name].gradient.xreplace({net.delta[l][0]: delta})
-            src.append(f"            grad[{offsets[f'b{l}']} + j] += {pr(gb)};")
+            gb = self.d.params[net.b[l][0].name].gradient.xreplace({net.delta[l][0]: delta})
+            src.append(f"            grad[{self.offsets[f'b{l}']} + j] += {self.pr(gb)};")
         src.append("        }")
-    src.append("    }")
-    src.append("}")
-    source = "\n".join(src) + "\n"
+        return src
+
+
+def _path_name(path) -> str:
+    """W3, or W4 via the shortcut 1 -> 3."""
+    via = "".join(f" via the shortcut {c.src} -> {c.dst}" for c in path.via)
+    return f"{path.into.key}{via}"
+
+
+def _c_sources(d: Derivation, stem: str) -> tuple[str, str]:
+    """The header and the source of the C module."""
+    offsets = _c_offsets(d.net)
+    n_params = sum(math.prod(shape) for shape in param_shapes(d.net).values())
+    header = _c_header(d, stem, offsets, n_params)
+    source = _CModule(d, stem, offsets, n_params).source()
     if "Dummy" in source or "Not supported" in source:
         raise RuntimeError("code printer left an unsupported expression in the exported C code")
     return "\n".join(header), source
 
 
-
-
 def _check_param_rules_uniform(d: Derivation) -> None:
-    """The C loops print w{l}_1_1's rule for every j, k: each must be that rule renamed.
+    """The C loops print the rule of each connection's first weight (w{l}_1_1, w{l}_{s}_1_1) for
+    every j, k: each must be that rule renamed.
 
     Every rule is instantiated from its layer's general rule; on a wide network (784-256-10
     has 200,704 weights) a fixed random sample of them stands for the rest.
@@ -728,16 +791,19 @@ def _check_param_rules_uniform(d: Derivation) -> None:
     from .selfcheck import UNIT_RULES_MAX
     net = d.net
     D, Y = sp.Symbol("D"), sp.Symbol("Y")
-    cells = [(l, j, k) for l in range(1, net.depth + 1) for j in net.units(l) for k in net.units(l - 1)]
+    cells = [(c, j, k) for c in net.graph.weighted for j in net.units(c.dst) for k in net.units(c.src)]
     if len(cells) > UNIT_RULES_MAX:
         cells = sorted(random.Random(0).sample(cells, UNIT_RULES_MAX))
-    first = {l: d.params[net.W[l][0][0].name].gradient.xreplace({net.delta[l][0]: D, net.y[l - 1][0]: Y})
-             for l in range(1, net.depth + 1)}
-    for l, j, k in cells:
-        g = d.params[net.W[l][j - 1][k - 1].name].gradient.xreplace({net.delta[l][j - 1]: D, net.y[l - 1][k - 1]: Y})
-        if g != first[l]:
-            raise ValueError(f"dE/dw{l}_{j}_{k} is not the rule of w{l}_1_1 renamed")
-    for l in range(1, net.depth + 1 if net.bias else 1):     # and b{l}_1's rule for every unit's bias
+
+    def rule(c, j, k):
+        return d.params[net.weights[c][j - 1][k - 1].name].gradient.xreplace(
+            {net.delta[c.dst][j - 1]: D, net.y[c.src][k - 1]: Y})
+    first = {c: rule(c, 1, 1) for c in net.graph.weighted}
+    for c, j, k in cells:
+        if rule(c, j, k) != first[c]:
+            raise ValueError(f"dE/d{net.weights[c][j - 1][k - 1].name} is not the rule of "
+                             f"{net.weights[c][0][0].name} renamed")
+    for l in (net.graph.order if net.bias else ()):     # and b{l}_1's rule for every unit's bias
         rules = {d.params[b.name].gradient.xreplace({net.delta[l][j]: D}) for j, b in enumerate(net.b[l])}
         if len(rules) != 1:
             raise ValueError(f"the bias rules of layer {l} are not b{l}_1's rule renamed")

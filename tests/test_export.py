@@ -13,11 +13,16 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
+import sympy as sp
+
 from symbp import Network, derive, reference
+from symbp.activations import ACTIVATIONS, softmax_unit
 from symbp.cli import main
 from symbp.export import export, module_source
+from symbp.losses import LOSSES
+from symbp.notation import profile_names
 
-ELEMENTWISE = ["sigmoid", "tanh", "linear", "relu", "softplus"]
+ELEMENTWISE = [a.name for a in ACTIVATIONS if a.elementwise]
 
 
 def _net(layers, acts, loss, **kw):
@@ -41,7 +46,7 @@ def _random_case(rng, net, n):
         if net.bias:
             params[f"b{l}"] = rng.normal(scale=0.5, size=net.layers[l])
     X = rng.normal(size=(n, net.layers[0]))
-    if net.loss.name == "ce":
+    if net.loss.targets == "distribution":
         T = rng.uniform(0.05, 1, size=(n, net.layers[-1]))
         T /= T.sum(axis=1, keepdims=True)
     else:
@@ -53,19 +58,15 @@ def _random_case(rng, net, n):
 def networks(draw):
     depth = draw(st.integers(1, 3))
     layers = [draw(st.integers(1, 4))] + [draw(st.integers(2, 4)) for _ in range(depth)]   # width-1 relu layers: see forms.vectorize
-    loss = draw(st.sampled_from(["half_sse", "sse", "mse", "bce", "ce"]))
+    loss = draw(st.sampled_from(LOSSES))
     hidden = [draw(st.sampled_from(ELEMENTWISE)) for _ in range(depth - 1)]
-    if loss == "ce":
-        out = "softmax"
+    out = loss.needs or draw(st.sampled_from(ELEMENTWISE))     # the output activation the loss needs, if any
+    if out not in ELEMENTWISE:
         layers[-1] = max(layers[-1], 2)
-    elif loss == "bce":
-        out = "sigmoid"
-    else:
-        out = draw(st.sampled_from(ELEMENTWISE))
     bias = draw(st.booleans())
     sign = draw(st.sampled_from(["+", "-"]))
-    notation = draw(st.sampled_from(["haykin", "ont", "mitchell", "nielsen"]))
-    return _net(layers, hidden + [out], loss, bias=bias, bias_sign=sign, notation=notation)
+    notation = draw(st.sampled_from(profile_names()))
+    return _net(layers, hidden + [out], loss.name, bias=bias, bias_sign=sign, notation=notation)
 
 
 def _payload(params, X, T):
@@ -236,6 +237,20 @@ def test_stable_at_large_inputs(tmp_path, layers, acts, loss):
         ref = reference.gradients(params, X, T, acts_, loss, net.bias_sign)
     for k in ref:
         _close(out["grads"][k], ref[k], rtol=1e-9)
+
+
+@pytest.mark.parametrize("act", [a for a in ACTIVATIONS if a.log_output is not None], ids=lambda a: a.name)
+def test_logs_in_the_net_input_are_identities(act):
+    """The loss is printed with log y rewritten by the output activation's row: each rewrite must be exact."""
+    v, lse = sp.symbols("v1:4", real=True), sp.Symbol("lse", real=True)
+    exact_lse = sp.log(sum(sp.exp(vm) for vm in v))
+    for j in range(3) if not act.elementwise else range(1):
+        y = softmax_unit(list(v), j) if not act.elementwise else act.function(v[0])
+        for log, rewritten in act.log_output(sp.Symbol("y"), v[j], lse).items():
+            exact = log.subs(sp.Symbol("y"), y).rewrite(sp.exp)
+            for point in ({v[0]: 0.7, v[1]: -1.3, v[2]: 2.1}, {v[0]: -35, v[1]: 4, v[2]: 0}):
+                got = rewritten.subs(lse, exact_lse).rewrite(sp.exp).evalf(30, subs=point)
+                assert abs(got - exact.evalf(30, subs=point)) < 1e-25, (act.name, log)
 
 
 def test_bad_target_refused(tmp_path):
