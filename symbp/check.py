@@ -47,7 +47,7 @@ class CheckRow:
     max_abs_error: float
     max_rel_error: float
     ok: bool
-    kink: bool = False       # a relu unit sits at its kink: the finite difference is one-sided, not compared
+    kink: bool = False       # a unit sits at its activation's kink: the finite difference is not compared
 
     @property
     def verdict(self) -> str:
@@ -133,16 +133,25 @@ def sympy_gradients(net: Network, params: dict, X: np.ndarray, T: np.ndarray) ->
     return values
 
 
+def _oracle(net: Network) -> tuple[tuple, dict]:
+    """The network as symbp.reference takes it: (activations, loss, bias sign), {residual: shortcuts}.
+
+    Skips need no argument: the reference reads them off the params keys W{l}_{s}.
+    """
+    return ([a.name for a in net.activations], net.loss.name, net.bias_sign), {"residual": net.spec.residual}
+
+
 def finite_differences(net: Network, params: dict, X, T, step: float = FD_STEP, progress=None) -> dict[str, float]:
     """Central differences of the reference loss, one parameter at a time, in float64."""
-    acts = [a.name for a in net.activations]
+    args, graph = _oracle(net)
     p = {k: np.array(v, dtype=float, copy=True) for k, v in params.items()}   # perturbed in place
 
     def E():
-        return reference.loss(p, X, T, acts, net.loss.name, net.bias_sign)
+        return reference.loss(p, X, T, *args, **graph)
 
     out, where = {}, net.positions
-    for i, (name, (key, _, idx)) in enumerate(where.items()):
+    for i, (name, pos) in enumerate(where.items()):
+        key, idx = pos.key, pos.index
         keep = p[key][idx]
         p[key][idx] = keep + step
         plus = E()
@@ -174,27 +183,28 @@ def rule_gradients(d: Derivation, compiled, params: dict, X: np.ndarray, T: np.n
 
 
 def _kinks(net: Network, params: dict, X) -> set[str]:
-    """Parameters whose finite difference crosses a relu kink (a unit's net input within reach of 0).
+    """Parameters whose finite difference crosses a kink (a unit's net input within reach of the
+    point where its activation's derivative jumps, as the activation row gives it: relu at 0).
 
-    relu is not differentiable at 0: there the derivation (like the reference) takes
-    H(0) = 0, and a central difference sees a one-sided slope instead.
+    There the derivation (like the reference) takes one side's slope (relu: H(0) = 0), and a
+    central difference sees the mean of two slopes instead. Every parameter of a lower layer
+    reaches the unit (the chain joins every layer to the next); of its own layer, only its own.
     """
-    acts = [a.name for a in net.activations]
-    fwd = reference.forward(params, X, None, acts, net.bias_sign)
-    where = net.positions
+    (acts, _, sign), graph = _oracle(net)
+    fwd = reference.forward(params, X, None, acts, sign, **graph)
+    ys = [np.atleast_2d(X)] + [np.atleast_2d(y) for _, y in fwd]
+    size = 1 + sum(float(np.abs(params[k]).max()) for k in params)
     out: set[str] = set()
-    for l in range(1, net.depth + 1):
-        if acts[l - 1] != "relu":
+    for l in net.graph.order:
+        kink = net.activation(l).kink
+        if kink is None:
             continue
         v = np.atleast_2d(fwd[l - 1][0])
-        prev = np.atleast_2d(X if l == 1 else fwd[l - 2][1])
-        reach = 10 * FD_STEP * (1 + np.abs(prev).sum(axis=1, keepdims=True)) * (1 + sum(
-            float(np.abs(params[k]).max()) for k in params))
-        hit = np.any(np.abs(v) <= reach, axis=0)
-        for name, (_, layer, idx) in where.items():
-            if layer < l and hit.any():
-                out.add(name)
-            elif layer == l and hit[idx[0]]:
+        inputs = np.hstack([ys[c.src] for c in net.graph.inputs(l)])     # what the weights into l multiply
+        reach = 10 * FD_STEP * (1 + np.abs(inputs).sum(axis=1, keepdims=True)) * size
+        hit = np.any(np.abs(v - kink) <= reach, axis=0)
+        for name, pos in net.positions.items():
+            if (pos.layer < l and hit.any()) or (pos.layer == l and hit[pos.index[0]]):
                 out.add(name)
     return out
 
@@ -228,8 +238,8 @@ def check_table(net, progress=None) -> CheckTable:
     matrix = flat_params(net, compiled.gradients(params, X, T))
     rules_checked = net.n_params <= UNIT_RULES_MAX
     derived = rule_gradients(d, compiled, params, X, T) if rules_checked else matrix
-    acts = [a.name for a in net.activations]
-    ref = flat_params(net, reference.gradients(params, X, T, acts, net.loss.name, net.bias_sign))
+    args, graph = _oracle(net)
+    ref = flat_params(net, reference.gradients(params, X, T, *args, **graph))
     fd = finite_differences(net, params, X, T, progress=progress)
     use_sympy = net.n_params <= SYMPY_MAX_PARAMS
     sym = sympy_gradients(net, params, X, T) if use_sympy else None
@@ -250,13 +260,15 @@ def check_table(net, progress=None) -> CheckTable:
                              max_abs / scale if scale > 0 else 0.0, exact_ok and fd_ok, kink))
     notes = []
     if kinks:
-        notes.append(f"(kink): a relu unit's net input is 0 at this point; relu'(0) is taken as 0 and the "
-                     f"one-sided finite difference of {len(kinks)} parameter(s) is shown, not compared")
+        at = ", ".join(f"{a.name} at {a.kink:g}" for a in dict.fromkeys(net.activations) if a.kink is not None)
+        notes.append(f"(kink): a unit's net input sits at its activation's kink ({at}) at this point; the "
+                     f"derivative there is one side's slope, and the finite difference of {len(kinks)} "
+                     f"parameter(s) is shown, not compared")
     if not use_sympy:
         notes.append(f"sympy.diff column skipped: {net.n_params} parameters > {SYMPY_MAX_PARAMS}")
     if not rules_checked:
         notes.append(f"derived column is the compiled matrix form: {net.n_params} parameters > {UNIT_RULES_MAX} "
                      "(the derivation's self-check compared a random sample of the unit rules and every matrix "
                      "entry with sympy.diff)")
-    loss = reference.loss(params, X, T, acts, net.loss.name, net.bias_sign)
+    loss = reference.loss(params, X, T, *args, **graph)
     return CheckTable(net.name, rows, float(loss), X.shape[0], use_sympy, rules_checked, notes)

@@ -7,6 +7,7 @@ import numpy as np
 
 from .compile import CompiledNetwork, compile_network
 from .derive import Derivation
+from .losses import get_loss
 from .network import Network
 from .spec import Example
 
@@ -34,25 +35,35 @@ def default_inputs(n: int) -> list[float]:
     return [round(0.1 * (1 + (k - 1) % 10), 2) for k in range(1, n + 1)]
 
 
+# by the kind of targets the loss row says it takes (symbp.losses.Loss.targets)
+DEFAULT_TARGETS = {
+    "distribution": lambda n: [1.0] + [0.0] * (n - 1),                  # class 1, one-hot
+    "probability": lambda n: [float(j % 2) for j in range(1, n + 1)],   # 1, 0, 1, ...
+    "any": lambda n: [round(0.1 * j, 2) for j in range(1, n + 1)],      # 0.1, 0.2, ...
+}
+
+
 def default_targets(n: int, loss: str) -> list[float]:
-    if loss == "ce":
-        return [1.0] + [0.0] * (n - 1)           # class 1, one-hot
-    if loss == "bce":
-        return [float(j % 2) for j in range(1, n + 1)]
-    return [round(0.1 * j, 2) for j in range(1, n + 1)]
+    """n targets of the kind ``loss`` is defined for."""
+    return DEFAULT_TARGETS[get_loss(loss).targets](n)
 
 
 # -- assembling the numbers ---------------------------------------------------------------------
 
 def example_params(net: Network, example: Optional[Example] = None) -> dict[str, np.ndarray]:
-    """W{l}, b{l} from the example where it gives them, else from the default formulas."""
+    """W{l}, W{l}_{s}, b{l} (in the network's parameter order) from the example where it gives them,
+    else from the default formulas."""
+    given = example is not None and example.weights is not None
+    weights = dict(zip(net.graph.weighted, example.weights)) if given else {}   # listed in graph.weighted order
     params = {}
-    for l in range(1, net.depth + 1):
-        if example is not None and example.weights is not None:
-            params[f"W{l}"] = np.array(example.weights[l - 1], dtype=float)
-        else:
-            params[f"W{l}"] = np.array([[default_weight(l, j, k, net.layers[l - 1]) for k in net.units(l - 1)]
-                                        for j in net.units(l)])
+    for l in net.graph.order:
+        inputs, first = net.graph.inputs(l), 0
+        fan_in = sum(net.layers[c.src] for c in inputs)
+        for c in inputs:      # a unit's inputs as one vector: the chain's, then each skip's, numbered on
+            params[c.key] = (np.array(weights[c], dtype=float) if given else
+                             np.array([[default_weight(l, j, first + k, fan_in) for k in net.units(c.src)]
+                                       for j in net.units(l)]))
+            first += net.layers[c.src]
         if net.bias:
             if example is not None and example.biases is not None:
                 params[f"b{l}"] = np.array(example.biases[l - 1], dtype=float)

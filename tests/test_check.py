@@ -1,10 +1,13 @@
 """symbp check: derived vs sympy.diff vs the hand-written backprop vs finite differences."""
 import importlib
 import json
+import textwrap
 
 import pytest
+import sympy as sp
 
 from symbp import Network, SelfCheckError, derive
+from symbp.activations import ACTIVATIONS
 from symbp.check import check_table
 
 NETS = [
@@ -12,6 +15,7 @@ NETS = [
     ("2-2-1", dict(activation="sigmoid", loss="sse", bias_sign="-", notation="ont")),
     ("3-4-4-2", dict(activation="tanh,tanh,linear", loss="mse", notation="mitchell")),
     ("4-5-3", dict(activation="relu,softmax", loss="ce", notation="nielsen")),
+    ("2-2-2-1", dict(activation="tanh,sigmoid,linear", skip="0:2", residual="1:2", bias_sign="-")),
 ]
 
 
@@ -85,3 +89,41 @@ def test_sabotaged_rule_of_a_wide_network_is_flagged(monkeypatch):
     table = check_table(dm.derive(net, check=False))
     assert [r.name for r in table.failures] == ["w2_3_17"]
     assert "FAIL" in table.text() and table.to_dict()["ok"] is False
+
+
+@pytest.mark.parametrize("act", [a for a in ACTIVATIONS if a.elementwise], ids=lambda a: a.name)
+def test_kink_is_where_the_derivative_jumps(act):
+    """The row's kink (what check leans on to leave a finite difference uncompared) is where SymPy's
+    derivative of phi jumps, and only a phi whose derivative has a step has one."""
+    z = sp.Symbol("z", real=True)
+    slope = sp.diff(act.function(z), z)
+    assert slope.has(sp.Heaviside, sp.sign) == (act.kink is not None)
+    if act.kink is not None:
+        k, h = sp.Float(act.kink), sp.Rational(1, 10**6)
+        assert abs(slope.subs(z, k + h) - slope.subs(z, k - h)) > sp.Rational(1, 10)
+
+
+def test_a_unit_at_its_kink_is_flagged_not_failed(tmp_path):
+    """A graph whose relu unit 1 of layer 2 has net input exactly 0 (zero weights on its chain and its
+    skip, zero bias): the parameters whose finite difference crosses the kink are shown, not compared."""
+    spec = tmp_path / "kink.toml"
+    spec.write_text(textwrap.dedent("""
+        [network]
+        layers = [2, 2, 2, 1]
+        activations = ["tanh", "relu", "linear"]
+        skip = [[0, 2]]
+        residual = [[1, 2]]
+        [example]
+        inputs = [0.3, -0.7]
+        targets = [0.5]
+        weights = [[[0.1, -0.2], [0.3, 0.4]], [[0.0, 0.0], [0.7, 0.1]], [[0.0, 0.0], [0.6, -0.5]], [[0.2, -0.4]]]
+        biases = [[0.1, -0.1], [0.0, 0.05], [-0.3]]
+    """))
+    net = Network.from_file(spec)
+    table = check_table(net)
+    kinked = {r.name for r in table.rows if r.kink}
+    below = {p.name for p in net.params() if net.positions[p.name].layer == 1}
+    unit1 = {"w2_1_1", "w2_1_2", "w2_0_1_1", "w2_0_1_2", "b2_1"}
+    assert kinked == below | unit1
+    assert table.ok and all(r.verdict == "ok (kink)" for r in table.rows if r.kink)
+    assert any("relu at 0" in note for note in table.notes)

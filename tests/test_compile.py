@@ -6,12 +6,16 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 from symbp import reference as ref
+from symbp.activations import ACTIVATIONS
 from symbp.compile import compile_network
+from symbp.losses import LOSSES as LOSS_ROWS
 from symbp.network import Network
+from symbp.notation import profile_names
 
-ELEMENTWISE = ("sigmoid", "tanh", "linear", "relu", "softplus")
-LOSSES = ("half_sse", "sse", "mse", "bce", "ce")
-PROFILES = ("haykin", "ont", "mitchell", "nielsen")
+ELEMENTWISE = tuple(a.name for a in ACTIVATIONS if a.elementwise)
+LOSSES = tuple(loss.name for loss in LOSS_ROWS)
+PROFILES = tuple(profile_names())
+NEEDS = {loss.name: loss.needs for loss in LOSS_ROWS if loss.needs}     # the output a loss needs: bce sigmoid, ce softmax
 
 
 @st.composite
@@ -22,7 +26,7 @@ def networks(draw):
     bias = draw(st.booleans())
     assume(sum(layers[l] * (layers[l - 1] + bias) for l in range(1, len(layers))) <= 30)
     loss_name = draw(st.sampled_from(LOSSES))
-    out = {"ce": "softmax", "bce": "sigmoid"}.get(loss_name) or draw(st.sampled_from(ELEMENTWISE))
+    out = NEEDS.get(loss_name) or draw(st.sampled_from(ELEMENTWISE))
     acts = tuple(draw(st.sampled_from(ELEMENTWISE)) for _ in range(n_hidden)) + (out,)
     sign = draw(st.sampled_from(["+", "-"]))
     net = Network.from_string("-".join(map(str, layers)), activation=",".join(acts), loss=loss_name,
@@ -39,9 +43,9 @@ def random_problem(net: Network, batch: int, seed: int):
             params[f"b{l}"] = rng.normal(0.0, 0.5, net.layers[l])
     X = rng.normal(0.0, 1.0, (batch, net.layers[0]))
     T = rng.uniform(0.05, 1.0, (batch, net.layers[-1]))
-    if net.loss.name == "ce":
+    if net.loss.targets == "distribution":
         T /= T.sum(axis=1, keepdims=True)
-    elif net.loss.name not in ("bce",):
+    elif net.loss.targets == "any":
         T = rng.normal(0.0, 1.0, T.shape)
     return params, X, T
 
@@ -78,8 +82,8 @@ def wide_networks(draw):
     n_hidden = draw(st.integers(1, 4))
     layers = [draw(st.integers(1, 9)) for _ in range(n_hidden + 2)]
     loss_name = draw(st.sampled_from(LOSSES))
-    out = {"ce": "softmax", "bce": "sigmoid"}.get(loss_name) or draw(st.sampled_from(ELEMENTWISE))
-    if loss_name == "ce":
+    out = NEEDS.get(loss_name) or draw(st.sampled_from(ELEMENTWISE))
+    if out not in ELEMENTWISE:
         layers[-1] = max(layers[-1], 2)
     acts = [draw(st.sampled_from(ELEMENTWISE)) for _ in range(n_hidden)] + [out]
     return Network.from_string("-".join(map(str, layers)), activation=",".join(acts), loss=loss_name,
