@@ -1,23 +1,27 @@
-"""symbp.reference.gradients on random graphs of layers vs PyTorch autograd, in float64.
+"""symbp.reference.gradients and the exported NumPy module on random graphs of layers vs PyTorch autograd, in float64.
 
-    python benchmarks/torch_graph_oracle.py [--networks 20] [--seed 0]
+    python benchmarks/torch_graph_oracle.py [--networks 20] [--seed 0] [--no-export]
 
 torch is no dependency of the project: run this with an interpreter that has numpy and torch
-(e.g. a scratch venv with `pip install numpy torch`). The network equations are written here
-once more, in torch, from the definition -- nothing of symbp but the function under test is used:
+(e.g. a scratch venv with `pip install numpy torch`); the exported column also needs symbp's own
+dependencies there (sympy, jinja2, lark, mpmath). The network equations are written here once
+more, in torch, from the definition -- nothing of symbp but the function under test is used:
 
     v(l) = W{l} y(l-1) + sum_s W{l}_{s} y(s) + sign * b{l}
     y(l) = phi_l(v(l)) + sum over residual shortcuts (s, l) of y(s),     y(0) = x
 
 The comparison is `compare(net, grads_fn)`: ``net`` describes a network (see random_network)
 and ``grads_fn(params, X, T) -> {name: array}`` is any implementation of its gradients. The
-reference is plugged in by reference_grads_fn(net); an exported module can be plugged in the
-same way (a `--module PATH.py --spec ...` option is meant to build that grads_fn).
+reference is plugged in by reference_grads_fn(net); the module `symbp export` writes for the
+same network by exported_grads_fn(net, directory): written to a temporary directory, imported
+from there as a file, and called as an engineer would call it.
 """
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
+import tempfile
 from pathlib import Path
 from typing import Callable, Mapping
 
@@ -82,7 +86,7 @@ def random_problem(net: dict) -> tuple[dict[str, np.ndarray], np.ndarray, np.nda
 
 def _phi(name: str, v: torch.Tensor) -> torch.Tensor:
     return {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "linear": lambda a: a, "relu": torch.relu,
-            "softplus": torch.nn.functional.softplus,
+            "softplus": lambda a: torch.logaddexp(a, torch.zeros_like(a)),   # F.softplus is linear past 20
             "softmax": lambda a: torch.softmax(a, dim=1)}[name](v)
 
 
@@ -120,6 +124,25 @@ def torch_gradients(net: dict, params: Mapping[str, np.ndarray], X: np.ndarray, 
 
 # -- the comparison ------------------------------------------------------------------------------
 
+def symbp_network(net: dict):
+    """The symbp Network of a net description."""
+    from symbp import Network
+    return Network.build(layers=net["layers"], activations=net["activations"], loss=net["loss"],
+                         skip=tuple(map(tuple, net["skip"])), residual=tuple(map(tuple, net["residual"])),
+                         bias=net["bias"], bias_sign="+" if net["bias_sign"] > 0 else "-")
+
+
+def exported_grads_fn(net: dict, directory: Path) -> GradsFn:
+    """``gradients`` of the NumPy module that symbp.export writes for the network, imported from its file."""
+    from symbp import derive
+    from symbp.export import export
+    path = export(derive(symbp_network(net), check=False), Path(directory) / f"grad_{net['seed']}.py")
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.gradients
+
+
 def reference_grads_fn(net: dict) -> GradsFn:
     return lambda params, X, T: reference.gradients(params, X, T, net["activations"], net["loss"],
                                                     net["bias_sign"], residual=net["residual"])
@@ -153,16 +176,22 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--networks", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-export", action="store_true", help="compare the reference only")
     args = parser.parse_args(argv)
     rng = np.random.default_rng(args.seed)
-    overall = 0.0
-    for i in range(args.networks):
-        net = random_network(rng)
-        rel = compare(net, reference_grads_fn(net))
-        overall = max(overall, rel)
-        print(f"{i + 1:2d}  max rel diff {rel:.2e}  {describe(net)}")
-    print(f"overall max rel diff {overall:.2e} over {args.networks} networks (torch {torch.__version__})")
-    return 0 if overall < 1e-10 else 1
+    columns = {"reference": lambda net, _: reference_grads_fn(net)}
+    if not args.no_export:
+        columns["exported"] = exported_grads_fn
+    overall = dict.fromkeys(columns, 0.0)
+    with tempfile.TemporaryDirectory() as directory:
+        for i in range(args.networks):
+            net = random_network(rng)
+            rel = {name: compare(net, make(net, directory)) for name, make in columns.items()}
+            overall = {name: max(overall[name], rel[name]) for name in columns}
+            print(f"{i + 1:2d}  " + "  ".join(f"{name} {r:.2e}" for name, r in rel.items()) + f"  {describe(net)}")
+    for name, worst in overall.items():
+        print(f"{name}: overall max rel diff {worst:.2e} over {args.networks} networks (torch {torch.__version__})")
+    return 0 if max(overall.values()) < 1e-10 else 1
 
 
 if __name__ == "__main__":
