@@ -944,9 +944,7 @@ def notes_context(derivation: Derivation) -> dict:
         "index": _index(T, d),
         "matrix": _matrix(T, d),
         "summary": _summary(T, d),
-        # TODO(graphs): compile/example do not evaluate skip matrices yet (W{l}_{s} is undefined in the
-        # compiled module); graph notes leave the worked example out until they do, then drop this test.
-        "example": _example(T, d) if net.graph.is_chain else None,
+        "example": _example(T, d),
         "simplification": None if simplification is None else {
             "unit": T(simplification.symbol), "why": tex_escape(simplification.simplification),
             "raw": rows(T(simplification.symbol), [_delta_definition(T, T(simplification.net))])

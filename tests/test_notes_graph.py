@@ -60,6 +60,7 @@ def test_graph_notes_compile_clean(case, tmp_path):
     assert "a unit collects one delta term from each successor" in flat
     assert "A weight of a skip connection" in flat
     assert "skip connection W(l,s)" in flat               # the figure's legend line
+    assert "A worked example" in flat
     # the skip weight's update w(n+1) = w(n) + Delta w(n) = w + eta delta y, with its superscripts above it
     lines = text.splitlines()
     conn, unit = SKIP_UPDATE[case]
@@ -101,6 +102,12 @@ def test_skip_weights_reach_every_section():
     assert r"w^{(3)}_{13} y^{(2)}_{3} + w^{(3,1)}_{11} y^{(1)}_{1}" in forward     # chain sum, then the skip's
     hidden = next(h for h in ctx["index"]["hidden"] if h["layer"] == 1)["tex"]
     assert hidden.index(r"\delta^{(l+1)}") < hidden.index(r"\delta^{(l+2)}")      # in the order of the paths
+
+
+def test_worked_example_has_the_skip_weights():
+    ex = notes_context(derived("skip"))["example"]
+    skip = [p for p in ex["params"] if p["tex"].startswith("w^{(3,1)}")]
+    assert len(skip) == 3 and all(p["grad"] != "0" for p in skip)
 
 
 def test_wide_summary_shows_a_skip_weight():
