@@ -145,7 +145,7 @@ def _numeric_verdict(d, t, candidate, expected, text, seed) -> VerifyResult:
             case = Case(d, t, candidate, points[:max(POINTS, len(mine))], given=mine)
             return _wrong(case, expected, text, point, want, got)
         agreed += 1
-        signs |= {(v, point.units[v] > 0) for v in kinks}
+        signs |= {(v, point.units[v] > kink) for v, kink in kinks.items()}
         if agreed >= POINTS and len(signs) == 2 * len(kinks):
             return VerifyResult(True, expected, text, None, None,
                                 f"Equivalent: equal at {agreed} random points to 30 significant digits.")
@@ -157,20 +157,13 @@ def _numeric_verdict(d, t, candidate, expected, text, seed) -> VerifyResult:
                         "Undecided: the formulas are undefined at most sample points.")
 
 
-def _kinks(net: Network, *exprs: sp.Expr) -> list[sp.Symbol]:
-    """Net inputs of ReLU units the formulas depend on: a missing step H(v) shows only where v < 0."""
+def _kinks(net: Network, *exprs) -> dict[sp.Symbol, float]:
+    """Net inputs of units whose phi' jumps (ReLU's step at 0) that the formulas depend on, with
+    where it jumps (the registry row's ``kink``): a missing step shows only on one side of it."""
     used = set().union(*(e.free_symbols for e in exprs))
     used |= {h.args[0] for e in exprs for h in e.atoms(sp.Heaviside)}
-    return [v for l in range(1, net.depth + 1) if _has_step(net.activation(l))
-            for j, v in enumerate(net.v[l], start=1) if v in used or net.y[l][j - 1] in used]
-
-
-def _has_step(act) -> bool:
-    """Is phi' a step function (ReLU's H(v))? Read from the registry, not from the name."""
-    if not act.elementwise:
-        return False
-    v = sp.Symbol("v", real=True)
-    return act.derivative_in_output(act.function(v), v).has(sp.Heaviside)
+    return {v: net.activation(l).kink for l in net.graph.order if net.activation(l).kink is not None
+            for j, v in enumerate(net.v[l], start=1) if v in used or net.y[l][j - 1] in used}
 
 
 def _wrong(case: Case, expected, text, point, want, got) -> VerifyResult:
