@@ -11,7 +11,7 @@ from sympy.printing.str import StrPrinter
 
 def _sub(*indices: int) -> str:
     """Subscript digits: w_{13}, or w_{10,3} once an index has two digits."""
-    sep = "," if any(i > 9 for i in indices) else ""
+    sep = "," if any(not isinstance(i, int) or i > 9 for i in indices) else ""
     return sep.join(str(i) for i in indices)
 
 
@@ -40,6 +40,8 @@ def latex_names(net) -> dict[sp.Symbol, str]:
                 layer = f"{l}" if c.kind == "chain" else f"{l},{c.src}"
                 for k in net.units(c.src):
                     src = k if c.src == 0 or not glob else _global(net, c.src, k)
+                    if glob and c.src == 0 and l > 1:     # w_{5,x_1}: not hidden unit 1's w_{51}
+                        src = f"x_{{{k}}}"
                     dst = _global(net, l, j) if glob else j
                     names[net.weights[c][j - 1][k - 1]] = (f"w_{{{_sub(dst, src)}}}" if glob
                                                            else f"w^{{({layer})}}_{{{_sub(j, k)}}}")
@@ -110,6 +112,7 @@ class NotesLatexPrinter(NaturalOrder, LatexPrinter):
             settings.setdefault("symbol_names", latex_names(net))
         settings.setdefault("mul_symbol", None)
         super().__init__(settings)
+        self._given = settings
         self._profile = net.profile if net is not None else None
 
     def _print_Indexed(self, expr):
@@ -151,6 +154,15 @@ class NotesLatexPrinter(NaturalOrder, LatexPrinter):
     def _print_HadamardPower(self, expr):
         """y^{(2)} squared elementwise: the base braced, so the layer superscript does not clash."""
         return rf"{{{self.parenthesize(expr.base, 1000)}}}^{{\circ {self._print(expr.exp)}}}"
+
+    def _print_ElementwiseApplyFunction(self, expr):
+        """sigma applied to every entry of v^{(4)} prints as sigma(v^{(4)}), as a lecturer writes it."""
+        arg = sp.Dummy("arg", real=True)
+        body = expr.function.expr.xreplace({expr.function.variables[0]: arg})
+        names = {**self._given.get("symbol_names", {}), arg: self._print(expr.expr)}
+        inner = type(self)(None, {**self._given, "symbol_names": names})
+        inner._profile = self._profile
+        return inner._print(body)
 
 
 class IdentifierPrinter(NaturalOrder, StrPrinter):
