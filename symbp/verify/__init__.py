@@ -1,7 +1,7 @@
 """Check a hand derivation against the derived rule: equivalence, a counterexample, a diagnosis."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Optional, Union
 
@@ -40,6 +40,19 @@ class VerifyResult:
     counterexample: Optional[dict[str, Optional[float]]]
     mistake: Optional[str]
     message: str
+    rule: Optional[sp.Basic] = field(default=None, compare=False)      # the expected rule, as verify prints it
+    network: Optional[Network] = field(default=None, repr=False, compare=False)
+
+    def _repr_latex_(self) -> str:
+        """The verdict and the expected rule, in the network's notation (Jupyter)."""
+        from ..printing import to_latex
+        verdict = {True: "Equivalent", False: "Not equivalent", None: "Undecided"}[self.equivalent]
+        if self.mistake:
+            verdict += f" ({self.mistake.replace('_', ' ')})"
+        rows = [rf"&\text{{{verdict}.}}"]
+        if self.rule is not None and self.network is not None:
+            rows.append(rf"&\text{{expected: }} {to_latex(self.rule, self.network)}")
+        return r"$\begin{aligned}" + r"\\ ".join(rows) + r"\end{aligned}$"
 
     def to_dict(self) -> dict:
         """The JSON of ``symbp verify --json``."""
@@ -63,9 +76,12 @@ def verify(net: Union[Network, Derivation, str], param: str, expr: Union[str, sp
     candidate = _fit(d, t, parse_for(d.net, expr) if isinstance(expr, str) else expr)
     expected = t.build(lambda n: d.quantity(n, t.quantity, form="unrolled"))
     text = to_text(matrix_rule(d, t) if t.layer_level else expected)   # what verify accepts back
+    rule = matrix_rule(d, t) if t.layer_level else d.quantity(t.name, t.quantity)
     if t.layer_level and (not alg.is_matrix(candidate) or candidate.shape != t.shape):
-        return _shape_verdict(d, t, candidate, expected, text, seed)
-    return _compare(d, t, candidate, expected, text, seed)
+        result = _shape_verdict(d, t, candidate, expected, text, seed)
+    else:
+        result = _compare(d, t, candidate, expected, text, seed)
+    return replace(result, rule=rule, network=d.net)
 
 
 def _compare(d: Derivation, t: Target, candidate, expected, text: str, seed: int) -> VerifyResult:
