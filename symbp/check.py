@@ -69,6 +69,7 @@ class CheckTable:
     sympy_checked: bool
     rules_checked: bool = True
     notes: list[str] = field(default_factory=list)
+    net: Optional[Network] = field(default=None, repr=False, compare=False)   # to print names in its notation
 
     @property
     def ok(self) -> bool:
@@ -115,6 +116,26 @@ class CheckTable:
 
     def __str__(self) -> str:
         return self.text()
+
+    def _repr_latex_(self) -> str:
+        """The table in the network's notation (Jupyter): the first rows and every failure, then the verdict."""
+        from .present import SHOWN_MAX
+        from .printing import to_latex
+        name = (lambda n: to_latex(sp.Symbol(n, real=True), self.net)) if self.net is not None else (
+            lambda n: rf"\mathtt{{{n}}}".replace("_", r"\_"))
+        keep = self.rows[:2 * SHOWN_MAX]
+        keep += [r for r in self.failures if r not in keep]
+        num = lambda x: "-" if x is None else f"{x:.10g}"
+        body = [" & ".join([name(r.name), num(r.derived), num(r.compiled), num(r.sympy), num(r.reference),
+                            f"{r.finite_difference:.8g}", rf"\text{{{r.verdict}}}"]) for r in keep]
+        if len(keep) < len(self.rows):
+            body.append(r"\vdots & & & & & &")
+        fails = len(self.failures)
+        head = r"p & \text{derived} & \text{compiled} & \text{sympy.diff} & \text{reference} & \text{finite diff} &"
+        summary = (f"{len(self.rows) - fails} of {len(self.rows)} parameters agree"
+                   + ("" if fails == 0 else f"; {fails} fail"))
+        return (r"$\begin{array}{lrrrrrl}" + head + r"\\ \hline " + r"\\ ".join(body)
+                + rf"\\ \hline \multicolumn{{7}}{{l}}{{\text{{{summary}}}}}\end{{array}}$")
 
 
 def sympy_gradients(net: Network, params: dict, X: np.ndarray, T: np.ndarray) -> dict[str, float]:
@@ -271,4 +292,4 @@ def check_table(net, progress=None) -> CheckTable:
                      "(the derivation's self-check compared a random sample of the unit rules and every matrix "
                      "entry with sympy.diff)")
     loss = reference.loss(params, X, T, *args, **graph)
-    return CheckTable(net.name, rows, float(loss), X.shape[0], use_sympy, rules_checked, notes)
+    return CheckTable(net.name, rows, float(loss), X.shape[0], use_sympy, rules_checked, notes, net)
