@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Iterable, Optional
 
 import jinja2
+import numpy as np
 import sympy as sp
 
 from .files import write_atomic
@@ -19,6 +20,7 @@ from . import figure as fg
 from . import forms as fm
 from .derive import Derivation, Factor, derive
 from .network import Network
+from .present import shown, shown_params as present_params
 from .printing import NotesLatexPrinter, latex_names
 
 TEX_PACKAGES = "texlive-latex-base texlive-latex-recommended texlive-fonts-recommended texlive-pictures latexmk"
@@ -423,9 +425,23 @@ def _vector_v(net: Network, l: int) -> sp.MatrixSymbol:
 def _input_terms(T: _Tex, l: int, j: int) -> list[str]:
     """The printed terms of v_j: in SymPy's order on one connection, connection by connection (chain first)."""
     net = T.net
+    if any(net.layers[c.src] > MAX_UNITS for c in net.graph.inputs(l)):
+        return _wide_input_terms(T, l, j)
     if len(net.graph.inputs(l)) == 1:
         return T.terms(net.net_input(l, j))
     return T.signed(_input_parts(T, l, j))
+
+
+def _wide_input_terms(T: _Tex, l: int, j: int) -> list[str]:
+    """v_j over a wide layer: its first and last terms with \\cdots between, inputs in numeric order."""
+    net, pieces = T.net, []
+    for c in net.graph.inputs(l):
+        for k in shown(net.layers[c.src]):
+            term = r"\cdots" if k is None else T(net.weights[c][j - 1][k - 1] * net.y[c.src][k - 1])
+            pieces.append(term if not pieces else f"+ {term}")
+    if net.bias:
+        pieces += T.signed([net.bias_sign * net.b[l][j - 1]], first=False)
+    return pieces
 
 
 def _input_parts(T: _Tex, l: int, j: int) -> list[sp.Expr]:
@@ -843,10 +859,11 @@ def _summary(T: _Tex, d: Derivation) -> dict:
     full = net.n_params <= MAX_SUMMARY
     layers = []
     for l in range(net.depth, 0, -1):
-        rules = [r for r in d.params.values() if r.layer == l]
+        names = [n for n, pos in net.positions.items() if pos.layer == l]    # no rule instantiated yet
         if not full:    # the first few, and the first weight of each skip connection into the layer
-            rules = rules[:3] + [r for r in rules[3:] if r.kind == "weight" and r.src != l - 1
-                                 and (r.unit, r.source) == (1, 1)]
+            names = names[:3] + [n for n in names[3:] if net.positions[n].src not in (None, l - 1)
+                                 and net.positions[n].index == (0, 0)]
+        rules = [d.params[n] for n in names]
         step = [rf"{T(r.symbol)} &\leftarrow {T.raw.doprint(sp.Add(r.symbol, sp.Mul(net.eta, sp.cancel(r.update / net.eta), evaluate=False), evaluate=False))}"
                 for r in rules]
         narrow = all(width(s) < BUDGET / 2 - 4 for s in step)
@@ -861,7 +878,8 @@ def _summary(T: _Tex, d: Derivation) -> dict:
         else:
             deltas = [r for s in net.delta[l][: (None if full else 2)] for r in rows(T(s), T.terms(d.deltas[s].value))]
         layers.append({"layer": l, "kind": "output" if l == net.depth else "hidden", "deltas": deltas,
-                       "updates": paired, "complete": full, "count": sum(1 for r in d.params.values() if r.layer == l)})
+                       "updates": paired, "complete": full,
+                       "count": sum(1 for pos in net.positions.values() if pos.layer == l)})
     return {"layers": layers, "complete": full}
 
 
@@ -872,16 +890,35 @@ def _example(T: _Tex, d: Derivation) -> dict:
     by_name = {s.name: s for s in T.names}
     units = []
     for l in range(1, net.depth + 1):
-        for j in net.units(l):
+        for j in shown(net.layers[l]):
+            if j is None:
+                units.append({"gap": True})
+                continue
             v, y, dl = net.v[l][j - 1], net.y[l][j - 1], net.delta[l][j - 1]
-            units.append({"v": T(v), "y": T(y), "delta": T(dl), "v_val": number(ex["forward"][v.name]),
+            units.append({"gap": False, "v": T(v), "y": T(y), "delta": T(dl), "v_val": number(ex["forward"][v.name]),
                           "y_val": number(ex["forward"][y.name]), "delta_val": number(ex["deltas"][dl.name])})
-    params = [{"tex": T(by_name[n]), "value": number(ex["params"][n]), "grad": number(ex["gradients"][n]),
-               "new": number(ex["updated"][n])} for n in ex["params"]]
+    # the parameters of the units shown: every parameter of a small network, first and last of a wide one
+    params = [{"gap": True} if n is None else
+              {"gap": False, "tex": T(by_name[n]), "value": number(ex["params"][n]),
+               "grad": number(ex["gradients"][n]), "new": number(ex["updated"][n])} for n in present_params(net)]
     samples = [{"n": n + 1, "x": number(x), "t": number(t)} for n, (x, t) in enumerate(zip(ex["inputs"], ex["targets"]))]
     return {"units": units, "params": params, "loss": number(ex["loss"]), "eta": number(ex["learning_rate"]),
+            "norms": _gradient_norms(T, ex) if any(p["gap"] for p in params) else None,
             "samples": samples, "batch": len(samples) > 1, "given": net.spec.example is not None,
             "errors": [{"tex": T(by_name[n]), "value": number(v)} for n, v in ex["errors"].items()]}
+
+
+def _gradient_norms(T: _Tex, ex: dict) -> list[dict]:
+    """Per weight matrix and bias vector: its size, the norm of its gradient and its largest entry."""
+    net, out = T.net, []
+    for key in net.param_keys():
+        names = [n for n, p in net.positions.items() if p.key == key]
+        g = np.array([ex["gradients"][n] for n in names])
+        symbol = sp.MatrixSymbol(key, 1, 1) if key[0] == "W" else sp.MatrixSymbol(key, net.layers[int(key[1:])], 1)
+        top = names[int(np.argmax(np.abs(g)))]
+        out.append({"tex": T(symbol), "size": len(names), "norm": number(float(np.linalg.norm(g))),
+                    "largest": T(sp.Symbol(top, real=True)), "largest_val": number(float(g[np.argmax(np.abs(g))]))})
+    return out
 
 
 def _title(net: Network) -> str:

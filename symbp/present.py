@@ -77,6 +77,11 @@ def _layer_params(net, layer: int, full: bool) -> tuple[Optional[str], ...]:
     return tuple(_squeeze(out))
 
 
+def shown_params(net, full: bool = False) -> list[Optional[str]]:
+    """The parameters shown of a whole network, layer by layer from the input; None marks a gap."""
+    return [name for l in net.graph.order for name in _layer_params(net, l, full)]
+
+
 def _squeeze(items: list) -> Iterator:
     """Consecutive gaps become one."""
     previous = object()
