@@ -230,11 +230,9 @@ def number(x, digits: int = SIG_DIGITS) -> str:
 
 
 def elide(units: Iterable[int]) -> list[Optional[int]]:
-    """Units of a layer to show: all, or the first three, None for the dots, the last two."""
+    """Units of a layer to show, as every output shows them (present.shown): all, or first, second, None, last."""
     units = list(units)
-    if len(units) <= MAX_UNITS:
-        return units
-    return units[:3] + [None] + units[-2:]
+    return [None if j is None else units[j - 1] for j in shown(len(units))]
 
 
 # -- the context, section by section -----------------------------------------------------------
