@@ -126,7 +126,7 @@ def cmd_notes(args) -> int:
         print(f"deriving {net.name} ...", file=sys.stderr)
     try:
         path = render_notes(derive(net, progress=_progress(args)), args.output, pdf=not args.no_pdf,
-                            templates=args.templates)
+                            templates=args.templates, progress=_progress(args, "notes: .tex, PDF"))
     except TexMissing as exc:
         print(f"symbp: {exc}; wrote {Path(args.output) / 'notes.tex'}", file=sys.stderr)
         return 3

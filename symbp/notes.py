@@ -21,6 +21,7 @@ from . import forms as fm
 from .derive import Derivation, Factor, derive
 from .network import Network
 from .present import shown, shown_params as present_params
+from .progress import reporter
 from .printing import NotesLatexPrinter, latex_names
 
 TEX_PACKAGES = "texlive-latex-base texlive-latex-recommended texlive-fonts-recommended texlive-pictures latexmk"
@@ -1034,12 +1035,24 @@ def compile_pdf(tex: Path, out_dir: Path, timeout: float = 300) -> Path:
 
 
 def render_notes(net, out_dir: str | Path = "output", pdf: bool = True,
-                 templates: Optional[str | Path] = None) -> Path:
-    """Write ``notes.tex`` (and ``notes.pdf`` unless ``pdf=False``) to ``out_dir``; return the last written."""
-    derivation = net if isinstance(net, Derivation) else derive(Network.load(net))
+                 templates: Optional[str | Path] = None, progress=None) -> Path:
+    """Write ``notes.tex`` (and ``notes.pdf`` unless ``pdf=False``) to ``out_dir``; return the last written.
+
+    ``progress`` (None, True or a callable ``progress(done, total)``) shows the steps: the .tex, the PDF.
+    """
+    show = reporter(progress, "notes: .tex, PDF")
+    derivation = net if isinstance(net, Derivation) else derive(Network.load(net), progress=progress)
     out = Path(out_dir)
+    steps = 2 if pdf else 1
     text = render_tex(derivation, templates)
     out.mkdir(parents=True, exist_ok=True)
     tex = out / "notes.tex"
     write_atomic(tex, text.encode("utf-8"))
-    return compile_pdf(tex, out) if pdf else tex
+    if show:
+        show(1, steps)          # the PDF build that follows takes the most time: say it is running
+    if not pdf:
+        return tex
+    path = compile_pdf(tex, out)
+    if show:
+        show(2, steps)
+    return path
