@@ -603,7 +603,7 @@ def _c_offsets(net: Network) -> dict[str, int]:
 
 def _c_header(d: Derivation, stem: str, offsets: dict, n_params: int) -> list[str]:
     net, n = d.net, d.net.layers
-    guard = "".join(c if c.isalnum() else "_" for c in stem.upper()) + "_H"
+    guard = "SYMBP_" + "".join(c if c.isascii() and c.isalnum() else "_" for c in stem.upper()) + "_H"
     comment = [f" * {line}" for line in _describe(d)]
     comment += [" *", " * Equations evaluated per sample n (summed over the batch):"]
     comment += [f" *     {line}" for line in _equations(d)]
