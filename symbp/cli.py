@@ -10,11 +10,13 @@ from typing import Optional, Sequence
 
 from .derive import derive
 from .errors import SymbpError
+from .files import STDIN, check_output_dir, check_output_file, read_text
 from .network import Network
 from .present import SHOWN_MAX
 from .progress import reporter
 from .spec import Spec, builtin_spec, looks_like_layer_string, spec_from_layer_string, load_spec
 
+MAX_EXPR_BYTES = 100_000   # verify --expr - reads at most this much of stdin
 NET_FLAGS = ("activation", "loss", "bias_sign", "notation", "numbering", "title", "skip", "residual")
 
 
@@ -88,10 +90,10 @@ def cmd_verify(args) -> int:
         return 0 if all(g.correct for g in graded) else 1
     if not args.param or args.expr is None:
         raise SymbpError("verify: expected --param NAME and --expr EXPR (or --answers FILE, --list-symbols)")
-    expr = args.expr
+    expr = read_text(STDIN, "expression", MAX_EXPR_BYTES).strip() if args.expr == STDIN else args.expr
     if args.latex:
         from .verify.latex import parse_latex_for
-        expr = parse_latex_for(net, args.expr)
+        expr = parse_latex_for(net, expr)
     result = verify(net, args.param, expr, quantity=args.quantity)
     if args.json:
         print(json.dumps(result.to_dict(), indent=1))
@@ -121,6 +123,7 @@ def cmd_notes(args) -> int:
     from .notes import NotesError, TexMissing, render_notes
     if args.templates is not None and not Path(args.templates).is_dir():
         raise SymbpError(f"--templates: expected a directory of templates, got {args.templates!r}")
+    check_output_dir(args.output)  # before the derivation: a bad -o costs nothing
     net = load_network(args)       # a bad spec fails here, before anything is written
     if not args.quiet and sys.stderr.isatty():
         print(f"deriving {net.name} ...", file=sys.stderr)
@@ -138,9 +141,19 @@ def cmd_notes(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from .export import export
-    path = export(derive(load_network(args), progress=_progress(args)), args.output, target=args.target)
-    print(path)
+    from .export import export, module_source
+    if args.output == STDIN and args.target == "c":
+        raise SymbpError("-o -: the C target writes two files (.c and .h); name one, such as grad.c")
+    if args.output != STDIN:         # a bad output path fails here, before the derivation
+        out = check_output_file(args.output)
+        if args.target == "c":
+            for p in (out.with_suffix(".c"), out.with_suffix(".h")):
+                check_output_file(p)
+    d = derive(load_network(args), progress=_progress(args))
+    if args.output == STDIN:
+        sys.stdout.write(module_source(d, args.target))
+        return 0
+    print(export(d, args.output, target=args.target))
     return 0
 
 
@@ -215,6 +228,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return args.func(args)
     except SymbpError as exc:
         print(f"symbp: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:    # a file error no check foresaw: still one line, naming the file
+        where = exc.filename if exc.filename is not None else "symbp"
+        print(f"symbp: error: {where}: {(exc.strerror or str(exc)).lower()}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

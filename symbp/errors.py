@@ -18,5 +18,14 @@ class SpecError(SymbpError, ValueError):
         super().__init__(message)
 
 
+class FileError(SpecError):
+    """A file cannot be read or written: the message is ``PATH: reason`` (a SpecError whose field is PATH)."""
+
+    def __init__(self, path: object, reason: str):
+        self.field, self.expected, self.got = str(path), reason, None
+        self.path, self.reason = str(path), reason
+        Exception.__init__(self, f"{self.path or repr('')}: {reason}")
+
+
 class SelfCheckError(AssertionError):
     """A derived rule disagrees with sympy.diff of the explicit loss: a bug, never output."""

@@ -13,7 +13,7 @@ import jinja2
 import numpy as np
 import sympy as sp
 
-from .files import write_atomic
+from .files import write_atomic, write_many
 from . import indexform as ix
 from .activations import get_activation, softmax_unit
 from . import figure as fg
@@ -1004,14 +1004,22 @@ def _first_error(log: str) -> str:
 
 
 def compile_pdf(tex: Path, out_dir: Path, timeout: float = 300) -> Path:
-    """pdflatex (via latexmk when present) without shell escape, in a scratch directory."""
+    """pdflatex (via latexmk when present) without shell escape; notes.pdf and notes.log land in ``out_dir``."""
+    pdf, log = _build_pdf(Path(tex).read_text(encoding="utf-8"), Path(tex), Path(out_dir), timeout)
+    write_many({Path(out_dir) / "notes.log": log, Path(out_dir) / "notes.pdf": pdf})
+    return Path(out_dir) / "notes.pdf"
+
+
+def _build_pdf(text: str, tex: Path, out_dir: Path, timeout: float = 300) -> tuple[bytes, bytes]:
+    """The PDF and the log of ``text``, built in a scratch directory; on failure the .tex and log are written."""
     pdflatex = shutil.which("pdflatex")
     if pdflatex is None:
+        write_atomic(tex, text.encode("utf-8"))      # the .tex is still worth having
         raise TexMissing()
     env = {**os.environ, "SOURCE_DATE_EPOCH": "0", "FORCE_SOURCE_DATE": "1"}
     flags = ["-no-shell-escape", "-interaction=nonstopmode", "-halt-on-error"]
     with tempfile.TemporaryDirectory(prefix="symbp-notes-") as work:
-        shutil.copyfile(tex, Path(work) / "notes.tex")
+        (Path(work) / "notes.tex").write_text(text, encoding="utf-8")
         latexmk = shutil.which("latexmk")
         runs = ([[latexmk, "-norc", "-pdf", "-quiet", *flags, "notes.tex"]] if latexmk
                 else [[pdflatex, *flags, "notes.tex"]] * 2)
@@ -1020,39 +1028,60 @@ def compile_pdf(tex: Path, out_dir: Path, timeout: float = 300) -> Path:
                 done = subprocess.run(cmd, cwd=work, env=env, capture_output=True, timeout=timeout,
                                       stdin=subprocess.DEVNULL)
             except subprocess.TimeoutExpired as exc:
+                write_atomic(tex, text.encode("utf-8"))
                 raise NotesError(f"LaTeX took longer than {timeout:.0f} s", "", tex) from exc
             log_path = Path(work) / "notes.log"
             log = log_path.read_text(errors="replace") if log_path.exists() else ""
             if done.returncode != 0:
                 line = _first_error(log)
-                if log:
-                    write_atomic(out_dir / "notes.log", log.encode())
+                write_many({tex: text.encode("utf-8"), **({out_dir / "notes.log": log.encode()} if log else {})})
                 raise NotesError(f"LaTeX failed on {tex}: {line or 'see notes.log'}", line, tex)
-        write_atomic(out_dir / "notes.log", log.encode())
-        pdf = out_dir / "notes.pdf"
-        write_atomic(pdf, (Path(work) / "notes.pdf").read_bytes())
-    return pdf
+        return (Path(work) / "notes.pdf").read_bytes(), log.encode()
 
 
 def render_notes(net, out_dir: str | Path = "output", pdf: bool = True,
                  templates: Optional[str | Path] = None, progress=None) -> Path:
-    """Write ``notes.tex`` (and ``notes.pdf`` unless ``pdf=False``) to ``out_dir``; return the last written.
+    """Write ``notes.tex`` (and ``notes.pdf``) to ``out_dir``, together; return the last written.
 
-    ``progress`` (None, True or a callable ``progress(done, total)``) shows the steps: the .tex, the PDF.
+    Parameters
+    ----------
+    net : Derivation, Network, Spec, str or Path
+        What to write notes for: a derivation (reused), or anything ``Network.load`` accepts.
+    out_dir : str or Path
+        The directory for notes.tex, notes.pdf and notes.log (created if missing).
+    pdf : bool
+        Compile the PDF (needs pdflatex); False writes only the .tex.
+    templates : str or Path, optional
+        A directory of templates to use before the built-in ones.
+    progress : None, True or callable
+        Show the steps (the .tex, the PDF); a callable is called as ``progress(done, total)``.
+
+    Returns
+    -------
+    Path
+        notes.pdf, or notes.tex when ``pdf=False``. The .tex, the .pdf and the log are
+        renamed into place together after the PDF is built, so a failed build never leaves
+        a new .tex beside an old PDF; on a LaTeX error the .tex and its log are kept.
+
+    Examples
+    --------
+    >>> render_notes("2-2-1", "out", pdf=False)
+    PosixPath('out/notes.tex')
     """
     show = reporter(progress, "notes: .tex, PDF")
     derivation = net if isinstance(net, Derivation) else derive(Network.load(net), progress=progress)
     out = Path(out_dir)
-    steps = 2 if pdf else 1
     text = render_tex(derivation, templates)
-    out.mkdir(parents=True, exist_ok=True)
     tex = out / "notes.tex"
-    write_atomic(tex, text.encode("utf-8"))
-    if show:
-        show(1, steps)          # the PDF build that follows takes the most time: say it is running
     if not pdf:
+        write_atomic(tex, text.encode("utf-8"))
         return tex
-    path = compile_pdf(tex, out)
     if show:
-        show(2, steps)
-    return path
+        show(1, 2)          # the PDF build that follows takes the most time: say it is running
+    data, log = _build_pdf(text, tex, out)
+    write_many({tex: text.encode("utf-8"), out / "notes.pdf": data, out / "notes.log": log})
+    if show:
+        show(2, 2)
+    return out / "notes.pdf"
+
+

@@ -10,6 +10,7 @@ from typing import Any, Optional, Sequence
 
 from .activations import activation_names, get_activation
 from .errors import SpecError
+from .files import MAX_SPEC_BYTES, STDIN, read_text
 from .graph import Graph
 from .losses import LOSSES, get_loss, loss_names
 from .notation import NUMBERINGS, profile_names
@@ -319,19 +320,13 @@ def _canonical_activation(i: int, name: str) -> str:
 
 
 def load_spec(path: str | Path) -> Spec:
-    """Read and validate a TOML spec file."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError(str(path), "an existing spec file (TOML) or a layer string such as 2-3-1",
-                        "no such file") from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
-        raise SpecError(str(path), "a readable UTF-8 TOML file", type(exc).__name__) from None
+    """Read and validate a TOML spec file (``-`` reads stdin), a regular file of at most 1 MB."""
+    text = read_text(path, "spec file", MAX_SPEC_BYTES,
+                     missing="no such file (expected a TOML spec file or a layer string such as 2-3-1)")
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise SpecError(str(path), "valid TOML", str(exc)) from None
+        raise SpecError("<stdin>" if str(path) == STDIN else str(path), "valid TOML", str(exc)) from None
     return spec_from_dict(raw)
 
 

@@ -8,6 +8,7 @@ from typing import Optional
 
 from ..derive import Derivation, QUANTITIES
 from ..errors import SpecError, SymbpError
+from ..files import MAX_SPEC_BYTES, read_text
 from . import VerifyResult, verify
 
 ANSWER_KEYS = ("param", "quantity", "expr", "id")
@@ -36,11 +37,10 @@ class Graded:
 
 def load_answers(path: str | Path) -> list[Answer]:
     """[[answer]] tables with param, quantity (default gradient) and expr; bad files raise SpecError."""
+    text = read_text(path, "answers file", MAX_SPEC_BYTES)     # a regular file of at most 1 MB
     try:
-        raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SpecError(str(path), "an answers file (TOML with [[answer]] tables)", "no such file") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
         raise SpecError(str(path), "valid TOML", str(exc)) from None
     entries = raw.get("answer")
     if not isinstance(entries, list) or not entries or set(raw) - {"answer"}:
