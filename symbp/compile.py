@@ -71,6 +71,11 @@ class CompiledNetwork:
         """dE/dW{l}, dE/dW{l}_{s} (skips) and dE/db{l}, summed over the samples, keyed and shaped like params."""
         return self.module.gradients(self._checked(params), X, T)
 
+    def loss_and_gradients(self, params: Params, X, T) -> tuple[float, dict[str, np.ndarray]]:
+        """(loss, gradients) from one forward and one backward pass: what loss() and gradients() return."""
+        E, grads = self.module.loss_and_gradients(self._checked(params), X, T)
+        return float(E), grads
+
     def deltas(self, params: Params, X, T) -> list[np.ndarray]:
         """The local gradient of every computing layer (profile's sign), (N, n_l) each."""
         return self.module.deltas(self._checked(params), X, T)

@@ -359,8 +359,8 @@ class _PythonModule:
 
     def source(self) -> str:
         parts = [self.header(), _PRELUDE.substitute(np=self.np), self.samples(), self.forward_pass(),
-                 self.backward_pass(), self.layers(), self.forward(), self.loss(), self.local_gradients(),
-                 self.gradients()]
+                 self.backward_pass(), self.loss_helper(), self.layers(), self.forward(), self.loss(),
+                 self.local_gradients(), self.loss_and_gradients(), self.gradients()]
         text = "\n\n\n".join(part.rstrip("\n") for part in parts) + "\n"
         # the module must not name SymPy's Dummy symbols or leave anything unprinted
         if "Dummy" in text or "# Not supported" in text:
@@ -386,6 +386,7 @@ class _PythonModule:
                 "each per-sample matrix rule below is evaluated for the whole batch at once (the",
                 "products delta @ y.T sum the per-sample gradients over the batch).", "",
                 *self.target.notes,
+                *self.api(),
                 "Equations evaluated (per sample; @ matrix product, * elementwise, .T transpose):"]
         doc += [f"    {line}" for line in _equations(self.d)]
         skips = ", a skip W{l}_{s} of shape (n_l, n_s)" if net.spec.skip else ""
@@ -401,6 +402,17 @@ class _PythonModule:
         if self.target.blocks:
             constants.append(f"BLOCK = {block_size(net.layers)}   # samples per block of gradients()")
         return "\n".join([*doc, *self.target.imports, "", *constants]) + "\n"
+
+    def api(self) -> list[str]:
+        """The public functions, for the header."""
+        E = self.p.loss
+        return ["Functions (X is (N, n0) or one sample (n0,), T likewise):",
+                "    forward(params, X)             the network output",
+                "    layers(params, X)              (net input, output) of every layer",
+                f"    loss(params, X, T)             {E}",
+                "    deltas(params, X, T)           the local gradient of every layer",
+                "    gradients(params, X, T)        the gradient of every params key, keyed like params",
+                f"    loss_and_gradients(params, X, T)  ({E}, gradients) from one forward and one backward pass", ""]
 
     # -- internal functions, on (units, N) arrays -------------------------------------------
     def samples(self) -> str:
@@ -472,19 +484,25 @@ class _PythonModule:
             f'{", ".join(self.values)} = _forward(params, _columns(X, {n[0]}, "X"))',
             f"return _rows({yL}, X)"])
 
-    def loss(self) -> str:
-        net, p, L = self.net, self.p, self.L
+    @property
+    def needs_batch(self) -> bool:
+        """Whether _loss takes the whole batch's N (mse's 1/N)."""
+        return self.loss_total()[1].has(self.net.batch)
+
+    def loss_total(self) -> tuple[list[str], sp.Expr, str]:
+        """(lines, coefficient, the summed per-unit term) of E, from the forward values."""
+        net, L = self.net, self.L
         yL, vL = sp.Symbol(self.out[L], real=True), sp.Symbol(self.vin[L], real=True)
         tL, lse = sp.Symbol(self.t, real=True), sp.Symbol(f"lse{L}", real=True)
         term = _generic(net, L, lambda j: _stable_term(net, net.y[L][j - 1], net.v[L][j - 1], net.t[j - 1], lse),
                         {"y": yL, "v": vL, "t": tL})
         coeff, per_unit = term.as_independent(yL, vL, tL, lse, as_Add=False)
-        body = [f"x, {self.t} = _samples(X, T)", f"{', '.join(self.values)} = _forward(params, x)"]
-        if coeff.has(net.batch):
-            body.append("N = x.shape[1]")
-        if per_unit.has(lse):
-            body.append(f"{lse} = logsumexp({self.vin[L]})")
-        total = f"{self.np}.sum({self.pr(per_unit)})"
+        lines = [f"{lse} = logsumexp({self.vin[L]})"] if per_unit.has(lse) else []
+        return lines, coeff, f"{self.np}.sum({self.pr(per_unit)})"
+
+    def loss_helper(self) -> str:
+        """_loss(values, t[, N]): E from the forward values, an array scalar of their dtype."""
+        lines, coeff, total = self.loss_total()
         sign = ""
         if coeff.could_extract_minus_sign():
             sign, coeff = "-", -coeff
@@ -493,7 +511,17 @@ class _PythonModule:
             total = f"{self.printer.parenthesize(num, PRECEDENCE['Mul'])}*{total}"
         if den != 1:
             total = f"{total}/{self.printer.parenthesize(den, PRECEDENCE['Pow'])}"
-        body.append(f"return {self.target.scalar.format(sign + total)}")
+        body = [f"{', '.join(self.values)} = values", *lines, f"return {sign}{total}"]
+        n = ", N" if self.needs_batch else ""
+        return self.define(f"_loss(values, {self.t}{n})",
+                           f"{self.p.loss} of the samples whose forward values are given{self.batch_doc}.",
+                           body, public=False)
+
+    def loss(self) -> str:
+        net, p = self.net, self.p
+        n = ", x.shape[1]" if self.needs_batch else ""
+        body = [f"x, {self.t} = _samples(X, T)",
+                f"return {self.target.scalar.format(f'_loss(_forward(params, x), {self.t}{n})')}"]
         mean = " (divided by N)" if net.loss.mean else ""
         return self.define("loss(params, X, T)", f"{p.loss}, the loss summed over the samples and the output units{mean}.", body)
 
@@ -504,31 +532,40 @@ class _PythonModule:
             f"values, local = _backward(params, x, {self.t}{', x.shape[1]' if self.batch_arg else ''})",
             "return [_rows(delta, X) for delta in local]"])
 
-    def gradients(self) -> str:
+    def wrt(self) -> str:
         net, p = self.net, self.p
         weights = [f"d{p.loss}/dW{{l}}"] + ([f"d{p.loss}/dW{{l}}_{{s}}"] if net.spec.skip else [])
-        wrt = (", ".join(weights) + f" and d{p.loss}/db{{l}}") if net.bias else " and ".join(weights)
-        doc = f"{wrt} summed over the samples, keyed like params."
+        return (", ".join(weights) + f" and d{p.loss}/db{{l}}") if net.bias else " and ".join(weights)
+
+    def gradients(self) -> str:
+        doc = f"{self.wrt()} summed over the samples, keyed like params (loss_and_gradients without the loss)."
+        return self.define("gradients(params, X, T)", doc, ["return loss_and_gradients(params, X, T)[1]"])
+
+    def loss_and_gradients(self) -> str:
+        wrt, E = self.wrt(), self.p.loss
+        doc = f"({E}, gradients) from one forward and one backward pass: what loss() and gradients() return."
+        n = self.batch_arg or (", N" if self.needs_batch else "")
         if not self.target.blocks:
-            body = [f"x, {self.t} = _samples(X, T)"] + self.gradient_lines("x.shape[1]")
-            return self.define("gradients(params, X, T)", doc, body)
-        block = self.define(f"_block_gradients(params, x, {self.t}{self.batch_arg})",
-                            f"{wrt} summed over the samples of one block{self.batch_doc}.",
-                            self.gradient_lines("N"), public=False)
+            body = [f"x, {self.t} = _samples(X, T)"] + self.gradient_lines("x.shape[1]", n)
+            return self.define("loss_and_gradients(params, X, T)", doc, body)
+        block = self.define(f"_block_loss_and_gradients(params, x, {self.t}{n})",
+                            f"{E} and {wrt} summed over the samples of one block{self.batch_doc}.",
+                            self.gradient_lines("N", n), public=False)
         body = [f"x, {self.t} = _samples(X, T)",
                 "N = x.shape[1]",
-                f"grads = _block_gradients(params, x[:, :BLOCK], {self.t}[:, :BLOCK]{self.batch_arg})",
+                f"{E}, grads = _block_loss_and_gradients(params, x[:, :BLOCK], {self.t}[:, :BLOCK]{n})",
                 "for s in range(BLOCK, N, BLOCK):",
-                f"    more = _block_gradients(params, x[:, s:s + BLOCK], {self.t}[:, s:s + BLOCK]{self.batch_arg})",
-                "    grads = {k: grads[k] + more[k] for k in grads}",
-                "return grads"]
-        return block.rstrip("\n") + "\n\n\n" + self.define("gradients(params, X, T)", doc, body)
+                f"    more_{E}, more = _block_loss_and_gradients(params, x[:, s:s + BLOCK], {self.t}[:, s:s + BLOCK]{n})",
+                f"    {E}, grads = {E} + more_{E}, {{k: grads[k] + more[k] for k in grads}}",
+                f"return {self.target.scalar.format(E)}, grads"]
+        return block.rstrip("\n") + "\n\n\n" + self.define("loss_and_gradients(params, X, T)", doc, body)
 
-    def gradient_lines(self, batch: str) -> list[str]:
-        """The body that turns (units, n) samples into the summed gradients; ``batch`` is N's expression."""
+    def gradient_lines(self, batch: str, n: str) -> list[str]:
+        """The body that turns (units, n) samples into (E, the summed gradients); ``batch`` is N's expression."""
         net = self.net
-        body = [f"{_tuple(self.values)}, {_tuple(self.deltas)} = _backward(params, x, {self.t}{self.batch_arg})"]
-        if self.batch_arg and batch != "N":
+        body = [f"values, {_tuple(self.deltas)} = _backward(params, x, {self.t}{self.batch_arg})",
+                f"{', '.join(self.values)} = values"]
+        if n and batch != "N":
             body.insert(0, f"N = {batch}")
         grads = []
         for l in net.graph.order:
@@ -540,7 +577,10 @@ class _PythonModule:
                 batch_sum = self.target.printer(rename={**self.rename, f"delta{l}": f"delta{l}.sum(axis=1)"})
                 body.append(f"db{l} = {batch_sum.doprint(m.grad_b)}")
                 grads.append(f'"b{l}": db{l}')
-        body.append("return {" + ", ".join(grads) + "}")
+        loss = f"_loss(values, {self.t}{', N' if self.needs_batch else ''})"
+        if not self.target.blocks:      # the public function itself: its loss as loss() returns it
+            loss = self.target.scalar.format(loss)
+        body.append(f"return {loss}, " + "{" + ", ".join(grads) + "}")
         return body
 
 
@@ -562,7 +602,8 @@ def module_source(d, target: str = "numpy") -> str:
     """The text of the standalone Python module ("numpy" or "jax") for a derivation.
 
     ``d`` is a Derivation, or anything ``export`` accepts. The module defines ``layers``,
-    ``forward``, ``loss``, ``deltas`` and ``gradients`` and imports only its array library.
+    ``forward``, ``loss``, ``deltas``, ``gradients`` and ``loss_and_gradients`` and imports only
+    its array library.
     """
     if target not in PYTHON_TARGETS:
         raise ValueError(f"module_source target must be one of {', '.join(PYTHON_TARGETS)}, not {target!r}")
@@ -627,6 +668,9 @@ def _c_header(d: Derivation, stem: str, offsets: dict, n_params: int) -> list[st
                      "double loss(const double *params, const double *X, const double *T, size_t N);",
                      "/* dE/dparams summed over the N samples, written to grad (overwritten, not accumulated). */",
                      "void gradients(const double *params, const double *X, const double *T, size_t N, double *grad);",
+                     "/* loss() and gradients() from one forward and one backward pass per sample: returns the loss. */",
+                     "double loss_and_gradients(const double *params, const double *X, const double *T, size_t N,",
+                     "                          double *grad);",
                      "", f"#endif /* {guard} */", ""]
 
 
@@ -649,7 +693,7 @@ class _CModule:
         src += [f"    double {self.p.net}{l}[{self.n[l]}], {self.p.out}{l}[{self.n[l]}], delta{l}[{self.n[l]}];"
                 for l in self.net.graph.order]
         src += ["} units;", ""]
-        src += self.forward_sample() + self.forward() + self.loss() + self.gradients()
+        src += self.forward_sample() + self.forward() + self.loss() + self.loss_and_gradients() + self.gradients()
         return "\n".join(src) + "\n"
 
     def forward_sample(self) -> list[str]:
@@ -700,36 +744,44 @@ class _CModule:
         return {"y": sp.Symbol(f"u.{p.out}{L}[j]", real=True), "v": sp.Symbol(f"u.{p.net}{L}[j]", real=True),
                 "t": sp.Symbol("t[j]", real=True)}
 
-    def loss(self) -> list[str]:
+    def loss_lines(self, indent: str) -> list[str]:
+        """Adds sample n's loss to total, once forward_sample has filled u."""
         net, n, L = self.net, self.n, self.L
         names, lse = self.output_symbols(), sp.Symbol("lse", real=True)
         term = _generic(net, L, lambda jj: _stable_term(net, net.y[L][jj - 1], net.v[L][jj - 1], net.t[jj - 1], lse),
                         names)
         term = term.xreplace({net.batch: sp.Symbol("(double)N")})
+        src = self.logsumexp(f"u.{self.p.net}{L}", n[L], indent) if term.has(lse) else []
+        return src + [f"{indent}for (size_t j = 0; j < {n[L]}; ++j) total += {self.pr(term)};"]
+
+    def loss(self) -> list[str]:
+        n = self.n
         src = ["double loss(const double *params, const double *X, const double *T, size_t N)", "{",
                "    units u;", "    double total = 0.0;", "    for (size_t n = 0; n < N; ++n) {",
                f"        const double *t = T + n*{n[-1]};", f"        forward_sample(params, X + n*{n[0]}, &u);"]
-        if term.has(lse):
-            src += self.logsumexp(f"u.{self.p.net}{L}", n[L], "        ")
-        src += [f"        for (size_t j = 0; j < {n[L]}; ++j) total += {self.pr(term)};",
-                "    }", "    return total;", "}", ""]
-        return src
+        return src + self.loss_lines("        ") + ["    }", "    return total;", "}", ""]
 
     def gradients(self) -> list[str]:
-        """The deltas from the derivation's rules, back to front, then every parameter's gradient."""
-        net, n, L, p = self.net, self.n, self.L, self.p
-        src = ["void gradients(const double *params, const double *X, const double *T, size_t N, double *grad)",
-               "{", "    units u;", f"    memset(grad, 0, {self.n_params}*sizeof *grad);",
+        """gradients() is loss_and_gradients() without the loss."""
+        return ["void gradients(const double *params, const double *X, const double *T, size_t N, double *grad)",
+                "{", "    (void)loss_and_gradients(params, X, T, N, grad);", "}"]
+
+    def loss_and_gradients(self) -> list[str]:
+        """The loss and, from the derivation's rules, the deltas back to front, then every parameter's gradient."""
+        net, n, L = self.net, self.n, self.L
+        src = ["double loss_and_gradients(const double *params, const double *X, const double *T, size_t N, "
+               "double *grad)",
+               "{", "    units u;", "    double total = 0.0;", f"    memset(grad, 0, {self.n_params}*sizeof *grad);",
                "    for (size_t n = 0; n < N; ++n) {",
                f"        const double *x = X + n*{n[0]};", f"        const double *t = T + n*{n[-1]};",
-               "        forward_sample(params, x, &u);"]
+               "        forward_sample(params, x, &u);", *self.loss_lines("        ")]
         out_delta = _output_delta(self.d, self.output_symbols()).xreplace({net.batch: sp.Symbol("(double)N")})
         src.append(f"        for (size_t j = 0; j < {n[L]}; ++j) u.delta{L}[j] = {self.pr(out_delta)};")
         for l in reversed(net.graph.order[:-1]):
             src += self.hidden_delta(l)
         for l in net.graph.order:
             src += self.layer_gradients(l)
-        src += ["    }", "}"]
+        src += ["    }", "    return total;", "}", ""]
         return src
 
     def hidden_delta(self, l: int) -> list[str]:

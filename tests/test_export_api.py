@@ -1,0 +1,214 @@
+"""The exported modules' training API: loss_and_gradients, dtypes, ravel/unravel/init_params, edge numerics.
+
+Every number is held against symbp.reference (hand-written NumPy, no code shared with the exporter)
+or against a high-precision evaluation with mpmath.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from symbp import Network, compile_network, derive, reference
+from symbp.export import export, param_shapes
+
+CHAINS = [   # (layer string, flags): every loss, both bias signs, no bias
+    ("3-4-2", dict(activation="sigmoid,softmax", loss="ce")),
+    ("2-3-2", dict(activation="softplus,sigmoid", loss="bce")),
+    ("3-4-4-2", dict(activation="tanh,tanh,linear", loss="mse", bias_sign="-", notation="ont")),
+    ("2-3-1", dict(activation="relu,linear", loss="half_sse", notation="nielsen")),
+    ("3-2-2", dict(activation="tanh,softplus", loss="sse", bias=False, notation="mitchell")),
+]
+GRAPHS = [   # skips and residuals
+    ("3-4-4-4-4-2", dict(activation="tanh,sigmoid,relu,softplus,softmax", loss="ce", skip="0:2,1:4", residual="1:3")),
+    ("2-3-3-3-2", dict(activation="softplus,tanh,sigmoid,sigmoid", loss="bce", skip="0:4", residual="1:3,2:3",
+                       bias_sign="-", notation="ont")),
+    ("3-2-2-2", dict(activation="sigmoid,tanh,linear", loss="mse", residual="1:2", bias=False)),
+]
+NETS = CHAINS + GRAPHS
+IDS = [f"{layers} {flags['activation']} {flags['loss']}" for layers, flags in NETS]
+
+
+def network(i: int) -> Network:
+    layers, flags = NETS[i]
+    return Network.from_string(layers, **flags)
+
+
+def problem(net: Network, batch: int, seed: int = 0, dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    params = {k: rng.normal(0.0, 0.7, shape).astype(dtype) for k, shape in param_shapes(net).items()}
+    X = rng.normal(0.0, 1.0, (batch, net.layers[0])).astype(dtype)
+    T = rng.uniform(0.05, 1.0, (batch, net.layers[-1]))
+    if net.loss.targets == "distribution":
+        T /= T.sum(axis=1, keepdims=True)
+    return params, X, T.astype(dtype)
+
+
+def oracle(net: Network):
+    return ([a.name for a in net.activations], net.loss.name, net.bias_sign), {"residual": net.spec.residual}
+
+
+def close(got, want, rtol=1e-10, atol=1e-13, what=""):
+    got, want = np.asarray(got, dtype=float), np.asarray(want, dtype=float)
+    assert got.shape == want.shape, (what, got.shape, want.shape)
+    assert np.all(np.abs(got - want) <= rtol * np.maximum(np.abs(got), np.abs(want)) + atol), (what, got, want)
+
+
+def load(path: Path):
+    spec = importlib.util.spec_from_file_location(f"exported_{path.parent.name}_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def modules(tmp_path_factory):
+    """The exported NumPy module of every network, by index."""
+    tmp = tmp_path_factory.mktemp("api")
+    return {i: load(export(derive(network(i), check=False), tmp / f"net{i}.py")) for i in range(len(NETS))}
+
+
+def run_isolated(directory: Path, code: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    script = "import sys; sys.path.insert(0, '.')\n" + textwrap.dedent(code)
+    out = subprocess.run([sys.executable, "-I", "-W", "error", "-c", script], cwd=directory, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+# -- 1. loss_and_gradients: one forward and one backward pass --------------------------------------
+
+@pytest.mark.parametrize("i", range(len(NETS)), ids=IDS)
+def test_loss_and_gradients_equals_loss_gradients_and_reference(modules, i):
+    net, mod = network(i), modules[i]
+    args, kw = oracle(net)
+    for batch in (1, 6):
+        params, X, T = problem(net, batch, seed=i)
+        E, grads = mod.loss_and_gradients(params, X, T)
+        assert E == mod.loss(params, X, T)
+        assert list(grads) == list(mod.gradients(params, X, T)) == net.param_keys()
+        for key, g in mod.gradients(params, X, T).items():
+            np.testing.assert_array_equal(grads[key], g)
+        close(E, reference.loss(params, X, T, *args, **kw))
+        for key, g in reference.gradients(params, X, T, *args, **kw).items():
+            close(grads[key], g, what=key)
+        E1, g1 = mod.loss_and_gradients(params, X[0], T[0])     # one sample
+        close(E1, reference.loss(params, X[:1], T[:1], *args, **kw))
+        assert {k: v.shape for k, v in g1.items()} == param_shapes(net)
+
+
+@pytest.mark.parametrize("i", [0, 2, 5, 7], ids=[IDS[i] for i in (0, 2, 5, 7)])
+def test_loss_and_gradients_runs_the_forward_pass_once(modules, i, monkeypatch):
+    net, mod = network(i), modules[i]
+    params, X, T = problem(net, 5)
+    calls = []
+    forward = mod._forward
+    monkeypatch.setattr(mod, "_forward", lambda *a: calls.append(1) or forward(*a))
+    mod.loss_and_gradients(params, X, T)
+    assert len(calls) == 1
+    calls.clear()
+    mod.gradients(params, X, T)
+    assert len(calls) == 1
+
+
+def test_loss_and_gradients_over_several_blocks(tmp_path):
+    net = Network.from_string("3-2-2", activation="tanh,linear", loss="mse", bias_sign="-")
+    mod = load(export(derive(net, check=False), tmp_path / "blocks.py"))
+    params, X, T = problem(net, 2 * mod.BLOCK + 7, seed=3)
+    E, grads = mod.loss_and_gradients(params, X, T)
+    args, kw = oracle(net)
+    close(E, reference.loss(params, X, T, *args, **kw), rtol=1e-9)
+    for key, g in reference.gradients(params, X, T, *args, **kw).items():
+        close(grads[key], g, rtol=1e-9, what=key)
+
+
+@pytest.mark.parametrize("i", [0, 3, 5], ids=[IDS[i] for i in (0, 3, 5)])
+def test_compiled_loss_and_gradients(i):
+    net = network(i)
+    compiled = compile_network(derive(net, check=False))
+    params, X, T = problem(net, 4, seed=1)
+    E, grads = compiled.loss_and_gradients(params, X, T)
+    assert E == compiled.loss(params, X, T)
+    args, kw = oracle(net)
+    close(E, reference.loss(params, X, T, *args, **kw))
+    for key, g in compiled.gradients(params, X, T).items():
+        np.testing.assert_array_equal(grads[key], g)
+
+
+JAX_CALL = """
+    import json, importlib, numpy as np, jax
+    jax.config.update("jax_enable_x64", True)
+    out = {}
+    for name in json.loads(open("names.json").read()):
+        mod, data = importlib.import_module(name), json.loads(open(name + ".json").read())
+        P = {k: np.array(v) for k, v in data["params"].items()}
+        X, T = np.array(data["X"]), np.array(data["T"])
+        E, g = mod.loss_and_gradients(P, X, T)
+        tolist = lambda a: np.asarray(a).tolist()
+        out[name] = {"E": float(E), "loss": float(mod.loss(P, X, T)), "grads": {k: tolist(v) for k, v in g.items()},
+                     "gradients": {k: tolist(v) for k, v in mod.gradients(P, X, T).items()}}
+    print(json.dumps(out))
+"""
+
+
+def test_jax_loss_and_gradients(tmp_path):
+    pytest.importorskip("jax", reason="jax is not installed")
+    cases = {}
+    for i in (0, 2, 5, 6):
+        net = network(i)
+        export(derive(net, check=False), tmp_path / f"jax{i}.py", target="jax")
+        params, X, T = problem(net, 5, seed=i)
+        (tmp_path / f"jax{i}.json").write_text(json.dumps(
+            {"params": {k: v.tolist() for k, v in params.items()}, "X": X.tolist(), "T": T.tolist()}))
+        cases[f"jax{i}"] = (net, params, X, T)
+    (tmp_path / "names.json").write_text(json.dumps(list(cases)))
+    results = run_isolated(tmp_path, JAX_CALL)
+    for name, (net, params, X, T) in cases.items():
+        got, (args, kw) = results[name], oracle(net)
+        close(got["E"], got["loss"])
+        close(got["E"], reference.loss(params, X, T, *args, **kw))
+        for key, g in reference.gradients(params, X, T, *args, **kw).items():
+            close(got["grads"][key], g, what=key)
+            close(got["gradients"][key], g, what=key)
+
+
+def build_c(net: Network, directory: Path, dtype: str = "float64"):
+    import ctypes
+    c_path = export(derive(net, check=False), directory / "grad.c", target="c", **({"dtype": dtype} if dtype != "float64" else {}))
+    lib_path = directory / "libgrad.so"
+    build = subprocess.run(["cc", "-std=c99", "-O2", "-Wall", "-Werror", "-shared", "-fPIC", "-o", str(lib_path),
+                            str(c_path), "-lm"], capture_output=True, text=True)
+    assert build.returncode == 0, build.stderr
+    lib = ctypes.CDLL(str(lib_path))
+    real = ctypes.c_float if dtype == "float32" else ctypes.c_double
+    lib.loss.restype = lib.loss_and_gradients.restype = real
+    return lib, ctypes.POINTER(real)
+
+
+@pytest.mark.skipif(__import__("shutil").which("cc") is None, reason="no C compiler")
+@pytest.mark.parametrize("i", [0, 2, 5, 6], ids=[IDS[i] for i in (0, 2, 5, 6)])
+def test_c_loss_and_gradients(tmp_path, i):
+    import ctypes
+    net = network(i)
+    lib, ptr = build_c(net, tmp_path)
+    params, X, T = problem(net, 6, seed=i)
+    flat = np.ascontiguousarray(np.concatenate([np.ravel(params[k]) for k in param_shapes(net)]))
+    X, T = np.ascontiguousarray(X), np.ascontiguousarray(T)
+    args = (flat.ctypes.data_as(ptr), X.ctypes.data_as(ptr), T.ctypes.data_as(ptr), ctypes.c_size_t(len(X)))
+    both, alone = np.full_like(flat, np.nan), np.full_like(flat, np.nan)
+    E = lib.loss_and_gradients(*args, both.ctypes.data_as(ptr))
+    lib.gradients(*args, alone.ctypes.data_as(ptr))
+    assert E == lib.loss(*args)
+    np.testing.assert_array_equal(both, alone)
+    (a, kw) = oracle(net)
+    close(E, reference.loss(params, X, T, *a, **kw))
+    want = reference.gradients(params, X, T, *a, **kw)
+    close(both, np.concatenate([np.ravel(want[k]) for k in param_shapes(net)]))
