@@ -1,6 +1,7 @@
 """A worked example: one forward pass, the loss, every gradient and one gradient-descent step, in numbers."""
 from __future__ import annotations
 
+import math
 from typing import Any, Optional
 
 import numpy as np
@@ -9,7 +10,8 @@ from .compile import CompiledNetwork, compile_network
 from .derive import Derivation
 from .losses import get_loss
 from .network import Network
-from .spec import Example
+from .errors import SpecError
+from .spec import MAX_VALUE, Example
 
 DEFAULT_LEARNING_RATE = 0.5
 
@@ -114,18 +116,22 @@ def worked_example(net_or_spec) -> dict[str, Any]:
     example = net.spec.example
     params = example_params(net, example)
     X, T, eta = example_data(net, example)
-    units = compiled.unit_values(params, X, T)
+    with np.errstate(over="ignore", invalid="ignore"):
+        units = compiled.unit_values(params, X, T)
+        loss, grads = compiled.loss(params, X, T), flat_params(net, compiled.gradients(params, X, T))
+    if not (math.isfinite(loss) and all(math.isfinite(g) for g in grads.values())):
+        raise SpecError("example", f"numbers for which the loss and its gradients are finite (|x| <= {MAX_VALUE:g} "
+                        "each can still overflow through many layers)", f"loss {loss}")
     forward = {}
     for l in range(1, net.depth + 1):
         forward.update({s.name: _number(units[s]) for s in net.v[l]})
         forward.update({s.name: _number(units[s]) for s in net.y[l]})
-    grads = flat_params(net, compiled.gradients(params, X, T))
     before = flat_params(net, params)
     return {
         "forward": forward,
         "errors": {e.name: _number(units[e]) for e in net.e},
         "deltas": {d.name: _number(units[d]) for l in range(1, net.depth + 1) for d in net.delta[l]},
-        "loss": compiled.loss(params, X, T),
+        "loss": loss,
         "gradients": grads,
         "params": before,
         "updated": {name: before[name] - eta * grads[name] for name in before},

@@ -23,6 +23,7 @@ from .network import Network
 from .present import shown, shown_params as present_params
 from .progress import reporter
 from .printing import NotesLatexPrinter, latex_names
+from .texchars import tex_char
 
 TEX_PACKAGES = "texlive-latex-base texlive-latex-recommended texlive-fonts-recommended texlive-pictures latexmk"
 BUDGET = 52          # estimated width of one display line, in characters of math
@@ -56,8 +57,8 @@ _ESCAPES = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "&": 
 
 
 def tex_escape(text: object) -> str:
-    """Prose -> LaTeX that prints it literally (titles and other user text)."""
-    return "".join(_ESCAPES.get(c, c) for c in str(text))
+    """Prose -> LaTeX that prints it literally (titles and other user text); Greek and math symbols typeset."""
+    return "".join(_ESCAPES.get(c) or (c if c.isascii() else tex_char(c) or c) for c in str(text))
 
 
 def template_dirs(explicit: Optional[str | Path] = None) -> list[Path]:

@@ -11,6 +11,7 @@ from typing import Any, Optional, Sequence
 from .activations import activation_names, get_activation
 from .errors import SpecError
 from .files import MAX_SPEC_BYTES, STDIN, read_text
+from .texchars import MAX_TITLE, untypesettable
 from .graph import Graph
 from .losses import LOSSES, get_loss, loss_names
 from .notation import NUMBERINGS, profile_names
@@ -22,6 +23,7 @@ NETWORK_KEYS = ("layers", "activations", "loss", "bias", "bias_sign", "notation"
 EXAMPLE_KEYS = ("inputs", "targets", "weights", "biases", "learning_rate")
 MAX_WIDTH = 4096
 MAX_LAYERS = 64
+MAX_VALUE = 1e6            # |x| of every number in [example]
 
 
 @dataclass(frozen=True)
@@ -87,10 +89,13 @@ def _check_network(s: Spec) -> None:
         if act.output_only and i != len(s.activations) - 1:
             raise SpecError(f"network.activations[{i}]",
                             f"{name} only on the output layer; a hidden layer needs an elementwise activation", name)
+    if not isinstance(s.loss, str):
+        raise SpecError("network.loss", "a loss name (a string): one of " + ", ".join(loss_names()), s.loss)
     try:
         loss = get_loss(s.loss)
     except KeyError:
-        raise SpecError("network.loss", "one of " + ", ".join(loss_names()), s.loss) from None
+        raise SpecError("network.loss", "one of " + ", ".join(loss_names()) + _did_you_mean(s.loss, loss_names()),
+                        s.loss) from None
     out = get_activation(s.activations[-1]).name
     if loss.needs and out != loss.needs:
         raise SpecError("network.loss", f"{s.loss} with a {loss.needs} output layer (the output activation is {out})",
@@ -104,8 +109,21 @@ def _check_network(s: Spec) -> None:
     _choice("network.numbering", s.numbering, NUMBERINGS)
     if not isinstance(s.bias, bool):
         raise SpecError("network.bias", "true or false", s.bias)
-    if s.title is not None and not isinstance(s.title, str):
-        raise SpecError("title", "a string", s.title)
+    _check_title(s.title)
+
+
+def _check_title(title: Any) -> None:
+    """A string of at most MAX_TITLE characters that LaTeX can typeset (Greek and math symbols are)."""
+    if title is None:
+        return
+    if not isinstance(title, str):
+        raise SpecError("title", "a string", title)
+    if len(title) > MAX_TITLE:
+        raise SpecError("title", f"at most {MAX_TITLE} characters", len(title))
+    bad = untypesettable(title)
+    if bad:
+        raise SpecError("title", f"text LaTeX can typeset (letters, accents, Greek, math symbols), not {bad}",
+                        title)
 
 
 def _check_graph(s: Spec) -> None:
@@ -145,10 +163,18 @@ def _check_graph(s: Spec) -> None:
 
 
 def _activation(fld: str, name: Any):
+    if not isinstance(name, str):
+        raise SpecError(fld, "an activation name (a string): one of " + ", ".join(activation_names()), name)
     try:
         return get_activation(name)
-    except (KeyError, TypeError):
-        raise SpecError(fld, "one of " + ", ".join(activation_names()), name) from None
+    except KeyError:
+        raise SpecError(fld, "one of " + ", ".join(activation_names()) + _did_you_mean(name, activation_names()),
+                        name) from None
+
+
+def _did_you_mean(name: str, names: Sequence[str]) -> str:
+    near = difflib.get_close_matches(name, list(names), n=1)
+    return f" (did you mean {near[0]!r}?)" if near else ""
 
 
 def _choice(fld: str, value: Any, allowed: Sequence[str]) -> None:
@@ -204,8 +230,11 @@ def _shape(w) -> str:
 def _number(fld: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise SpecError(fld, "a number", value)
-    if not math.isfinite(value):
+    if isinstance(value, float) and not math.isfinite(value):
         raise SpecError(fld, "a finite number (not NaN or inf)", value)
+    if abs(value) > MAX_VALUE:     # a 400-digit integer or 1e308 would overflow the worked example
+        raise SpecError(fld, f"a number of magnitude at most {MAX_VALUE:g}",
+                        value if isinstance(value, float) else f"an integer of {len(str(abs(value)))} digits")
     return float(value)
 
 
@@ -335,7 +364,7 @@ def parse_layers(text: str) -> tuple[int, ...]:
     parts = text.split("-")
     widths = []
     for i, part in enumerate(parts):
-        if not part.strip().isdigit():
+        if not (part.strip().isascii() and part.strip().isdigit()):
             raise SpecError(f"layers[{i}]", "a layer string of whole numbers joined by '-', such as 2-3-1", part)
         widths.append(int(part))
     return tuple(widths)
@@ -355,7 +384,7 @@ def spec_from_layer_string(text: str, activation: str = "sigmoid", loss: str = "
 
 
 def looks_like_layer_string(text: str) -> bool:
-    """True for '2-3-1'-like arguments (digits and dashes only)."""
+    """True for '2-3-1'-like arguments (digits and dashes only; '2-²-1' too, so parse_layers names its '²')."""
     return bool(text) and all(c.isdigit() or c == "-" for c in text) and any(c.isdigit() for c in text)
 
 

@@ -1,5 +1,6 @@
 """Every bad spec is refused with one message naming the field; the CLI exits 2 with no traceback."""
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -109,3 +110,77 @@ def test_cli_bad_input_exits_2_without_traceback(tmp_path, args):
     assert "Traceback" not in r.stderr and r.stderr.strip()
     assert len(r.stderr.strip().splitlines()) <= 3   # argparse adds a usage line
     assert list(tmp_path.iterdir()) == []
+
+
+# -- type holes (issue 17): each is exit 2 naming the field, never a TypeError or OverflowError ----------
+
+HOLES = [
+    ("loss a list", GOOD.replace('"half_sse"', '["sse"]'), "network.loss", "a loss name"),
+    ("activation a number", GOOD.replace('["sigmoid", "linear"]', '["sigmoid", 3]'), "network.activations", "names"),
+    ("400-digit input", GOOD.replace("0.05,", "1" + "0" * 400 + ","), "example.inputs[0]", "magnitude"),
+    ("400-digit weight", GOOD.replace("[[0.7,", "[[-" + "9" * 400 + ","), "example.weights[1][0][0]", "magnitude"),
+    ("1e308 input", GOOD.replace("0.05,", "1e308,"), "example.inputs[0]", "at most 1e+06"),
+    ("huge learning rate", GOOD.replace("learning_rate = 0.5", "learning_rate = 1e300"), "example.learning_rate",
+     "magnitude"),
+    ("control character", GOOD.replace('title = "t"', r'title = "a\u0007b"'), "title", "control character"),
+    ("newline", GOOD.replace('title = "t"', r'title = "two\nlines"'), "title", "control character"),
+    ("emoji", GOOD.replace('title = "t"', r'title = "backprop \U0001F600"'), "title", "GRINNING FACE"),
+    ("CJK", GOOD.replace('title = "t"', 'title = "逆伝播"'), "title", "cannot typeset"),
+    ("long title", GOOD.replace('title = "t"', f'title = "{"x" * 301}"'), "title", "at most 300"),
+    ("title a table", GOOD.replace('title = "t"', "title = {a = 1}"), "title", "a string"),
+]
+
+
+@pytest.mark.parametrize("case,text,field,words", HOLES, ids=[h[0] for h in HOLES])
+def test_type_holes_name_the_field(tmp_path, case, text, field, words):
+    with pytest.raises(SpecError) as info:
+        load_spec(write(tmp_path, text))
+    assert str(info.value).startswith(field) and words in str(info.value)
+
+
+def test_type_holes_exit_2_on_the_cli(tmp_path):
+    for case, text, field, _ in HOLES[:6:2]:
+        r = subprocess.run([sys.executable, "-m", "symbp", "example", str(write(tmp_path, text))],
+                           capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        assert r.returncode == 2 and r.stderr.startswith(f"symbp: error: {field}") and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("layers,part", [("2-²-1", "²"), ("2-٣-1", "٣"), ("2-3-1²", "1²")])
+def test_unicode_digits_in_a_layer_string(layers, part):
+    with pytest.raises(SpecError, match=r"^layers\[\d\]") as info:
+        spec_from_layer_string(layers)
+    assert repr(part) in str(info.value)
+
+
+def test_did_you_mean_for_activation_and_loss_names():
+    with pytest.raises(SpecError, match=r"did you mean 'sigmoid'"):
+        spec_from_layer_string("2-3-1", activation="sigmod")
+    with pytest.raises(SpecError, match=r"did you mean 'half_sse'"):
+        spec_from_layer_string("2-3-1", loss="half-sse")
+
+
+def test_greek_and_math_titles_are_typeset():
+    from symbp.notes import tex_escape
+    spec = spec_from_layer_string("2-2-1", title="Gradient ∂E/∂w with η = 0.5, Σ δ·y, café ×2")
+    assert spec.title.startswith("Gradient")
+    assert tex_escape("η ∂ Σ é") == r"\ensuremath{\eta} \ensuremath{\partial} \ensuremath{\Sigma} é"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="TeX Live not installed")
+def test_unicode_title_compiles(tmp_path):
+    from symbp import Network
+    from symbp.notes import render_notes
+    title = "Rückpropagation: ∂E/∂w, η → 0, αβγ ΩΔ, x ≤ 10⁴, naïve “quotes” — ok…"
+    pdf = render_notes(Network(spec_from_layer_string("2-2-1", title=title)), tmp_path)
+    assert pdf.exists() and pdf.stat().st_size > 0
+
+
+def test_example_whose_loss_overflows_is_refused(tmp_path):
+    """Every number within the bound, but 1e6 times 1e6 through 30 linear layers is inf: refused, naming example."""
+    from symbp.example import worked_example
+    layers = [1] * 31
+    text = (f'[network]\nlayers = {layers}\nactivations = "linear"\n[example]\ninputs = [1e6]\ntargets = [1]\n'
+            f'weights = {[[[1e6]]] * 30}\n')
+    with pytest.raises(SpecError, match=r"^example: expected numbers for which the loss"):
+        worked_example(load_spec(write(tmp_path, text)))
