@@ -153,7 +153,7 @@ def cmd_export(args) -> int:
     if args.output == STDIN:
         sys.stdout.write(module_source(d, args.target))
         return 0
-    print(export(d, args.output, target=args.target))
+    print(export(d, args.output, target=args.target, dtype=args.dtype))
     return 0
 
 
@@ -201,6 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     _net_arguments(p)
     p.add_argument("-o", "--output", required=True, metavar="FILE", help="grad.py (numpy, jax) or grad.c (c)")
     p.add_argument("--target", default="numpy", choices=("numpy", "jax", "c"))
+    p.add_argument("--dtype", choices=("float64", "float32"), help="the C module's type (numpy and jax keep their arguments')")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("check", help="derived rules vs sympy.diff vs hand-written backprop vs finite differences")

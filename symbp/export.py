@@ -17,10 +17,13 @@ from string import Template
 from typing import Optional
 
 import sympy as sp
+from sympy.codegen.ast import float32, real
+from sympy.codegen.cfunctions import log1p
 from sympy.printing.c import C99CodePrinter
 from sympy.printing.numpy import JaxPrinter, NumPyPrinter
 from sympy.printing.precedence import PRECEDENCE
 
+from .errors import SpecError
 from .files import write_atomic
 from .derive import Derivation, derive
 from .network import Network
@@ -287,19 +290,18 @@ class PythonTarget:
     printer: type
     imports: tuple[str, ...]
     decorator: str             # the line above every public function ("" for none)
-    scalar: str                # how loss() returns its total, {} the array expression
     notes: tuple[str, ...]     # a paragraph of the module docstring
     blocks: bool = False       # gradients() walks the batch in blocks of samples (NumPy; XLA fuses instead)
 
 
 PYTHON_TARGETS = {
     "numpy": PythonTarget(
-        "numpy", "NumPy", ModulePrinter, ("import numpy as np",), "", "float({})",
+        "numpy", "NumPy", ModulePrinter, ("import numpy as np",), "",
         ("gradients() walks a large batch in blocks of BLOCK samples and adds up their sums: the",
          "temporaries of a block stay in cache instead of being faulted in afresh on every call.", ""),
         blocks=True),
     "jax": PythonTarget(
-        "jax", "JAX", JaxModulePrinter, ("import jax", "import jax.numpy as jnp"), "@jax.jit", "{}",
+        "jax", "JAX", JaxModulePrinter, ("import jax", "import jax.numpy as jnp"), "@jax.jit",
         ("JAX: every public function is jax.jit-compiled, once per shape of its arguments (shape",
          "errors raise ValueError while tracing); like jax.grad, gradients() returns its dict with",
          "the keys sorted. Arrays are float32 unless JAX runs in 64-bit mode: for float64 call",
@@ -316,9 +318,15 @@ def logsumexp(v):
     return top + $np.log($np.exp(v - top).sum(axis=0, keepdims=True))
 
 
+def _float(a):
+    """a as an array of its own floating dtype (float32 stays float32); integers and lists become float64."""
+    a = $np.asarray(a)
+    return a if $np.issubdtype(a.dtype, $np.floating) else a.astype(float)
+
+
 def _columns(a, width, name):
     """One sample (width,) or a batch (N, width) -> a (width, N) array, one column per sample."""
-    a = $np.asarray(a, dtype=float)
+    a = _float(a)
     rows = a[None, :] if a.ndim == 1 else a
     if rows.ndim != 2 or rows.shape[1] != width:
         raise ValueError(f"{name} has shape {a.shape}, expected (N, {width}) or ({width},)")
@@ -374,7 +382,7 @@ class _PythonModule:
     def load(self, names) -> list[str]:
         """params[name] as arrays, biases as (n_l, 1) columns, for the parameters among ``names``."""
         index = "[:, None]"
-        return [f'{k} = {self.np}.asarray(params["{k}"], dtype=float){index if k[0] == "b" else ""}'
+        return [f'{k} = _float(params["{k}"]){index if k[0] == "b" else ""}'
                 for k in self.parameters if k in names]
 
     # -- module header ----------------------------------------------------------------------
@@ -412,7 +420,9 @@ class _PythonModule:
                 f"    loss(params, X, T)             {E}",
                 "    deltas(params, X, T)           the local gradient of every layer",
                 "    gradients(params, X, T)        the gradient of every params key, keyed like params",
-                f"    loss_and_gradients(params, X, T)  ({E}, gradients) from one forward and one backward pass", ""]
+                f"    loss_and_gradients(params, X, T)  ({E}, gradients) from one forward and one backward pass",
+                "The dtype is kept: float32 arguments give float32 results (mixed ones follow NumPy's",
+                "promotion; integers and lists compute in float64).", ""]
 
     # -- internal functions, on (units, N) arrays -------------------------------------------
     def samples(self) -> str:
@@ -521,7 +531,7 @@ class _PythonModule:
         net, p = self.net, self.p
         n = ", x.shape[1]" if self.needs_batch else ""
         body = [f"x, {self.t} = _samples(X, T)",
-                f"return {self.target.scalar.format(f'_loss(_forward(params, x), {self.t}{n})')}"]
+                f"return _loss(_forward(params, x), {self.t}{n})"]
         mean = " (divided by N)" if net.loss.mean else ""
         return self.define("loss(params, X, T)", f"{p.loss}, the loss summed over the samples and the output units{mean}.", body)
 
@@ -557,7 +567,7 @@ class _PythonModule:
                 "for s in range(BLOCK, N, BLOCK):",
                 f"    more_{E}, more = _block_loss_and_gradients(params, x[:, s:s + BLOCK], {self.t}[:, s:s + BLOCK]{n})",
                 f"    {E}, grads = {E} + more_{E}, {{k: grads[k] + more[k] for k in grads}}",
-                f"return {self.target.scalar.format(E)}, grads"]
+                f"return {E}, grads"]
         return block.rstrip("\n") + "\n\n\n" + self.define("loss_and_gradients(params, X, T)", doc, body)
 
     def gradient_lines(self, batch: str, n: str) -> list[str]:
@@ -578,8 +588,6 @@ class _PythonModule:
                 body.append(f"db{l} = {batch_sum.doprint(m.grad_b)}")
                 grads.append(f'"b{l}": db{l}')
         loss = f"_loss(values, {self.t}{', N' if self.needs_batch else ''})"
-        if not self.target.blocks:      # the public function itself: its loss as loss() returns it
-            loss = self.target.scalar.format(loss)
         body.append(f"return {loss}, " + "{" + ", ".join(grads) + "}")
         return body
 
@@ -612,25 +620,37 @@ def module_source(d, target: str = "numpy") -> str:
 
 # -- C99 ---------------------------------------------------------------------------------
 
+C_TYPES = {"float64": "double", "float32": "float"}     # --dtype: the C type of every array and value
+
+
 class CPrinter(C99CodePrinter):
-    """C99 for the elementwise pieces: the stable forms of the registry's functions."""
+    """C99 for the elementwise pieces: the stable forms of the registry's functions, printed as SymPy
+    expressions so that a float32 module's math is float throughout (expf, 0.5F)."""
+
+    def __init__(self, dtype: str = "float64"):
+        super().__init__({"type_aliases": {real: float32}} if dtype == "float32" else {})
+
+    def function(self, name: str) -> str:
+        """A <math.h> function of the module's type: exp, or expf for float."""
+        return name + self._get_func_suffix(real)
 
     def _print_sigmoid(self, expr):
-        return f"(0.5 + 0.5*tanh(0.5*{self.parenthesize(expr.args[0], PRECEDENCE['Mul'])}))"
+        x = expr.args[0]
+        return f"({self._print(sp.Float(0.5) + sp.Float(0.5)*sp.tanh(sp.Float(0.5)*x))})"
 
     def _print_softplus(self, expr):
-        x = self.parenthesize(expr.args[0], PRECEDENCE["Atom"])
-        return f"(fmax({self._print(expr.args[0])}, 0.0) + log1p(exp(-fabs({x}))))"
+        x = expr.args[0]
+        return f"({self._print(sp.Max(x, 0) + log1p(sp.exp(-sp.Abs(x))))})"
 
     def _print_relu(self, expr):
-        return f"fmax({self._print(expr.args[0])}, 0.0)"
+        return self._print(sp.Max(expr.args[0], 0))
 
     def _print_Heaviside(self, expr):
         at0 = expr.args[1] if len(expr.args) > 1 else sp.Rational(1, 2)
         x = self._print(expr.args[0])
         if at0 == 0:
-            return f"(({x} > 0) ? 1.0 : 0.0)"
-        return f"(({x} > 0) ? 1.0 : (({x} < 0) ? 0.0 : {self._print(sp.Float(at0))}))"
+            return f"(({x} > 0) ? 1 : 0)"
+        return f"(({x} > 0) ? 1 : (({x} < 0) ? 0 : {self._print(sp.Float(at0))}))"
 
 
 def _c_offsets(net: Network) -> dict[str, int]:
@@ -642,14 +662,14 @@ def _c_offsets(net: Network) -> dict[str, int]:
     return offsets
 
 
-def _c_header(d: Derivation, stem: str, offsets: dict, n_params: int) -> list[str]:
+def _c_header(d: Derivation, stem: str, offsets: dict, n_params: int, R: str) -> list[str]:
     net, n = d.net, d.net.layers
     guard = "SYMBP_" + "".join(c if c.isascii() and c.isalnum() else "_" for c in stem.upper()) + "_H"
     comment = [f" * {line}" for line in _describe(d)]
     comment += [" *", " * Equations evaluated per sample n (summed over the batch):"]
     comment += [f" *     {line}" for line in _equations(d)]
     keys = "b1, W2, b2, ..." if net.graph.is_chain else ", ".join(list(offsets)[1:]) + " (skips W{l}_{s} row-major too)"
-    layout = [" *", " * Arrays are flat, row-major doubles:",
+    layout = [" *", f" * Arrays are flat, row-major, of C type {R}:",
               f" *   X      [N * {n[0]}]   sample n, input k at X[n*{n[0]} + k]",
               f" *   T      [N * {n[-1]}]   targets, like X",
               f" *   Y      [N * {n[-1]}]   outputs of forward(), like T",
@@ -663,51 +683,55 @@ def _c_header(d: Derivation, stem: str, offsets: dict, n_params: int) -> list[st
     header += [f"#define SYMBP_OFFSET_{k.upper()} {v}" for k, v in offsets.items()]
     return header + ["",
                      "/* Outputs of the last layer for N samples: Y[n*n_L + j]. */",
-                     "void forward(const double *params, const double *X, size_t N, double *Y);",
+                     f"void forward(const {R} *params, const {R} *X, size_t N, {R} *Y);",
                      "/* The loss summed over the N samples (divided by N for mse). */",
-                     "double loss(const double *params, const double *X, const double *T, size_t N);",
+                     f"{R} loss(const {R} *params, const {R} *X, const {R} *T, size_t N);",
                      "/* dE/dparams summed over the N samples, written to grad (overwritten, not accumulated). */",
-                     "void gradients(const double *params, const double *X, const double *T, size_t N, double *grad);",
+                     f"void gradients(const {R} *params, const {R} *X, const {R} *T, size_t N, {R} *grad);",
                      "/* loss() and gradients() from one forward and one backward pass per sample: returns the loss. */",
-                     "double loss_and_gradients(const double *params, const double *X, const double *T, size_t N,",
-                     "                          double *grad);",
+                     f"{R} loss_and_gradients(const {R} *params, const {R} *X, const {R} *T, size_t N,",
+                     f"                          {R} *grad);",
                      "", f"#endif /* {guard} */", ""]
 
 
 class _CModule:
     """The C source: a struct of every unit's values, forward_sample(), forward(), loss(), gradients()."""
 
-    def __init__(self, d: Derivation, stem: str, offsets: dict, n_params: int):
+    def __init__(self, d: Derivation, stem: str, offsets: dict, n_params: int, dtype: str = "float64"):
         self.d, self.net, self.p, self.stem = d, d.net, d.net.profile, stem
         self.n, self.L, self.offsets, self.n_params = d.net.layers, d.net.depth, offsets, n_params
-        self.pr = CPrinter().doprint
+        self.printer = CPrinter(dtype)
+        self.pr, self.fn = self.printer.doprint, self.printer.function
+        self.R = C_TYPES[dtype]
 
     def out(self, l: int, unit: str = "u->") -> str:
         """The C array of y(l): x for the input, else the struct's member."""
         return "x" if l == 0 else f"{unit}{self.p.out}{l}"
 
     def source(self) -> str:
+        R = self.R
         src = [f"/* Generated by symbp; see {self.stem}.h for the network, the equations and the array layout. */",
                f'#include "{self.stem}.h"', "", "#include <math.h>", "#include <string.h>", ""]
         src.append("typedef struct {")
-        src += [f"    double {self.p.net}{l}[{self.n[l]}], {self.p.out}{l}[{self.n[l]}], delta{l}[{self.n[l]}];"
+        src += [f"    {R} {self.p.net}{l}[{self.n[l]}], {self.p.out}{l}[{self.n[l]}], delta{l}[{self.n[l]}];"
                 for l in self.net.graph.order]
         src += ["} units;", ""]
         src += self.forward_sample() + self.forward() + self.loss() + self.loss_and_gradients() + self.gradients()
         return "\n".join(src) + "\n"
 
     def forward_sample(self) -> list[str]:
+        R = self.R
         net, n, p = self.net, self.n, self.p
-        src = ["static void forward_sample(const double *params, const double *x, units *u)", "{"]
+        src = [f"static void forward_sample(const {R} *params, const {R} *x, units *u)", "{"]
         for l in net.graph.order:
             v_arr, y_arr = f"u->{p.net}{l}", f"u->{p.out}{l}"
             v_sym = sp.Symbol(f"{v_arr}[j]", real=True)
             sign = ("+" if net.bias_sign > 0 else "-")
             src.append(f"    for (size_t j = 0; j < {n[l]}; ++j) {{")
             for i, c in enumerate(net.graph.inputs(l)):      # the chain, then each skip into the layer
-                src.append(f"        {'const double *' if i == 0 else ''}w = params + {self.offsets[c.key]} + j*{n[c.src]};")
+                src.append(f"        {f'const {R} *' if i == 0 else ''}w = params + {self.offsets[c.key]} + j*{n[c.src]};")
                 if i == 0:
-                    src.append("        double s = 0.0;")
+                    src.append(f"        {R} s = 0;")
                 src.append(f"        for (size_t k = 0; k < {n[c.src]}; ++k) s += w[k]*{self.out(c.src)}[k];")
             bias = f" {sign} params[{self.offsets[f'b{l}']} + j]" if net.bias else ""
             src.append(f"        {v_arr}[j] = s{bias};")
@@ -723,17 +747,18 @@ class _CModule:
                            f"{self.pr(sp.exp(v_sym - sp.Symbol('lse')))};")
         return src + ["}", ""]
 
-    @staticmethod
-    def logsumexp(v_arr: str, width: int, indent: str) -> list[str]:
-        return [f"{indent}double top = {v_arr}[0];",
-                f"{indent}for (size_t j = 1; j < {width}; ++j) top = fmax(top, {v_arr}[j]);",
-                f"{indent}double sum = 0.0;",
-                f"{indent}for (size_t j = 0; j < {width}; ++j) sum += exp({v_arr}[j] - top);",
-                f"{indent}const double lse = top + log(sum);"]
+    def logsumexp(self, v_arr: str, width: int, indent: str) -> list[str]:
+        R, fn = self.R, self.fn
+        return [f"{indent}{R} top = {v_arr}[0];",
+                f"{indent}for (size_t j = 1; j < {width}; ++j) top = {fn('fmax')}(top, {v_arr}[j]);",
+                f"{indent}{R} sum = 0;",
+                f"{indent}for (size_t j = 0; j < {width}; ++j) sum += {fn('exp')}({v_arr}[j] - top);",
+                f"{indent}const {R} lse = top + {fn('log')}(sum);"]
 
     def forward(self) -> list[str]:
+        R = self.R
         n, yL = self.n, f"{self.p.out}{self.L}"
-        return ["void forward(const double *params, const double *X, size_t N, double *Y)", "{", "    units u;",
+        return [f"void forward(const {R} *params, const {R} *X, size_t N, {R} *Y)", "{", "    units u;",
                 "    for (size_t n = 0; n < N; ++n) {",
                 f"        forward_sample(params, X + n*{n[0]}, &u);",
                 f"        memcpy(Y + n*{n[-1]}, u.{yL}, sizeof u.{yL});",
@@ -746,36 +771,40 @@ class _CModule:
 
     def loss_lines(self, indent: str) -> list[str]:
         """Adds sample n's loss to total, once forward_sample has filled u."""
+        R = self.R
         net, n, L = self.net, self.n, self.L
         names, lse = self.output_symbols(), sp.Symbol("lse", real=True)
         term = _generic(net, L, lambda jj: _stable_term(net, net.y[L][jj - 1], net.v[L][jj - 1], net.t[jj - 1], lse),
                         names)
-        term = term.xreplace({net.batch: sp.Symbol("(double)N")})
+        term = term.xreplace({net.batch: sp.Symbol(f"({R})N")})
         src = self.logsumexp(f"u.{self.p.net}{L}", n[L], indent) if term.has(lse) else []
         return src + [f"{indent}for (size_t j = 0; j < {n[L]}; ++j) total += {self.pr(term)};"]
 
     def loss(self) -> list[str]:
+        R = self.R
         n = self.n
-        src = ["double loss(const double *params, const double *X, const double *T, size_t N)", "{",
-               "    units u;", "    double total = 0.0;", "    for (size_t n = 0; n < N; ++n) {",
-               f"        const double *t = T + n*{n[-1]};", f"        forward_sample(params, X + n*{n[0]}, &u);"]
+        src = [f"{R} loss(const {R} *params, const {R} *X, const {R} *T, size_t N)", "{",
+               "    units u;", f"    {R} total = 0;", "    for (size_t n = 0; n < N; ++n) {",
+               f"        const {R} *t = T + n*{n[-1]};", f"        forward_sample(params, X + n*{n[0]}, &u);"]
         return src + self.loss_lines("        ") + ["    }", "    return total;", "}", ""]
 
     def gradients(self) -> list[str]:
         """gradients() is loss_and_gradients() without the loss."""
-        return ["void gradients(const double *params, const double *X, const double *T, size_t N, double *grad)",
+        R = self.R
+        return [f"void gradients(const {R} *params, const {R} *X, const {R} *T, size_t N, {R} *grad)",
                 "{", "    (void)loss_and_gradients(params, X, T, N, grad);", "}"]
 
     def loss_and_gradients(self) -> list[str]:
         """The loss and, from the derivation's rules, the deltas back to front, then every parameter's gradient."""
+        R = self.R
         net, n, L = self.net, self.n, self.L
-        src = ["double loss_and_gradients(const double *params, const double *X, const double *T, size_t N, "
-               "double *grad)",
-               "{", "    units u;", "    double total = 0.0;", f"    memset(grad, 0, {self.n_params}*sizeof *grad);",
+        src = [f"{R} loss_and_gradients(const {R} *params, const {R} *X, const {R} *T, size_t N, "
+               f"{R} *grad)",
+               "{", "    units u;", f"    {R} total = 0;", f"    memset(grad, 0, {self.n_params}*sizeof *grad);",
                "    for (size_t n = 0; n < N; ++n) {",
-               f"        const double *x = X + n*{n[0]};", f"        const double *t = T + n*{n[-1]};",
+               f"        const {R} *x = X + n*{n[0]};", f"        const {R} *t = T + n*{n[-1]};",
                "        forward_sample(params, x, &u);", *self.loss_lines("        ")]
-        out_delta = _output_delta(self.d, self.output_symbols()).xreplace({net.batch: sp.Symbol("(double)N")})
+        out_delta = _output_delta(self.d, self.output_symbols()).xreplace({net.batch: sp.Symbol(f"({R})N")})
         src.append(f"        for (size_t j = 0; j < {n[L]}; ++j) u.delta{L}[j] = {self.pr(out_delta)};")
         for l in reversed(net.graph.order[:-1]):
             src += self.hidden_delta(l)
@@ -785,6 +814,7 @@ class _CModule:
         return src
 
     def hidden_delta(self, l: int) -> list[str]:
+        R = self.R
         net, n, p = self.net, self.n, self.p
         slope = _activation_slope(self.d, l, {"y": sp.Symbol(f"u.{p.out}{l}[j]", real=True),
                                               "v": sp.Symbol(f"u.{p.net}{l}[j]", real=True)})
@@ -792,7 +822,7 @@ class _CModule:
         what = ("of the next layer" if len(paths) == 1 else
                 "over every path out of the layer: " + ", ".join(_path_name(path) for path in paths))
         src = [f"        for (size_t j = 0; j < {n[l]}; ++j) {{",
-               f"            double s = 0.0;   /* sum_m delta_m w_mj {what} */"]
+               f"            {R} s = 0;   /* sum_m delta_m w_mj {what} */"]
         for path in paths:      # W(into) reads y(into.src), which carries y(l) unit for unit (equal widths)
             c = path.into
             src.append(f"            for (size_t m = 0; m < {n[c.dst]}; ++m) "
@@ -801,13 +831,14 @@ class _CModule:
         return src
 
     def layer_gradients(self, l: int) -> list[str]:
+        R = self.R
         net, n = self.net, self.n
         delta = sp.Symbol(f"u.delta{l}[j]", real=True)
         src = [f"        for (size_t j = 0; j < {n[l]}; ++j) {{"]
         for i, c in enumerate(net.graph.inputs(l)):
             gw = self.d.params[net.weights[c][0][0].name].gradient.xreplace(
                 {net.delta[l][0]: delta, net.y[c.src][0]: sp.Symbol(f"{self.out(c.src, 'u.')}[k]", real=True)})
-            src.append(f"            {'double *' if i == 0 else ''}g = grad + {self.offsets[c.key]} + j*{n[c.src]};")
+            src.append(f"            {f'{R} *' if i == 0 else ''}g = grad + {self.offsets[c.key]} + j*{n[c.src]};")
             src.append(f"            for (size_t k = 0; k < {n[c.src]}; ++k) g[k] += {self.pr(gw)};")
         if net.bias:
             gb = self.d.params[net.b[l][0].name].gradient.xreplace({net.delta[l][0]: delta})
@@ -822,12 +853,12 @@ def _path_name(path) -> str:
     return f"{path.into.key}{via}"
 
 
-def _c_sources(d: Derivation, stem: str) -> tuple[str, str]:
+def _c_sources(d: Derivation, stem: str, dtype: str = "float64") -> tuple[str, str]:
     """The header and the source of the C module."""
     offsets = _c_offsets(d.net)
     n_params = sum(math.prod(shape) for shape in param_shapes(d.net).values())
-    header = _c_header(d, stem, offsets, n_params)
-    source = _CModule(d, stem, offsets, n_params).source()
+    header = _c_header(d, stem, offsets, n_params, C_TYPES[dtype])
+    source = _CModule(d, stem, offsets, n_params, dtype).source()
     if "Dummy" in source or "Not supported" in source:
         raise RuntimeError("code printer left an unsupported expression in the exported C code")
     return "\n".join(header), source
@@ -863,16 +894,22 @@ def _check_param_rules_uniform(d: Derivation) -> None:
 
 # -- entry point ---------------------------------------------------------------------------
 
-def export(net, path, target: str = "numpy") -> Path:
+def export(net, path, target: str = "numpy", dtype: Optional[str] = None) -> Path:
     """Write the compiled forward pass, loss and gradients of ``net`` to ``path``.
 
     ``net`` is a Network, Spec, spec file, layer string or a Derivation. ``target`` is
     "numpy" or "jax" (one .py file importing only that library; see ``module_source``) or
     "c" (``path`` with suffix .c and a header .h next to it). Returns the path written
-    (the .c file for C).
+    (the .c file for C). ``dtype`` ("float64", the default, or "float32") is the C module's
+    type; the NumPy and JAX modules compute in the dtype of their arguments instead.
     """
     if target not in TARGETS:
         raise ValueError(f"target must be one of {', '.join(TARGETS)}, not {target!r}")
+    if dtype is not None and dtype not in C_TYPES:
+        raise SpecError("dtype", " or ".join(C_TYPES), dtype)
+    if dtype not in (None, "float64") and target != "c":
+        raise SpecError("dtype", f"no dtype for the {target} target (its module keeps the dtype of its arguments; "
+                        f"{dtype} is for the C target)", dtype)
     d = _derivation(net)
     path = Path(path)
     if target in PYTHON_TARGETS:
@@ -880,7 +917,7 @@ def export(net, path, target: str = "numpy") -> Path:
         return path
     _check_param_rules_uniform(d)
     c_path = path if path.suffix == ".c" else path.with_suffix(".c")
-    header, source = _c_sources(d, c_path.stem)
+    header, source = _c_sources(d, c_path.stem, dtype or "float64")
     _write(c_path.with_suffix(".h"), header)
     _write(c_path, source)
     return c_path

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from symbp import Network, compile_network, derive, reference
+from symbp.cli import main
 from symbp.export import export, param_shapes
 
 CHAINS = [   # (layer string, flags): every loss, both bias signs, no bias
@@ -155,6 +156,9 @@ JAX_CALL = """
         tolist = lambda a: np.asarray(a).tolist()
         out[name] = {"E": float(E), "loss": float(mod.loss(P, X, T)), "grads": {k: tolist(v) for k, v in g.items()},
                      "gradients": {k: tolist(v) for k, v in mod.gradients(P, X, T).items()}}
+        f32 = lambda a: np.asarray(a, dtype=np.float32)     # float32 in, float32 out, even in 64-bit mode
+        E32, g32 = mod.loss_and_gradients({k: f32(v) for k, v in P.items()}, f32(X), f32(T))
+        out[name]["dtypes"] = sorted({str(E32.dtype)} | {str(v.dtype) for v in g32.values()})
     print(json.dumps(out))
 """
 
@@ -174,6 +178,7 @@ def test_jax_loss_and_gradients(tmp_path):
     for name, (net, params, X, T) in cases.items():
         got, (args, kw) = results[name], oracle(net)
         close(got["E"], got["loss"])
+        assert got["dtypes"] == ["float32"]
         close(got["E"], reference.loss(params, X, T, *args, **kw))
         for key, g in reference.gradients(params, X, T, *args, **kw).items():
             close(got["grads"][key], g, what=key)
@@ -212,3 +217,82 @@ def test_c_loss_and_gradients(tmp_path, i):
     close(E, reference.loss(params, X, T, *a, **kw))
     want = reference.gradients(params, X, T, *a, **kw)
     close(both, np.concatenate([np.ravel(want[k]) for k in param_shapes(net)]))
+
+
+# -- 2. the dtype is kept, and float32 is stable at +-1e3 ------------------------------------------
+
+def extreme_inputs(net: Network, batch: int, seed: int, dtype):
+    params, _, T = problem(net, batch, seed, dtype)
+    rng = np.random.default_rng(seed)
+    X = rng.choice([-1e3, 1e3, -37.0, 0.0, 500.0], size=(batch, net.layers[0])).astype(dtype)
+    return params, X, T
+
+
+@pytest.mark.parametrize("i", range(len(NETS)), ids=IDS)
+def test_float32_in_float32_out(modules, i):
+    net, mod = network(i), modules[i]
+    params, X, T = problem(net, 5, seed=i, dtype=np.float32)
+    E, grads = mod.loss_and_gradients(params, X, T)
+    assert E.dtype == np.float32 and mod.loss(params, X, T).dtype == np.float32
+    assert all(g.dtype == np.float32 for g in grads.values())
+    assert mod.forward(params, X).dtype == np.float32
+    assert all(d.dtype == np.float32 for d in mod.deltas(params, X, T))
+    args, kw = oracle(net)
+    p64 = {k: v.astype(np.float64) for k, v in params.items()}
+    X64, T64 = X.astype(np.float64), T.astype(np.float64)
+    close(E, reference.loss(p64, X64, T64, *args, **kw), rtol=1e-4, atol=1e-5)
+    for key, g in reference.gradients(p64, X64, T64, *args, **kw).items():
+        close(grads[key], g, rtol=1e-3, atol=1e-4, what=key)
+    mixed = mod.loss_and_gradients(params, X64, T)        # NumPy's promotion: float64
+    assert mixed[0].dtype == np.float64 and all(g.dtype == np.float64 for g in mixed[1].values())
+    ints = mod.gradients(p64, np.ones((2, net.layers[0]), dtype=int), T64[:2])
+    assert all(g.dtype == np.float64 for g in ints.values())
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("i", range(len(NETS)), ids=IDS)
+def test_stable_at_large_inputs_in_either_dtype(modules, i, dtype):
+    net, mod = network(i), modules[i]
+    params, X, T = extreme_inputs(net, 6, i, dtype)
+    with np.errstate(all="raise", under="ignore"):
+        E, grads = mod.loss_and_gradients(params, X, T)
+        y = mod.forward(params, X)
+    assert np.isfinite(E) and np.all(np.isfinite(y)) and all(np.all(np.isfinite(g)) for g in grads.values())
+    assert E.dtype == dtype
+
+
+def test_dtype_is_for_the_c_target(tmp_path):
+    net = network(0)
+    with pytest.raises(ValueError, match="for the C target"):
+        export(net, tmp_path / "grad.py", dtype="float32")
+    with pytest.raises(ValueError, match="dtype: expected float64 or float32, got 'float16'"):
+        export(net, tmp_path / "grad.c", target="c", dtype="float16")
+    assert not list(tmp_path.iterdir())
+    assert main(["export", "2-3-2", "--activation", "sigmoid,softmax", "--loss", "ce", "-o", str(tmp_path / "grad.c"),
+                 "--target", "c", "--dtype", "float32"]) == 0
+    assert "float loss(" in (tmp_path / "grad.c").read_text()
+
+
+@pytest.mark.skipif(__import__("shutil").which("cc") is None, reason="no C compiler")
+@pytest.mark.parametrize("i", [0, 1, 2, 3, 5], ids=[IDS[i] for i in (0, 1, 2, 3, 5)])
+def test_c_float32(tmp_path, i):
+    """--dtype float32: float throughout (-Wdouble-promotion finds any double), equal to the reference."""
+    import ctypes
+    net = network(i)
+    export(derive(net, check=False), tmp_path / "grad.c", target="c", dtype="float32")
+    assert "double" not in (tmp_path / "grad.c").read_text() + (tmp_path / "grad.h").read_text()
+    build = subprocess.run(["cc", "-std=c99", "-O2", "-Wall", "-Wextra", "-Wdouble-promotion", "-Werror", "-c",
+                            "-o", str(tmp_path / "grad.o"), str(tmp_path / "grad.c")], capture_output=True, text=True)
+    assert build.returncode == 0, build.stderr
+    lib, ptr = build_c(net, tmp_path, "float32")
+    params, X, T = problem(net, 6, seed=i, dtype=np.float32)
+    flat = np.ascontiguousarray(np.concatenate([np.ravel(params[k]) for k in param_shapes(net)]))
+    X, T = np.ascontiguousarray(X), np.ascontiguousarray(T)
+    grad = np.full_like(flat, np.nan)
+    E = lib.loss_and_gradients(flat.ctypes.data_as(ptr), X.ctypes.data_as(ptr), T.ctypes.data_as(ptr),
+                               ctypes.c_size_t(len(X)), grad.ctypes.data_as(ptr))
+    (a, kw) = oracle(net)
+    p64 = {k: v.astype(np.float64) for k, v in params.items()}
+    close(E, reference.loss(p64, X.astype(float), T.astype(float), *a, **kw), rtol=1e-4, atol=1e-5)
+    want = reference.gradients(p64, X.astype(float), T.astype(float), *a, **kw)
+    close(grad, np.concatenate([np.ravel(want[k]) for k in param_shapes(net)]), rtol=1e-3, atol=1e-4)
