@@ -8,13 +8,14 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
+from . import __version__
 from .derive import derive
 from .errors import SymbpError
 from .files import STDIN, check_output_dir, check_output_file, read_text
 from .network import Network
 from .present import SHOWN_MAX
 from .progress import reporter
-from .spec import Spec, builtin_spec, looks_like_layer_string, spec_from_layer_string, load_spec
+from .spec import LIMITS, Spec, builtin_spec, check_budget, load_spec, looks_like_layer_string, spec_from_layer_string
 
 MAX_EXPR_BYTES = 100_000   # verify --expr - reads at most this much of stdin
 NET_FLAGS = ("activation", "loss", "bias_sign", "notation", "numbering", "title", "skip", "residual")
@@ -40,7 +41,8 @@ def _net_arguments(p: argparse.ArgumentParser, optional: bool = False) -> None:
     g.add_argument("--title", help="a title for the notes")
     g.add_argument("--skip", metavar="S:L,...", help="weighted skip connections from layer S into layer L: 0:2,1:3")
     g.add_argument("--residual", metavar="S:L,...", help="identity shortcuts y(L) += y(S) between hidden layers: 1:3")
-    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    p.add_argument("--quiet", action="store_true", help="no progress or warnings on stderr")
+    p.add_argument("--force", action="store_true", help="derive a network beyond the parameter budget (see Limits)")
 
 
 def _progress(args, what: str = "self-check") -> Optional[callable]:
@@ -64,6 +66,9 @@ def load_network(args) -> Network:
             raise SymbpError(f"--{next(iter(flags)).replace('_', '-')}: layer-string flags apply to a NET such as "
                              "2-3-1; a spec file sets them in its [network] table")
         spec = load_spec(args.net)
+    warning = check_budget(spec, force=getattr(args, "force", False))
+    if warning and not getattr(args, "quiet", False):
+        print(f"symbp: warning: {warning}", file=sys.stderr)
     return Network(spec)
 
 
@@ -165,7 +170,9 @@ def cmd_check(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="symbp", description="Backpropagation derived with SymPy, step by step.")
+    parser = _Parser(prog="symbp", description="Backpropagation derived with SymPy, step by step.",
+                     epilog=LIMITS + " NET may be - to read the spec from stdin.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = sub.add_parser("derive", help="print the delta rules and the update equation of every parameter")
     _net_arguments(p)

@@ -24,6 +24,13 @@ EXAMPLE_KEYS = ("inputs", "targets", "weights", "biases", "learning_rate")
 MAX_WIDTH = 4096
 MAX_LAYERS = 64
 MAX_VALUE = 1e6            # |x| of every number in [example]
+MAX_PARAMS = 2_000_000     # W above this is refused unless forced (--force)
+WARN_PARAMS = 250_000      # W above this is slow to derive: a warning on stderr
+
+LIMITS = (f"Limits: at most {MAX_LAYERS} layers of 1 to {MAX_WIDTH:,} units; at most {MAX_PARAMS:,} weights "
+          f"and biases (W) without --force, a warning above {WARN_PARAMS:,}; numbers in [example] of magnitude "
+          f"at most {MAX_VALUE:g}; a title of at most {MAX_TITLE} characters; spec and answers files of at most "
+          f"{MAX_SPEC_BYTES:,} bytes.")
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,24 @@ class Spec:
     def graph(self) -> Graph:
         """The layers and their connections (a chain unless skip or residual say otherwise)."""
         return Graph(self.layers, self.skip, self.residual)
+
+    @property
+    def n_params(self) -> int:
+        """W, the number of weights and biases."""
+        weights = sum(self.layers[c.dst] * self.layers[c.src] for c in self.graph.weighted)
+        return weights + self.bias * sum(self.layers[1:])
+
+
+def check_budget(spec: Spec, force: bool = False) -> Optional[str]:
+    """Refuse W > MAX_PARAMS unless ``force``; above WARN_PARAMS return a warning to print, else None."""
+    W = spec.n_params
+    if W > MAX_PARAMS and not force:
+        raise SpecError("network.layers", f"at most {MAX_PARAMS:,} weights and biases (pass --force to derive "
+                                          "a larger network anyway)", f"W = {W:,}")
+    if W > WARN_PARAMS:
+        return (f"{W:,} weights and biases: deriving, checking and printing take time and memory that grow "
+                "with W")
+    return None
 
 
 def _check_network(s: Spec) -> None:
