@@ -1,12 +1,22 @@
 """symbp: backpropagation derived with SymPy, checked, typeset and compiled."""
+from importlib.metadata import PackageNotFoundError as _NotInstalled
+from importlib.metadata import version as _version
+
 from .compile import compile_network
 from .derive import Derivation, derive
-from .errors import SelfCheckError, SpecError, SymbpError
+from .errors import FileError, SelfCheckError, SpecError, SymbpError
 from .example import worked_example
+from .export import export
 from .network import Network
+from .notes import render_notes
 from .spec import Spec, builtin_spec, load_spec
 from .verify import VerifyResult, verify
 
-__all__ = ["Derivation", "Network", "SelfCheckError", "Spec", "SpecError", "SymbpError", "VerifyResult",
-           "builtin_spec", "compile_network", "derive", "load_spec", "verify", "worked_example"]
-__version__ = "0.1.0"
+try:                                  # one source of truth: pyproject.toml's version, via the installed metadata
+    __version__ = _version("symbp")
+except _NotInstalled:                 # run from a source tree that was never installed
+    __version__ = "0+unknown"
+
+__all__ = ["Derivation", "FileError", "Network", "SelfCheckError", "Spec", "SpecError", "SymbpError", "VerifyResult",
+           "builtin_spec", "compile_network", "derive", "export", "load_spec", "render_notes", "verify",
+           "worked_example"]

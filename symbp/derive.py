@@ -4,12 +4,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Callable, Iterator, Optional
+from pathlib import Path
+from typing import Any, Callable, Iterator, Optional
 
 import sympy as sp
 
 from . import indexform as ix
 from .network import Network
+from .spec import Spec
 
 QUANTITIES = ("gradient", "update", "new", "delta")
 
@@ -347,14 +349,34 @@ def _param_rule_factory(net: Network) -> Callable[[str], ParamRule]:
     return make
 
 
-def derive(net, check: bool = True, progress=None) -> Derivation:
+def derive(net: Network | Spec | str | Path, check: bool = True, progress: Any = None, **flags: Any) -> Derivation:
     """Derive every delta rule and update equation of ``net`` and check them against sympy.diff.
 
-    ``net`` is a Network, a Spec, a spec file or a layer string. A rule that fails its
-    check raises SelfCheckError; it is never returned. ``progress``: None, True (a bar or
-    counter) or a callable ``progress(done, total)``.
+    Parameters
+    ----------
+    net : Network, Spec, str or Path
+        The network: a Network, a Spec, a TOML spec file or a layer string such as ``"2-3-1"``.
+    check : bool
+        Check every rule against ``sympy.diff`` of the explicit loss (a rule that fails raises
+        SelfCheckError; it is never returned).
+    progress : None, True or callable
+        Progress on stderr (a bar or a counter), or a callable ``progress(done, total)``.
+    **flags
+        With a layer string: ``activation`` (or ``activations``), ``loss``, ``bias``, ``bias_sign``,
+        ``notation``, ``numbering``, ``title``, ``skip``, ``residual``, as on the command line.
+
+    Returns
+    -------
+    Derivation
+        Its steps, rules and forms; ``text()``, ``to_dict()`` and ``_repr_latex_`` for Jupyter.
+
+    Examples
+    --------
+    >>> d = derive("2-3-1", activation="sigmoid,linear")
+    >>> d.net.spec.activations
+    ('sigmoid', 'linear')
     """
-    net = Network.load(net)
+    net = Network.load(net, **flags)
     deltas: dict[sp.Symbol, DeltaRule] = {}
     for j in net.units(net.depth):
         rule = _output_delta(net, j)

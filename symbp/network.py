@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import NamedTuple, Optional
+from typing import Any, NamedTuple, Optional, Sequence
 
 import sympy as sp
 
@@ -12,7 +12,31 @@ from . import notation as nt
 from .activations import Activation, get_activation
 from .graph import Connection, Graph
 from .losses import Loss, get_loss, scale
+from .errors import SymbpError
 from .spec import Spec, load_spec, spec_from_layer_string, looks_like_layer_string
+
+
+def _activation_names(options: dict) -> Any:
+    """``activation`` and ``activations`` are one option (either spelling), never both."""
+    if "activation" in options and "activations" in options:
+        raise TypeError("pass activation= or activations=, not both")
+    return options.pop("activations", options.pop("activation", "sigmoid"))
+
+
+def _layer_flags(options: dict) -> dict:
+    """Options for spec_from_layer_string: activations as one comma-joined string."""
+    options = dict(options)
+    names = _activation_names(options)
+    return {**options, "activation": names if isinstance(names, str) else ",".join(names)}
+
+
+def _keyword_spec(layers: Sequence[int], options: dict) -> Spec:
+    options = dict(options)
+    names = _activation_names(options)
+    if isinstance(names, str):
+        names = names.split(",") if "," in names else [names] * max(len(layers) - 1, 1)
+    pairs = {k: tuple(tuple(p) for p in options.pop(k)) for k in ("skip", "residual") if k in options}
+    return Spec(layers=tuple(layers), activations=tuple(n.strip() for n in names), **pairs, **options)
 
 
 class Position(NamedTuple):
@@ -44,31 +68,71 @@ class Network:
     spec: Spec
 
     # -- construction ----------------------------------------------------------------
+    def __init__(self, spec: "Spec | str | Path | None" = None, *, layers: "Sequence[int] | str | None" = None,
+                 **options: Any) -> None:
+        """A network from a Spec, a spec file, a layer string, or keyword arguments.
+
+        Parameters
+        ----------
+        spec : Spec, str or Path, optional
+            A validated Spec, a TOML spec file or a layer string such as ``"2-3-1"``.
+        layers : sequence of int or str, optional
+            Instead of ``spec``: the layer widths, input first (``[2, 3, 1]`` or ``"2-3-1"``).
+        **options
+            ``activations`` (or ``activation``): one name for all computing layers, a list with
+            one per layer, or ``"sigmoid,linear"``; ``loss``, ``bias``, ``bias_sign``, ``notation``,
+            ``numbering``, ``title``, ``skip``, ``residual`` as in a spec's [network] table.
+            With a layer string as ``spec`` they are its flags.
+
+        Examples
+        --------
+        >>> Network(layers=[2, 3, 1], activations=["sigmoid", "linear"]).name
+        '2-3-1 sigmoid/linear half_sse'
+        >>> Network("2-3-1", activation="tanh,linear", loss="sse").spec.loss
+        'sse'
+        """
+        if spec is None and layers is None:
+            raise TypeError("Network(spec) or Network(layers=[2, 3, 1], activations=[...], ...)")
+        if spec is not None and layers is not None:
+            raise TypeError("Network takes a spec or layers=..., not both")
+        if isinstance(spec, Spec):
+            if options:
+                raise TypeError(f"Network(spec) takes no options; got {', '.join(options)}")
+        elif spec is not None:
+            spec = Network.load(spec, **options).spec
+        elif isinstance(layers, str):
+            spec = spec_from_layer_string(layers, **_layer_flags(options))
+        else:
+            spec = _keyword_spec(layers, options)
+        object.__setattr__(self, "spec", spec)
+
     @classmethod
     def from_file(cls, path: str | Path) -> "Network":
         return cls(load_spec(path))
 
     @classmethod
     def from_string(cls, layers: str, **flags) -> "Network":
-        return cls(spec_from_layer_string(layers, **flags))
+        return cls(spec_from_layer_string(layers, **_layer_flags(flags)))
 
     @classmethod
     def build(cls, layers, activations="sigmoid", **options) -> "Network":
         """From keyword arguments: Network.build(layers=[2, 3, 1], activations=["sigmoid", "linear"])."""
-        if isinstance(activations, str):
-            activations = [activations] * max(len(layers) - 1, 1)
-        return cls(Spec(layers=tuple(layers), activations=tuple(activations), **options))
+        return cls(layers=layers, activations=activations, **options)
 
     @classmethod
     def load(cls, net: "str | Path | Spec | Network", **flags) -> "Network":
-        """A Network from whatever a user hands over: a spec file, a layer string, a Spec."""
-        if isinstance(net, Network):
-            return net
-        if isinstance(net, Spec):
-            return cls(net)
-        if looks_like_layer_string(str(net)) and not Path(str(net)).exists():
-            return cls.from_string(str(net), **flags)
-        return cls.from_file(net)
+        """A Network from whatever a user hands over: a spec file, a layer string, a Spec.
+
+        ``flags`` (activation, loss, notation, ...) apply to a layer string only.
+        """
+        if isinstance(net, (Network, Spec)) or not looks_like_layer_string(str(net)) or Path(str(net)).exists():
+            if flags:
+                raise SymbpError(f"{', '.join(flags)}: layer-string flags apply to a layer string such as "
+                                 "2-3-1; a spec file or a Spec sets them in its [network] table")
+            if isinstance(net, Network):
+                return net
+            return cls(net) if isinstance(net, Spec) else cls.from_file(net)
+        return cls.from_string(str(net), **flags)
 
     # -- architecture ----------------------------------------------------------------
     @property

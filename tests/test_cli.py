@@ -126,3 +126,91 @@ def test_verify_expr_may_start_with_a_minus():
     r = run("verify", "2-2-1", "--notation", "ont", "--param", "w2_1_1", "--quantity", "update",
             "--expr", "-eta*delta2_1*o1_1")
     assert r.returncode == 0, r.stderr
+
+
+# -- CLI conventions and the Python API (issue 17) ----------------------------------------------------
+
+def test_version_is_pyproject_s():
+    import tomllib
+    from importlib.metadata import version
+    import symbp
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    r = run("--version")
+    assert r.returncode == 0 and r.stdout.strip() == f"symbp {declared}"
+    assert symbp.__version__ == version("symbp") == declared
+
+
+def test_help_states_the_limits():
+    r = run("--help")
+    assert r.returncode == 0 and "Limits:" in r.stdout and "2,000,000" in r.stdout and "--force" in r.stdout
+
+
+def test_spec_from_stdin(tmp_path):
+    spec = '[network]\nlayers = [2, 2, 1]\nactivations = "tanh"\n'
+    r = subprocess.run([sys.executable, "-m", "symbp", "derive", "-", "--json"], input=spec, capture_output=True,
+                       text=True, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["network"]["parameters"] == 9 and list(tmp_path.iterdir()) == []
+    bad = subprocess.run([sys.executable, "-m", "symbp", "derive", "-"], input="[network\n", capture_output=True,
+                         text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60)
+    assert bad.returncode == 2 and bad.stderr.startswith("symbp: error: <stdin>: expected valid TOML")
+
+
+def test_verify_expr_from_stdin():
+    r = subprocess.run([sys.executable, "-m", "symbp", "verify", "2-3-1", "--activation", "sigmoid,linear",
+                        "--param", "w2_1_1", "--quantity", "update", "--expr", "-"],
+                       input="eta*(d1 - y2_1)*y1_1\n", capture_output=True, text=True,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+    assert r.returncode == 0, r.stderr
+
+
+def test_export_to_stdout(tmp_path):
+    import ast
+    r = run("export", "2-2-1", "-o", "-", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "def gradients(" in r.stdout and ast.parse(r.stdout) and list(tmp_path.iterdir()) == []
+    c = run("export", "2-2-1", "-o", "-", "--target", "c", cwd=tmp_path)
+    assert c.returncode == 2 and "two files" in c.stderr and list(tmp_path.iterdir()) == []
+
+
+def test_parameter_budget(tmp_path):
+    from symbp.spec import WARN_PARAMS, check_budget, spec_from_layer_string
+    r = run("derive", "1500-1500", cwd=tmp_path)       # W = 2,251,500
+    assert r.returncode == 2 and "network.layers" in r.stderr and "--force" in r.stderr and "2,251,500" in r.stderr
+    big = spec_from_layer_string("1500-1500")
+    assert check_budget(big, force=True) and check_budget(spec_from_layer_string("2-3-1")) is None
+    assert "weights and biases" in check_budget(spec_from_layer_string("600-500"))
+    assert spec_from_layer_string("600-500").n_params == 300_500 > WARN_PARAMS
+
+
+def test_did_you_mean_on_the_command_line():
+    r = run("derive", "2-3-1", "--activation", "sigmoid,lienar", "--loss", "half_sse")
+    assert r.returncode == 2 and "did you mean 'linear'" in r.stderr
+    r = run("derive", "2-3-1", "--loss", "cross_entropy")
+    assert r.returncode == 2 and "network.loss" in r.stderr
+
+
+def test_python_api_promised_by_the_product(tmp_path):
+    import symbp
+    from symbp import Network, builtin_spec, derive
+    assert callable(symbp.export) and callable(symbp.render_notes)
+    net = Network(layers=[2, 3, 1], activations=["sigmoid", "linear"])
+    assert net.spec == Network(builtin_spec()).spec.__class__(layers=(2, 3, 1), activations=("sigmoid", "linear"))
+    assert Network(layers=[2, 3, 1], activation="sigmoid,linear").spec == net.spec
+    assert Network("2-3-1", activations=["sigmoid", "linear"]).spec == net.spec
+    assert Network(layers="2-3-1", activation="sigmoid,linear").spec == net.spec
+    assert Network(builtin_spec()).spec.numbering == "global"
+    d = derive("2-3-1", activation="sigmoid,linear", loss="sse")
+    assert d.net.spec.activations == ("sigmoid", "linear") and d.net.spec.loss == "sse"
+    assert derive("2-3-1", activations="sigmoid,linear").net.spec == net.spec
+    path = symbp.export(d, tmp_path / "grad.py")
+    assert path.read_text().startswith('"""')
+    tex = symbp.render_notes(d, tmp_path / "notes", pdf=False)
+    assert tex.name == "notes.tex" and tex.exists()
+    spec_file = tmp_path / "n.toml"
+    spec_file.write_text('[network]\nlayers = [2, 2, 1]\n')
+    with pytest.raises(symbp.SymbpError, match="layer-string flags"):
+        derive(spec_file, loss="sse")
+    with pytest.raises(TypeError):
+        Network(layers=[2, 1], activation="tanh", activations="tanh")
+    assert (ROOT / "symbp" / "py.typed").exists()

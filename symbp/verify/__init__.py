@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
 import sympy as sp
 
@@ -61,17 +61,40 @@ class VerifyResult:
 
 
 def verify(net: Union[Network, Derivation, str], param: str, expr: Union[str, sp.Expr, sp.MatrixBase],
-           quantity: str = "gradient", seed: int = 0) -> VerifyResult:
+           quantity: str = "gradient", seed: int = 0, **flags: Any) -> VerifyResult:
     """Is ``expr`` the ``quantity`` of ``param`` in ``net``?
 
-    ``net`` is a Network, a spec or layer string, or a Derivation (to reuse one); ``expr``
-    is text in canonical identifiers (parsed safely) or a SymPy expression in the
-    network's symbols. ``quantity`` is gradient, update, new or delta (``param`` then
-    names a unit's local gradient, e.g. delta2_1; a delta name implies it). ``param`` may
-    name a whole layer (delta1, W1, the skip matrix W3_1, b1): ``expr`` is then a matrix
-    formula (``(1 - y1**2)*(W2.T @ delta2 + W3_1.T @ delta3)``), compared entry by entry.
+    Parameters
+    ----------
+    net : Network, Derivation, Spec, str or Path
+        The network (a spec file or a layer string too), or a Derivation to reuse.
+    param : str
+        A canonical name: ``w2_1_3``, ``b1_2``, ``delta2_1``, or a whole layer (``delta1``,
+        ``W1``, the skip matrix ``W3_1``, ``b1``) whose ``expr`` is then a matrix formula such as
+        ``(1 - y1**2)*(W2.T @ delta2 + W3_1.T @ delta3)``, compared entry by entry.
+    expr : str or sympy expression
+        Text in canonical identifiers (parsed by a whitelist parser, never evaluated), or a SymPy
+        expression in the network's symbols.
+    quantity : str
+        ``gradient`` (dE/dp), ``update`` (-eta dE/dp), ``new`` (p + update) or ``delta`` (implied
+        by a delta name).
+    seed : int
+        Seeds the random points of the numeric comparison.
+    **flags
+        With a layer string: ``activation`` (or ``activations``), ``loss``, ``notation``, ...
+
+    Returns
+    -------
+    VerifyResult
+        ``equivalent`` (True, False or None), ``expected``, ``counterexample``, ``mistake``.
+
+    Examples
+    --------
+    >>> verify("2-3-1", "w2_1_1", "eta*(d1 - y2_1)*y1_1", quantity="update",
+    ...        activation="sigmoid,linear").equivalent
+    True
     """
-    d = net if isinstance(net, Derivation) else _derivation(Network.load(net))
+    d = net if isinstance(net, Derivation) else _derivation(Network.load(net, **flags))
     t = target(d, param, quantity)
     candidate = _fit(d, t, parse_for(d.net, expr) if isinstance(expr, str) else expr)
     expected = t.build(lambda n: d.quantity(n, t.quantity, form="unrolled"))
