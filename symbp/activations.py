@@ -131,6 +131,7 @@ class Activation:
     numpy: str = ""
     kink: Optional[float] = None
     log_output: Optional[Callable] = None
+    init: str = "glorot"          # the weight initialisation that suits it: "he" for the relu family
 
 
 ACTIVATIONS: tuple[Activation, ...] = (
@@ -146,7 +147,7 @@ ACTIVATIONS: tuple[Activation, ...] = (
                numpy="v"),
     Activation("relu", (), relu,
                lambda y, v: sp.Heaviside(v, 0), r"\operatorname{ReLU}", "rectified linear max(0, v)",
-               numpy="maximum(0, v)", kink=0.0),
+               numpy="maximum(0, v)", kink=0.0, init="he"),
     Activation("softplus", (), softplus,
                lambda y, v: sigmoid(v), r"\operatorname{softplus}", "softplus log(1+e^{v})",
                numpy="logaddexp(0, v)"),

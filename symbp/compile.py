@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import linecache
 import types
-from typing import Mapping
+from typing import Mapping, Optional
 
 import numpy as np
 import sympy as sp
@@ -42,12 +42,7 @@ class CompiledNetwork:
         self.shapes = param_shapes(self.net)
 
     def _checked(self, params: Params) -> Params:
-        """Name the parameter whose shape is wrong, instead of a bare matmul error (skips W{l}_{s} too)."""
-        for key, shape in self.shapes.items():
-            if key not in params:
-                raise KeyError(f"params has no {key} (expected shape {shape})")
-            if np.shape(params[key]) != shape:
-                raise ValueError(f"{key} has shape {np.shape(params[key])}, expected {shape}")
+        """Refuse a key that is no parameter of the network (the module names a missing or misshapen one)."""
         unknown = [key for key in params if key not in self.shapes]
         if unknown:     # a skip matrix of another graph would silently not take part
             raise KeyError(f"params has {unknown[0]}, which is no parameter of {self.net.name} "
@@ -75,6 +70,18 @@ class CompiledNetwork:
         """(loss, gradients) from one forward and one backward pass: what loss() and gradients() return."""
         E, grads = self.module.loss_and_gradients(self._checked(params), X, T)
         return float(E), grads
+
+    def ravel(self, params: Params) -> np.ndarray:
+        """params as one 1-D vector: the keys in net.param_keys() order, each array row-major."""
+        return self.module.ravel(self._checked(params))
+
+    def unravel(self, vector) -> dict[str, np.ndarray]:
+        """The inverse of ravel."""
+        return self.module.unravel(vector)
+
+    def init_params(self, rng=None, scheme: Optional[str] = None) -> dict[str, np.ndarray]:
+        """Random weights ("glorot" or "he"; None: each layer's activation's), zero biases."""
+        return self.module.init_params(rng, scheme)
 
     def deltas(self, params: Params, X, T) -> list[np.ndarray]:
         """The local gradient of every computing layer (profile's sign), (N, n_l) each."""

@@ -292,6 +292,8 @@ class PythonTarget:
     decorator: str             # the line above every public function ("" for none)
     notes: tuple[str, ...]     # a paragraph of the module docstring
     blocks: bool = False       # gradients() walks the batch in blocks of samples (NumPy; XLA fuses instead)
+    random: tuple[str, str, str] = ("rng", "rng = np.random.default_rng(rng)", "rng.normal(0.0, std, SHAPES[name])")
+    #   init_params: its random argument, how it is prepared, how weight ``key`` (the i-th) is drawn
 
 
 PYTHON_TARGETS = {
@@ -306,7 +308,8 @@ PYTHON_TARGETS = {
          "errors raise ValueError while tracing); like jax.grad, gradients() returns its dict with",
          "the keys sorted. Arrays are float32 unless JAX runs in 64-bit mode: for float64 call",
          'jax.config.update("jax_enable_x64", True) before the first call. This module never',
-         "changes JAX's configuration.", "")),
+         "changes JAX's configuration.", ""),
+        random=("key", "keys = jax.random.split(key, len(PARAMETERS))", "std*jax.random.normal(keys[i], SHAPES[name])")),
 }
 
 TARGETS = (*PYTHON_TARGETS, "c")
@@ -336,6 +339,52 @@ def _columns(a, width, name):
 def _rows(a, X):
     """A (units, N) array back in the caller's layout: (N, units), or (units,) for one sample X."""
     return a[:, 0] if $np.ndim(X) == 1 else a.T
+
+
+def _param(params, key):
+    """params[key] as a float array, checked against SHAPES: an error names the key and the shapes."""
+    if key not in params:
+        raise KeyError(f"params[{key!r}] is missing: expected shape {SHAPES[key]}")
+    a = _float(params[key])
+    if a.shape != SHAPES[key]:
+        raise ValueError(f"params[{key!r}] has shape {a.shape}, expected {SHAPES[key]}")
+    return a
+
+
+def ravel(params):
+    """params as one 1-D vector: the keys in PARAMETERS order, each array row-major."""
+    return $np.concatenate([_param(params, key).ravel() for key in PARAMETERS])
+
+
+def unravel(vector):
+    """The inverse of ravel: a vector of N_PARAMS entries -> params, keyed and shaped as SHAPES."""
+    vector = _float(vector)
+    if vector.shape != (N_PARAMS,):
+        raise ValueError(f"vector has shape {vector.shape}, expected ({N_PARAMS},)")
+    params, start = {}, 0
+    for key in PARAMETERS:
+        shape = SHAPES[key]
+        size = shape[0] * (shape[1] if len(shape) == 2 else 1)
+        params[key] = vector[start:start + size].reshape(SHAPES[key])
+        start += size
+    return params
+
+
+def init_params($rng, scheme=None):
+    """Random weights, normal with std sqrt(2/fan_in) ("he") or sqrt(2/(fan_in + fan_out)) ("glorot"),
+    zero biases. scheme None takes each layer's from its activation (INIT)."""
+    if scheme not in (None, "glorot", "he"):
+        raise ValueError(f"scheme must be 'glorot', 'he' or None, not {scheme!r}")
+    $prepare
+    params = {}
+    for i, name in enumerate(PARAMETERS):
+        if name not in INIT:
+            params[name] = $np.zeros(SHAPES[name])
+            continue
+        fan_in, fan_out = FAN_IN[name], SHAPES[name][0]
+        std = $np.sqrt(2.0/fan_in) if (scheme or INIT[name]) == "he" else $np.sqrt(2.0/(fan_in + fan_out))
+        params[name] = $draw
+    return params
 ''')
 
 
@@ -366,7 +415,8 @@ class _PythonModule:
         return self.printer.doprint(expr)
 
     def source(self) -> str:
-        parts = [self.header(), _PRELUDE.substitute(np=self.np), self.samples(), self.forward_pass(),
+        parts = [self.header(), _PRELUDE.substitute(np=self.np, rng=self.target.random[0], prepare=self.target.random[1],
+                                                           draw=self.target.random[2]), self.samples(), self.forward_pass(),
                  self.backward_pass(), self.loss_helper(), self.layers(), self.forward(), self.loss(),
                  self.local_gradients(), self.loss_and_gradients(), self.gradients()]
         text = "\n\n\n".join(part.rstrip("\n") for part in parts) + "\n"
@@ -382,7 +432,7 @@ class _PythonModule:
     def load(self, names) -> list[str]:
         """params[name] as arrays, biases as (n_l, 1) columns, for the parameters among ``names``."""
         index = "[:, None]"
-        return [f'{k} = _float(params["{k}"]){index if k[0] == "b" else ""}'
+        return [f'{k} = _param(params, "{k}"){index if k[0] == "b" else ""}'
                 for k in self.parameters if k in names]
 
     # -- module header ----------------------------------------------------------------------
@@ -404,12 +454,24 @@ class _PythonModule:
                      f"ACTIVATIONS = {tuple(net.activation(l).name for l in range(1, L + 1))!r}",
                      f"LOSS = {net.loss.name!r}",
                      f"BIAS_SIGN = {net.bias_sign if net.bias else 0!r}",
-                     f"PARAMETERS = {tuple(self.parameters)!r}"]
+                     f"PARAMETERS = {tuple(self.parameters)!r}",
+                     f"SHAPES = {param_shapes(net)!r}",
+                     f"N_PARAMS = {net.n_params}",
+                     f"INIT = {self.init_schemes()!r}   # each weight's default scheme: its layer's activation",
+                     f"FAN_IN = {self.fan_in()!r}   # inputs of each weight's layer, over all its connections"]
         if not net.graph.is_chain:      # (s, l) pairs, as in the spec
             constants += [f"SKIP = {tuple(net.spec.skip)!r}", f"RESIDUAL = {tuple(net.spec.residual)!r}"]
         if self.target.blocks:
             constants.append(f"BLOCK = {block_size(net.layers)}   # samples per block of gradients()")
         return "\n".join([*doc, *self.target.imports, "", *constants]) + "\n"
+
+    def init_schemes(self) -> dict[str, str]:
+        net = self.net
+        return {c.key: net.activation(c.dst).init for l in net.graph.order for c in net.graph.inputs(l)}
+
+    def fan_in(self) -> dict[str, int]:
+        net, n = self.net, self.net.layers
+        return {c.key: sum(n[i.src] for i in net.graph.inputs(l)) for l in net.graph.order for c in net.graph.inputs(l)}
 
     def api(self) -> list[str]:
         """The public functions, for the header."""
@@ -421,6 +483,9 @@ class _PythonModule:
                 "    deltas(params, X, T)           the local gradient of every layer",
                 "    gradients(params, X, T)        the gradient of every params key, keyed like params",
                 f"    loss_and_gradients(params, X, T)  ({E}, gradients) from one forward and one backward pass",
+                "    ravel(params), unravel(vector)  params as one 1-D vector (PARAMETERS order, row-major) and back",
+                f"    init_params({self.target.random[0]}, scheme=None)  random weights (\"glorot\" or \"he\"), zero biases",
+                "A missing or misshapen params key raises an error naming the key and the shape expected.",
                 "The dtype is kept: float32 arguments give float32 results (mixed ones follow NumPy's",
                 "promotion; integers and lists compute in float64).", ""]
 

@@ -296,3 +296,104 @@ def test_c_float32(tmp_path, i):
     close(E, reference.loss(p64, X.astype(float), T.astype(float), *a, **kw), rtol=1e-4, atol=1e-5)
     want = reference.gradients(p64, X.astype(float), T.astype(float), *a, **kw)
     close(grad, np.concatenate([np.ravel(want[k]) for k in param_shapes(net)]), rtol=1e-3, atol=1e-4)
+
+
+# -- 3. ravel, unravel, init_params and errors that name the key ------------------------------------
+
+@pytest.mark.parametrize("i", range(len(NETS)), ids=IDS)
+def test_ravel_unravel_round_trip(modules, i):
+    net, mod = network(i), modules[i]
+    params, _, _ = problem(net, 1, seed=i)
+    flat = mod.ravel(params)
+    assert flat.shape == (net.n_params,) == (mod.N_PARAMS,)
+    back = mod.unravel(flat)
+    assert list(back) == net.param_keys()
+    for key in params:
+        np.testing.assert_array_equal(back[key], params[key])
+    np.testing.assert_array_equal(mod.ravel(back), flat)
+    assert mod.ravel({k: v.astype(np.float32) for k, v in params.items()}).dtype == np.float32
+
+
+def test_ravel_layout_by_hand(tmp_path):
+    """2-2-1 with a skip 0 -> 2: W1 row-major, b1, W2, W2_0, b2, in net.param_keys() order."""
+    net = Network.from_string("2-2-1", activation="tanh,linear", skip="0:2")
+    mod = load(export(derive(net, check=False), tmp_path / "grad.py"))
+    params = {"W1": np.array([[1.0, 2.0], [3.0, 4.0]]), "b1": np.array([5.0, 6.0]), "W2": np.array([[7.0, 8.0]]),
+              "W2_0": np.array([[9.0, 10.0]]), "b2": np.array([11.0])}
+    assert net.param_keys() == ["W1", "b1", "W2", "W2_0", "b2"]
+    np.testing.assert_array_equal(mod.ravel(params), np.arange(1.0, 12.0))
+    np.testing.assert_array_equal(mod.unravel(np.arange(1.0, 12.0))["W1"], [[1.0, 2.0], [3.0, 4.0]])
+    with pytest.raises(ValueError, match=r"vector has shape \(10,\), expected \(11,\)"):
+        mod.unravel(np.arange(10.0))
+
+
+@pytest.mark.parametrize("i", range(len(NETS)), ids=IDS)
+def test_init_params(modules, i):
+    net, mod = network(i), modules[i]
+    params = mod.init_params(np.random.default_rng(0))
+    assert {k: v.shape for k, v in params.items()} == param_shapes(net)
+    again = mod.init_params(np.random.default_rng(0))
+    assert all(np.array_equal(params[k], again[k]) for k in params)          # seeded: reproducible
+    for key, value in params.items():
+        if key.startswith("b"):
+            assert not value.any()
+    assert np.isfinite(mod.loss(params, *problem(net, 3)[1:]))
+    with pytest.raises(ValueError, match="scheme must be 'glorot', 'he' or None, not 'lecun'"):
+        mod.init_params(np.random.default_rng(0), "lecun")
+
+
+def test_init_params_scales_by_scheme_and_activation(tmp_path):
+    net = Network.from_string("400-300-200-10", activation="relu,tanh,linear", loss="half_sse", skip="0:2")
+    mod = load(export(derive(net, check=False), tmp_path / "grad.py"))
+    assert mod.INIT == {"W1": "he", "W2": "glorot", "W2_0": "glorot", "W3": "glorot"}     # the activation rows' init
+    assert mod.FAN_IN == {"W1": 400, "W2": 700, "W2_0": 700, "W3": 200}
+    default = mod.init_params(np.random.default_rng(1))
+    np.testing.assert_allclose(default["W1"].std(), np.sqrt(2 / 400), rtol=0.02)
+    np.testing.assert_allclose(default["W2"].std(), np.sqrt(2 / (700 + 200)), rtol=0.02)
+    he = mod.init_params(np.random.default_rng(1), scheme="he")
+    np.testing.assert_allclose(he["W2_0"].std(), np.sqrt(2 / 700), rtol=0.02)
+    glorot = mod.init_params(np.random.default_rng(1), scheme="glorot")
+    np.testing.assert_allclose(glorot["W1"].std(), np.sqrt(2 / (400 + 300)), rtol=0.02)
+
+
+def test_errors_name_the_key_and_the_expected_shape(tmp_path):
+    net = Network.from_string("4-3-2", activation="sigmoid,softmax", loss="ce")
+    mod = load(export(derive(net, check=False), tmp_path / "grad.py"))
+    compiled = compile_network(derive(net, check=False))
+    params, X, T = problem(net, 2)
+    for f in (mod.loss_and_gradients, mod.gradients, mod.loss, compiled.loss_and_gradients):
+        with pytest.raises(KeyError, match=r"params\['W2'\] is missing: expected shape \(2, 3\)"):
+            f({k: v for k, v in params.items() if k != "W2"}, X, T)
+        with pytest.raises(ValueError, match=r"params\['b1'\] has shape \(4,\), expected \(3,\)"):
+            f({**params, "b1": np.zeros(4)}, X, T)
+        with pytest.raises(ValueError, match=r"X has shape \(2, 3\), expected \(N, 4\) or \(4,\)"):
+            f(params, X[:, :3], T)
+        with pytest.raises(ValueError, match=r"T has shape \(2, 3\), expected \(N, 2\) or \(2,\)"):
+            f(params, X, np.ones((2, 3)))
+    with pytest.raises(KeyError, match=r"params\['W1'\] is missing"):
+        mod.ravel({})
+    assert compiled.unravel(compiled.ravel(params))["W2"].shape == (2, 3)
+    assert set(compiled.init_params(0)) == set(params)
+
+
+JAX_INIT = """
+    import json, numpy as np, jax, grad
+    p = grad.init_params(jax.random.PRNGKey(0))
+    back = grad.unravel(grad.ravel(p))
+    try:
+        grad.loss({k: v for k, v in p.items() if k != "W2"}, np.zeros((1, 4)), np.ones((1, 2)) / 2)
+        missing = ""
+    except KeyError as exc:
+        missing = str(exc)
+    print(json.dumps({"shapes": {k: list(v.shape) for k, v in p.items()}, "same": all(bool((back[k] == p[k]).all()) for k in p),
+                      "missing": missing}))
+"""
+
+
+def test_jax_ravel_and_init(tmp_path):
+    pytest.importorskip("jax", reason="jax is not installed")
+    net = Network.from_string("4-3-2", activation="relu,softmax", loss="ce")
+    export(derive(net, check=False), tmp_path / "grad.py", target="jax")
+    got = run_isolated(tmp_path, JAX_INIT)
+    assert got["shapes"] == {k: list(s) for k, s in param_shapes(net).items()} and got["same"]
+    assert "params['W2'] is missing: expected shape (2, 3)" in got["missing"]
