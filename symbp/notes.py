@@ -901,11 +901,17 @@ def _example(T: _Tex, d: Derivation) -> dict:
     params = [{"gap": True} if n is None else
               {"gap": False, "tex": T(by_name[n]), "value": number(ex["params"][n]),
                "grad": number(ex["gradients"][n]), "new": number(ex["updated"][n])} for n in present_params(net)]
-    samples = [{"n": n + 1, "x": number(x), "t": number(t)} for n, (x, t) in enumerate(zip(ex["inputs"], ex["targets"]))]
+    samples = [{"n": n + 1, "x": _vector_numbers(x), "t": _vector_numbers(t)}
+               for n, (x, t) in enumerate(zip(ex["inputs"], ex["targets"]))]
     return {"units": units, "params": params, "loss": number(ex["loss"]), "eta": number(ex["learning_rate"]),
             "norms": _gradient_norms(T, ex) if any(p["gap"] for p in params) else None,
             "samples": samples, "batch": len(samples) > 1, "given": net.spec.example is not None,
             "errors": [{"tex": T(by_name[n]), "value": number(v)} for n, v in ex["errors"].items()]}
+
+
+def _vector_numbers(values: list) -> str:
+    """A sample's inputs or targets: all of them, or of a wide layer the first two, \\dots, the last."""
+    return r",\allowbreak\ ".join(r"\dots" if k is None else number(values[k - 1]) for k in shown(len(values)))
 
 
 def _gradient_norms(T: _Tex, ex: dict) -> list[dict]:
