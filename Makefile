@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 TEX_PACKAGES := texlive-latex-base texlive-latex-recommended texlive-fonts-recommended texlive-pictures latexmk poppler-utils
 
-.PHONY: test notes derive bench clean system-deps tex
+.PHONY: test lint notes derive bench clean system-deps tex
 
 system-deps:
 	@if ! $(PY) -c "import venv, ensurepip" >/dev/null 2>&1; then \
@@ -30,6 +30,11 @@ $(STAMP): pyproject.toml | system-deps
 # pytest exits 5 when it collects no test: that must fail, and it does (any non-zero fails make).
 test: $(STAMP) tex
 	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest -q -p no:cacheprovider
+
+# ruff (config in pyproject.toml: E, F, B, I, UP; line length 120), installed into the venv on first use.
+lint: $(STAMP)
+	@$(BIN)/python -m ruff --version >/dev/null 2>&1 || $(BIN)/pip install -q 'ruff>=0.6'
+	$(BIN)/python -m ruff check .
 
 notes: $(STAMP) tex
 	$(BIN)/symbp notes -o output
