@@ -19,6 +19,7 @@ CAP = 60.0
 
 def worker(layers: str, cap: float) -> None:
     import sympy as sp
+
     from symbp import Network
     net = Network.from_string(layers)
     t0 = time.perf_counter()

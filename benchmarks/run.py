@@ -15,14 +15,13 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import NETS, OUTPUT, blas_info, progress  # noqa: E402
-
 import bench_derive  # noqa: E402
 import bench_naive  # noqa: E402
 import bench_notes  # noqa: E402
 import bench_ops  # noqa: E402
 import bench_present  # noqa: E402
 import bench_runtime  # noqa: E402
+from _common import OUTPUT, blas_info, progress  # noqa: E402
 
 SECTIONS = ("derive", "naive", "ops", "runtime", "notes", "present")
 

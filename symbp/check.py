@@ -17,7 +17,6 @@ derived, compiled, sympy and reference must agree to 1e-9 (relative); the finite
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
 
 import numpy as np
 import sympy as sp
@@ -27,8 +26,8 @@ from .compile import compile_network
 from .derive import Derivation, derive
 from .example import example_data, example_params, flat_params
 from .network import Network
-from .selfcheck import SYMBOLIC_MAX_PARAMS as SYMPY_MAX_PARAMS   # beyond, sympy.diff per weight is O(W^2)
-from .selfcheck import UNIT_RULES_MAX    # per-unit rules evaluated one by one up to here
+from .selfcheck import SYMBOLIC_MAX_PARAMS as SYMPY_MAX_PARAMS  # beyond, sympy.diff per weight is O(W^2)
+from .selfcheck import UNIT_RULES_MAX  # per-unit rules evaluated one by one up to here
 
 EXACT_RTOL = 1e-9        # derived vs sympy vs reference
 EXACT_ATOL = 1e-12       # floor for values that are 0 up to rounding
@@ -41,7 +40,7 @@ class CheckRow:
     name: str
     derived: float
     compiled: float
-    sympy: Optional[float]
+    sympy: float | None
     reference: float
     finite_difference: float
     max_abs_error: float
@@ -54,7 +53,8 @@ class CheckRow:
         return ("ok" if self.ok else "FAIL") + (" (kink)" if self.kink else "")
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "derived": self.derived, "compiled": self.compiled, "sympy": self.sympy, "reference": self.reference,
+        return {"name": self.name, "derived": self.derived, "compiled": self.compiled, "sympy": self.sympy,
+                "reference": self.reference,
                 "finite_difference": self.finite_difference, "max_abs_error": self.max_abs_error,
                 "max_rel_error": self.max_rel_error, "verdict": "ok" if self.ok else "FAIL",
                 "finite_difference_compared": not self.kink}
@@ -69,7 +69,7 @@ class CheckTable:
     sympy_checked: bool
     rules_checked: bool = True
     notes: list[str] = field(default_factory=list)
-    net: Optional[Network] = field(default=None, repr=False, compare=False)   # to print names in its notation
+    net: Network | None = field(default=None, repr=False, compare=False)   # to print names in its notation
 
     @property
     def ok(self) -> bool:
@@ -248,7 +248,7 @@ def check_table(net, progress=None) -> CheckTable:
     d = net
     net = d.net
     if net.n_params > UNIT_RULES_MAX and d.check is None:
-        from .selfcheck import self_check       # the note below leans on it: run it if nobody did
+        from .selfcheck import self_check  # the note below leans on it: run it if nobody did
         d.check = self_check(d)
     example = net.spec.example
     params = example_params(net, example)

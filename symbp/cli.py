@@ -5,8 +5,8 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
 
 from . import __version__
 from .derive import derive
@@ -15,7 +15,7 @@ from .files import STDIN, check_output_dir, check_output_file, read_text
 from .network import Network
 from .present import SHOWN_MAX
 from .progress import reporter
-from .spec import LIMITS, Spec, builtin_spec, check_budget, load_spec, looks_like_layer_string, spec_from_layer_string
+from .spec import LIMITS, builtin_spec, check_budget, load_spec, looks_like_layer_string, spec_from_layer_string
 
 MAX_EXPR_BYTES = 100_000   # verify --expr - reads at most this much of stdin
 NET_FLAGS = ("activation", "loss", "bias_sign", "notation", "numbering", "title", "skip", "residual")
@@ -45,7 +45,7 @@ def _net_arguments(p: argparse.ArgumentParser, optional: bool = False) -> None:
     p.add_argument("--force", action="store_true", help="derive a network beyond the parameter budget (see Limits)")
 
 
-def _progress(args, what: str = "self-check") -> Optional[callable]:
+def _progress(args, what: str = "self-check") -> callable | None:
     """Progress on stderr when it is a terminal, unless --quiet or --json (a tqdm bar where installed)."""
     if getattr(args, "quiet", False) or getattr(args, "json", False) or not sys.stderr.isatty():
         return None
@@ -193,7 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--param", help="canonical name: w2_1_3, b1_2, or delta2_1 with --quantity delta")
     p.add_argument("--expr", help="the formula, in identifiers: eta*delta2_1*y1_3")
     p.add_argument("--quantity", default="gradient", choices=("gradient", "update", "new", "delta"))
-    p.add_argument("--latex", action="store_true", help="EXPR is LaTeX in the notes' notation: \\eta \\delta^{(2)}_1 y^{(1)}_3")
+    p.add_argument("--latex", action="store_true",
+                   help="EXPR is LaTeX in the notes' notation: \\eta \\delta^{(2)}_1 y^{(1)}_3")
     p.add_argument("--list-symbols", action="store_true", help="print every identifier and its meaning")
     p.add_argument("--answers", metavar="FILE", help="grade a TOML file of [[answer]] param/quantity/expr tables")
     p.add_argument("--json", action="store_true")
@@ -208,7 +209,8 @@ def build_parser() -> argparse.ArgumentParser:
     _net_arguments(p)
     p.add_argument("-o", "--output", required=True, metavar="FILE", help="grad.py (numpy, jax) or grad.c (c)")
     p.add_argument("--target", default="numpy", choices=("numpy", "jax", "c"))
-    p.add_argument("--dtype", choices=("float64", "float32"), help="the C module's type (numpy and jax keep their arguments')")
+    p.add_argument("--dtype", choices=("float64", "float32"),
+                   help="the C module's type (numpy and jax keep their arguments')")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("check", help="derived rules vs sympy.diff vs hand-written backprop vs finite differences")
@@ -230,7 +232,7 @@ def _glue_values(argv: Sequence[str]) -> list[str]:
     return out
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(_glue_values(sys.argv[1:] if argv is None else argv))
     try:
         return args.func(args)

@@ -1,11 +1,11 @@
 """The chain rule, step by step: deltas, gradients and updates of every parameter, in three forms."""
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import Any
 
 import sympy as sp
 
@@ -30,7 +30,7 @@ class Factor:
     wrt: sp.Symbol
     value: sp.Expr
     reason: str
-    rewritten: Optional[sp.Expr] = None
+    rewritten: sp.Expr | None = None
 
     @property
     def result(self) -> sp.Expr:
@@ -55,8 +55,8 @@ class DeltaRule:
     chain: tuple[tuple[Factor, ...], ...]
     dE_dv: sp.Expr             # the chain multiplied out, before simplification
     value: sp.Expr             # delta = s dE/dv, simplified
-    simplification: Optional[str] = None
-    network: Optional[Network] = field(default=None, repr=False, compare=False)   # to print in its notation
+    simplification: str | None = None
+    network: Network | None = field(default=None, repr=False, compare=False)   # to print in its notation
 
     def _repr_latex_(self) -> str:
         from .printing import to_latex
@@ -72,13 +72,13 @@ class ParamRule:
     kind: str                  # "weight" or "bias"
     layer: int
     unit: int
-    source: Optional[int]      # k of w_jk; None for a bias
+    source: int | None      # k of w_jk; None for a bias
     chain: tuple[Factor, Factor]
     gradient: sp.Expr          # in the unit's delta
     update: sp.Expr            # Delta p = -eta dE/dp
     new: sp.Expr               # p + Delta p
-    src: Optional[int] = None  # the layer a weight reads (layer - 1 on the chain); None for a bias
-    network: Optional[Network] = field(default=None, repr=False, compare=False)   # to print in its notation
+    src: int | None = None  # the layer a weight reads (layer - 1 on the chain); None for a bias
+    network: Network | None = field(default=None, repr=False, compare=False)   # to print in its notation
 
     def _repr_latex_(self) -> str:
         """dE/dp and the update of p, in the network's notation."""
@@ -126,7 +126,7 @@ class Derivation:
     net: Network
     deltas: dict[sp.Symbol, DeltaRule]
     params: Mapping[str, ParamRule]
-    check: "object" = field(default=None, repr=False)
+    check: object = field(default=None, repr=False)
 
     # -- forms ------------------------------------------------------------------------
     def rule(self, name: str) -> ParamRule:
@@ -232,7 +232,7 @@ def _multiply(chain: tuple[tuple[Factor, ...], ...]) -> sp.Expr:
     return sp.Add(*[sp.Mul(*[f.result for f in path]) for path in chain])
 
 
-def _simplify_output(net: Network, raw: sp.Expr) -> tuple[sp.Expr, Optional[str]]:
+def _simplify_output(net: Network, raw: sp.Expr) -> tuple[sp.Expr, str | None]:
     """Cancel what cancels (sigmoid + bce); with softmax + ce use that targets sum to 1."""
     if not net.activation(net.depth).elementwise:
         collected = sp.collect(sp.expand(raw), net.y[net.depth])
@@ -304,7 +304,7 @@ def _hidden_delta(net: Network, layer: int, j: int, deltas: dict) -> DeltaRule:
     dy_dv = Factor(y, v, ix.instantiate(rules.dy_dv, {ix.j: j}, widths, lookup), "activation",
                    ix.instantiate(rules.dy_dv_out, {ix.j: j}, widths, lookup))
     chain = []
-    for path, shape, factor in zip(net.graph.paths(layer), rules.paths, rules.path_factors):
+    for path, _shape, factor in zip(net.graph.paths(layer), rules.paths, rules.path_factors):
         # the shortcuts on the way: y(r) = phi(v(r)) + y(previous), each d/dy SymPy's derivative
         hops, below = [], y
         for c in path.via:

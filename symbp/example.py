@@ -2,15 +2,15 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
 from .compile import CompiledNetwork, compile_network
 from .derive import Derivation
+from .errors import SpecError
 from .losses import get_loss
 from .network import Network
-from .errors import SpecError
 from .spec import MAX_VALUE, Example
 
 DEFAULT_LEARNING_RATE = 0.5
@@ -52,7 +52,7 @@ def default_targets(n: int, loss: str) -> list[float]:
 
 # -- assembling the numbers ---------------------------------------------------------------------
 
-def example_params(net: Network, example: Optional[Example] = None) -> dict[str, np.ndarray]:
+def example_params(net: Network, example: Example | None = None) -> dict[str, np.ndarray]:
     """W{l}, W{l}_{s}, b{l} (in the network's parameter order) from the example where it gives them,
     else from the default formulas."""
     given = example is not None and example.weights is not None
@@ -74,7 +74,7 @@ def example_params(net: Network, example: Optional[Example] = None) -> dict[str,
     return params
 
 
-def example_data(net: Network, example: Optional[Example] = None) -> tuple[np.ndarray, np.ndarray, float]:
+def example_data(net: Network, example: Example | None = None) -> tuple[np.ndarray, np.ndarray, float]:
     """(X, T, eta): rows are samples."""
     if example is not None:
         return (np.array(example.inputs, dtype=float), np.array(example.targets, dtype=float),

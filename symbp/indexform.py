@@ -6,9 +6,9 @@ followed by ``doit``. Per-unit rules are these results with the indices instanti
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Callable, Optional
+from functools import cache
 
 import sympy as sp
 
@@ -29,7 +29,7 @@ class Role:
 
     kind: str               # "w", "b", "y", "v", "delta", "t", "e"
     layer: int = 0
-    src: Optional[int] = None
+    src: int | None = None
 
 
 # The chain's roles keep their short names; roles of other connections are made on demand.
@@ -42,7 +42,7 @@ ROLES = tuple(ROLE_TABLE)
 B = {role: sp.IndexedBase(role, real=True) for role in ROLES}
 
 
-def base(kind: str, layer: int = 0, src: Optional[int] = None) -> sp.IndexedBase:
+def base(kind: str, layer: int = 0, src: int | None = None) -> sp.IndexedBase:
     """The indexed base of a role, e.g. base("w", 2, 0): the skip weights from l into l + 2."""
     role = Role(kind, layer, src)
     for label, known in ROLE_TABLE.items():
@@ -152,7 +152,7 @@ class LayerRules:
     skip_dv_dw: tuple[tuple[int, sp.Expr], ...] = ()   # (source offset, d v_j / d w^{(l,s)}_jk)
 
 
-@lru_cache(maxsize=None)
+@cache
 def layer_rules(activation: str, bias: bool, bias_sign: int, paths: tuple[PathShape, ...] = CHAIN_PATHS,
                 via_activations: tuple[tuple[str, ...], ...] = ((),), output_form: bool = True,
                 skips: tuple[int, ...] = ()) -> LayerRules:
@@ -194,12 +194,12 @@ class OutputRules:
     assumption: str | None  # e.g. "targets sum to 1"
 
 
-@lru_cache(maxsize=None)
+@cache
 def output_rules(activation: str, loss_name: str, delta_sign: int, use_error: bool) -> OutputRules:
     """Derive the output delta for an output layer of any width M."""
     act, loss = get_activation(activation), get_loss(loss_name)
     c = scale(loss, N)
-    y, t, e, v = B["y"], B["t"], B["e"], B["v"]
+    y, t, e, _v = B["y"], B["t"], B["e"], B["v"]
     if use_error and loss.error_term is not None:
         E = c * sp.Sum(loss.error_term(e[m]), (m, 1, M))
         dE_dy = in_range(sp.diff(E, e[j]).doit()) * sp.diff(t[j] - y[j], y[j])
@@ -231,7 +231,7 @@ def _simplify(expr: sp.Expr) -> sp.Expr:
     return expr
 
 
-@lru_cache(maxsize=None)
+@cache
 def _indexed(expr: sp.Expr) -> frozenset:
     return frozenset(expr.atoms(sp.Indexed))
 

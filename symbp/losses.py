@@ -1,8 +1,8 @@
 """Registry of losses: each the total over a batch of N samples, written per output unit."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional
 
 import sympy as sp
 
@@ -18,10 +18,10 @@ class Loss:
 
     name: str
     term: Callable[[sp.Expr, sp.Expr], sp.Expr]
-    error_term: Optional[Callable[[sp.Expr], sp.Expr]]
+    error_term: Callable[[sp.Expr], sp.Expr] | None
     mean: bool
     description: str
-    needs: Optional[str] = None   # activation the output layer must use, if any
+    needs: str | None = None   # activation the output layer must use, if any
     targets: str = "any"          # "probability": each t_j in [0, 1]; "distribution": a sample's t_j sum to 1
 
     def targets_ok(self, row) -> bool:

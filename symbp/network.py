@@ -1,19 +1,20 @@
 """Network: the symbols of a spec'd network, its local definitions and its explicit loss."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, NamedTuple, Optional, Sequence
+from typing import Any, NamedTuple
 
 import sympy as sp
 
 from . import notation as nt
 from .activations import Activation, get_activation
+from .errors import SymbpError
 from .graph import Connection, Graph
 from .losses import Loss, get_loss, scale
-from .errors import SymbpError
-from .spec import Spec, load_spec, spec_from_layer_string, looks_like_layer_string
+from .spec import Spec, load_spec, looks_like_layer_string, spec_from_layer_string
 
 
 def _activation_names(options: dict) -> Any:
@@ -48,7 +49,7 @@ class Position(NamedTuple):
     key: str
     layer: int
     index: tuple[int, ...]
-    src: Optional[int] = None
+    src: int | None = None
 
     @property
     def is_weight(self) -> bool:
@@ -68,7 +69,7 @@ class Network:
     spec: Spec
 
     # -- construction ----------------------------------------------------------------
-    def __init__(self, spec: "Spec | str | Path | None" = None, *, layers: "Sequence[int] | str | None" = None,
+    def __init__(self, spec: Spec | str | Path | None = None, *, layers: Sequence[int] | str | None = None,
                  **options: Any) -> None:
         """A network from a Spec, a spec file, a layer string, or keyword arguments.
 
@@ -107,20 +108,20 @@ class Network:
         object.__setattr__(self, "spec", spec)
 
     @classmethod
-    def from_file(cls, path: str | Path) -> "Network":
+    def from_file(cls, path: str | Path) -> Network:
         return cls(load_spec(path))
 
     @classmethod
-    def from_string(cls, layers: str, **flags) -> "Network":
+    def from_string(cls, layers: str, **flags) -> Network:
         return cls(spec_from_layer_string(layers, **_layer_flags(flags)))
 
     @classmethod
-    def build(cls, layers, activations="sigmoid", **options) -> "Network":
+    def build(cls, layers, activations="sigmoid", **options) -> Network:
         """From keyword arguments: Network.build(layers=[2, 3, 1], activations=["sigmoid", "linear"])."""
         return cls(layers=layers, activations=activations, **options)
 
     @classmethod
-    def load(cls, net: "str | Path | Spec | Network", **flags) -> "Network":
+    def load(cls, net: str | Path | Spec | Network, **flags) -> Network:
         """A Network from whatever a user hands over: a spec file, a layer string, a Spec.
 
         ``flags`` (activation, loss, notation, ...) apply to a layer string only.
@@ -259,7 +260,7 @@ class Network:
         return [sp.Symbol(nt.error_id(self.profile, j), real=True) for j in self.units(self.depth)]
 
     @cached_property
-    def positions(self) -> dict[str, "Position"]:
+    def positions(self) -> dict[str, Position]:
         """canonical name -> where the parameter sits: params key ("W2", "b1"), layer, 0-based index."""
         out = {}
         for l in self.graph.order:
@@ -316,7 +317,7 @@ class Network:
         return c * sp.Add(*[self.loss.term(yj, tj) for yj, tj in zip(self.y[self.depth], self.t)])
 
     # -- the explicit forward pass -------------------------------------------------------
-    def forward_substitution(self, upto: Optional[int] = None) -> dict[sp.Symbol, sp.Expr]:
+    def forward_substitution(self, upto: int | None = None) -> dict[sp.Symbol, sp.Expr]:
         """{v_j, y_j: explicit expression in x, w, b} for every unit of layers 1..upto."""
         upto = self.depth if upto is None else upto
         sub: dict[sp.Symbol, sp.Expr] = {}

@@ -7,17 +7,17 @@ lists every unit and parameter.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator, Optional
 
 import sympy as sp
 
-from .derive import Derivation, DeltaRule
+from .derive import DeltaRule, Derivation
 
 SHOWN_MAX = 8          # units (or inputs) shown in full; wider layers show their first and last
 
 
-def shown(n: int, full: bool = False) -> tuple[Optional[int], ...]:
+def shown(n: int, full: bool = False) -> tuple[int | None, ...]:
     """The 1-based indices to show of n: all of them up to SHOWN_MAX, else 1, 2, None (a gap), n."""
     if full or n <= SHOWN_MAX:
         return tuple(range(1, n + 1))
@@ -35,8 +35,8 @@ class LayerView:
     general: sp.Expr                        # delta_j of any unit of the layer (index form)
     consumers: tuple[str, ...]              # its successors, one per path (empty on the output layer)
     matrix: object                          # forms.MatrixLayer
-    units: tuple[Optional[DeltaRule], ...]  # the deltas shown; None marks a gap of units
-    params: tuple[Optional[str], ...]       # canonical names of the parameters shown; None marks a gap
+    units: tuple[DeltaRule | None, ...]  # the deltas shown; None marks a gap of units
+    params: tuple[str | None, ...]       # canonical names of the parameters shown; None marks a gap
 
     @property
     def complete(self) -> bool:
@@ -59,15 +59,15 @@ class Presentation:
     def complete(self) -> bool:
         return all(v.complete for v in self.layers)
 
-    def params(self) -> Iterator[Optional[str]]:
+    def params(self) -> Iterator[str | None]:
         """The parameters shown, layer by layer from the input (the order of net.params()); None: a gap."""
         for view in reversed(self.layers):
             yield from view.params
 
 
-def _layer_params(net, layer: int, full: bool) -> tuple[Optional[str], ...]:
+def _layer_params(net, layer: int, full: bool) -> tuple[str | None, ...]:
     """W rows of every connection into the layer (unit-major), then the biases; gaps as None."""
-    out: list[Optional[str]] = []
+    out: list[str | None] = []
     for c in net.graph.inputs(layer):
         for j in shown(net.layers[layer], full):
             for k in shown(net.layers[c.src], full):
@@ -77,7 +77,7 @@ def _layer_params(net, layer: int, full: bool) -> tuple[Optional[str], ...]:
     return tuple(_squeeze(out))
 
 
-def shown_params(net, full: bool = False) -> list[Optional[str]]:
+def shown_params(net, full: bool = False) -> list[str | None]:
     """The parameters shown of a whole network, layer by layer from the input; None marks a gap."""
     return [name for l in net.graph.order for name in _layer_params(net, l, full)]
 

@@ -8,7 +8,7 @@ terminal and neither --json nor --quiet is given.
 from __future__ import annotations
 
 import sys
-from typing import Callable, Optional, Union
+from collections.abc import Callable
 
 Reporter = Callable[[int, int], None]
 
@@ -41,7 +41,7 @@ class _Bar:
             self.bar = None
 
 
-def reporter(progress: Union[None, bool, Reporter], what: str) -> Optional[Reporter]:
+def reporter(progress: None | bool | Reporter, what: str) -> Reporter | None:
     """The callable to report to: None for no progress, the caller's own, or a bar or counter for True."""
     if progress is None or progress is False:
         return None

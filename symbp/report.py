@@ -7,7 +7,6 @@ from .indexform import Role
 from .present import SHOWN_MAX, present, shown
 from .printing import role_layer, to_latex, to_text
 
-
 UNROLLED_MAX = 200     # parameters; above, the unrolled forms grow as width^depth
 
 

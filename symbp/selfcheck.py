@@ -4,7 +4,7 @@ from __future__ import annotations
 import operator
 import random
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 
 import mpmath
 import numpy as np
@@ -162,7 +162,7 @@ def _mp_point(net, rng: random.Random) -> _Point:
     return _Point(W, b, x, t, uW, ub)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _activation_line(name: str, width: int):
     """(value, slope): phi(a) and d/dtau phi(a + b tau) at tau = 0, by sympy.diff of the exp form.
 

@@ -4,17 +4,18 @@ from __future__ import annotations
 import difflib
 import math
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any
 
 from .activations import activation_names, get_activation
 from .errors import SpecError
 from .files import MAX_SPEC_BYTES, STDIN, read_text
-from .texchars import MAX_TITLE, untypesettable
 from .graph import Graph
 from .losses import LOSSES, get_loss, loss_names
 from .notation import NUMBERINGS, profile_names
+from .texchars import MAX_TITLE, untypesettable
 
 Matrix = tuple[tuple[float, ...], ...]
 
@@ -39,8 +40,8 @@ class Example:
 
     inputs: Matrix
     targets: Matrix
-    weights: Optional[tuple[Matrix, ...]] = None
-    biases: Optional[Matrix] = None
+    weights: tuple[Matrix, ...] | None = None
+    biases: Matrix | None = None
     learning_rate: float = 0.5
 
 
@@ -55,8 +56,8 @@ class Spec:
     bias_sign: str = "+"
     notation: str = "haykin"
     numbering: str = "layer"
-    title: Optional[str] = None
-    example: Optional[Example] = field(default=None, compare=False)
+    title: str | None = None
+    example: Example | None = field(default=None, compare=False)
     skip: tuple[tuple[int, int], ...] = ()        # (s, l): W(l,s) y(s) is added to v(l)
     residual: tuple[tuple[int, int], ...] = ()    # (s, l): y(s) is added to y(l)
 
@@ -85,7 +86,7 @@ class Spec:
         return weights + self.bias * sum(self.layers[1:])
 
 
-def check_budget(spec: Spec, force: bool = False) -> Optional[str]:
+def check_budget(spec: Spec, force: bool = False) -> str | None:
     """Refuse W > MAX_PARAMS unless ``force``; above WARN_PARAMS return a warning to print, else None."""
     W = spec.n_params
     if W > MAX_PARAMS and not force:
@@ -397,7 +398,7 @@ def parse_layers(text: str) -> tuple[int, ...]:
 
 def spec_from_layer_string(text: str, activation: str = "sigmoid", loss: str = "half_sse", bias: bool = True,
                            bias_sign: str = "+", notation: str = "haykin", numbering: str = "layer",
-                           title: Optional[str] = None, skip: str = "", residual: str = "") -> Spec:
+                           title: str | None = None, skip: str = "", residual: str = "") -> Spec:
     """'2-3-1' with --activation sigmoid,linear etc. (and --skip 0:2 --residual 1:3) -> Spec."""
     layers = parse_layers(text)
     names = [a.strip() for a in activation.split(",")]

@@ -133,6 +133,7 @@ def test_verify_expr_may_start_with_a_minus():
 def test_version_is_pyproject_s():
     import tomllib
     from importlib.metadata import version
+
     import symbp
     declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
     r = run("--version")

@@ -4,9 +4,10 @@ import random
 
 import pytest
 import sympy as sp
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
-from symbp import derive, Network, SelfCheckError
+from symbp import Network, SelfCheckError, derive
 from symbp.activations import ACTIVATIONS, get_activation
 from symbp.losses import LOSSES, get_loss
 from symbp.printing import latex_names
@@ -234,6 +235,7 @@ def test_numeric_check_catches_a_wrong_matrix_form():
     # Above 400 parameters the matrix form is not expanded entry by entry; the numeric
     # self-check evaluates every entry of it (the code export prints) against sympy.diff.
     import dataclasses
+
     from symbp.selfcheck import self_check
     d = derive(Network.from_string("10-30-5", activation="tanh,sigmoid", loss="bce"), check=False)
     layers = list(d.matrix)

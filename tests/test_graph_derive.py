@@ -3,7 +3,8 @@ import random
 
 import pytest
 import sympy as sp
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from symbp import Network, SelfCheckError, derive
 from symbp.activations import ACTIVATIONS

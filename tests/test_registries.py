@@ -2,7 +2,7 @@
 import pytest
 import sympy as sp
 
-from symbp.activations import ACTIVATIONS, get_activation, proves_derivative, sigmoid, softplus, relu
+from symbp.activations import ACTIVATIONS, get_activation, proves_derivative, relu, sigmoid, softplus
 from symbp.losses import LOSSES, get_loss
 from symbp.notation import PROFILES
 

@@ -139,7 +139,7 @@ def test_type_holes_name_the_field(tmp_path, case, text, field, words):
 
 
 def test_type_holes_exit_2_on_the_cli(tmp_path):
-    for case, text, field, _ in HOLES[:6:2]:
+    for _, text, field, _ in HOLES[:6:2]:
         r = subprocess.run([sys.executable, "-m", "symbp", "example", str(write(tmp_path, text))],
                            capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
         assert r.returncode == 2 and r.stderr.startswith(f"symbp: error: {field}") and "Traceback" not in r.stderr

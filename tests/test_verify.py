@@ -13,8 +13,8 @@ from symbp.derive import derive
 from symbp.errors import SymbpError
 from symbp.network import Network
 from symbp.verify import MISTAKES, ExpressionError, VerifyError, parse_for, verify
-from symbp.verify.parse import MAX_LENGTH, parse_expression
 from symbp.verify.latex import parse_latex_for
+from symbp.verify.parse import MAX_LENGTH, parse_expression
 from symbp.verify.symbols import ELEMENTARY, function_table
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from typing import Any, Optional, Union
+from typing import Any
 
 import sympy as sp
 
@@ -13,8 +13,18 @@ from ..printing import to_text
 from . import algebra as alg
 from .diagnose import MISTAKES, Case, Diagnosis, diagnose
 from .parse import ExpressionError, parse_expression
-from .symbols import (Timeout, close, evaluate, function_table, matrix_table, output_symbols, relevant_values,
-                      sample_points, symbol_table, time_limit)
+from .symbols import (
+    Timeout,
+    close,
+    evaluate,
+    function_table,
+    matrix_table,
+    output_symbols,
+    relevant_values,
+    sample_points,
+    symbol_table,
+    time_limit,
+)
 from .target import Target, VerifyError, layer_names, matrix_rule, target
 
 __all__ = ["MISTAKES", "ExpressionError", "VerifyError", "VerifyResult", "parse_expression",
@@ -34,14 +44,14 @@ class VerifyResult:
     the rule as verify accepts it (a layer's in matrix form: (1 - y1**2)*(W2.T @ delta2)).
     """
 
-    equivalent: Optional[bool]
+    equivalent: bool | None
     expected: alg.Value
     expected_text: str
-    counterexample: Optional[dict[str, Optional[float]]]
-    mistake: Optional[str]
+    counterexample: dict[str, float | None] | None
+    mistake: str | None
     message: str
-    rule: Optional[sp.Basic] = field(default=None, compare=False)      # the expected rule, as verify prints it
-    network: Optional[Network] = field(default=None, repr=False, compare=False)
+    rule: sp.Basic | None = field(default=None, compare=False)      # the expected rule, as verify prints it
+    network: Network | None = field(default=None, repr=False, compare=False)
 
     def _repr_latex_(self) -> str:
         """The verdict and the expected rule, in the network's notation (Jupyter)."""
@@ -60,7 +70,7 @@ class VerifyResult:
                 "counterexample": self.counterexample, "mistake": self.mistake, "message": self.message}
 
 
-def verify(net: Union[Network, Derivation, str], param: str, expr: Union[str, sp.Expr, sp.MatrixBase],
+def verify(net: Network | Derivation | str, param: str, expr: str | sp.Expr | sp.MatrixBase,
            quantity: str = "gradient", seed: int = 0, **flags: Any) -> VerifyResult:
     """Is ``expr`` the ``quantity`` of ``param`` in ``net``?
 

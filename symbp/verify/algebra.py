@@ -8,11 +8,11 @@ A scalar formula never meets a matrix and is built exactly as before.
 """
 from __future__ import annotations
 
-from typing import Callable, Union
+from collections.abc import Callable
 
 import sympy as sp
 
-Value = Union[sp.Expr, sp.ImmutableMatrix]
+Value = sp.Expr | sp.ImmutableMatrix
 MAX_PRODUCT_TERMS = 1_000_000     # rows x inner x columns of one matrix product
 
 

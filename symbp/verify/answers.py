@@ -4,9 +4,8 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
-from ..derive import Derivation, QUANTITIES
+from ..derive import QUANTITIES, Derivation
 from ..errors import SpecError, SymbpError
 from ..files import MAX_SPEC_BYTES, read_text
 from . import VerifyResult, verify
@@ -21,14 +20,14 @@ class Answer:
     param: str
     quantity: str
     expr: str
-    id: Optional[str] = None
+    id: str | None = None
 
 
 @dataclass(frozen=True)
 class Graded:
     answer: Answer
-    result: Optional[VerifyResult]
-    error: Optional[str] = None     # the answer could not be read (a parse error): graded wrong
+    result: VerifyResult | None
+    error: str | None = None     # the answer could not be read (a parse error): graded wrong
 
     @property
     def correct(self) -> bool:

@@ -6,15 +6,16 @@ every guess transforms all entries at once (a path left out of every delta of a 
 from __future__ import annotations
 
 import operator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Iterator, Optional
 
 import sympy as sp
 from sympy.matrices.exceptions import ShapeError
 
 from ..derive import Derivation
-from ..forms import MatrixAlgebra, evaluate as evaluate_matrix, weight_matrix
+from ..forms import MatrixAlgebra, weight_matrix
+from ..forms import evaluate as evaluate_matrix
 from ..printing import to_text
 from . import algebra as alg
 from .paths import PathTerm, describe, path_terms
@@ -46,7 +47,7 @@ class Case:
     target: Target
     candidate: alg.Value          # unrolled: in unit outputs, net inputs, targets, weights
     points: list[Point]
-    given: Optional[list] = None  # the candidate's values at the points, when already computed
+    given: list | None = None  # the candidate's values at the points, when already computed
 
     @property
     def net(self):
@@ -78,7 +79,7 @@ class Case:
     def _with_deltas(self) -> list[Point]:
         return [self._deltas(p, {}, p) for p in self.points]
 
-    def at(self, overrides: Optional[dict] = None) -> list[Point]:
+    def at(self, overrides: dict | None = None) -> list[Point]:
         """The points with the value of every delta and error, some delta rules replaced."""
         if not overrides:
             return self._with_deltas
@@ -97,7 +98,7 @@ class Case:
                 units[s] = evaluate(overrides.get(s, d.deltas[s].value), Point(point.free, units))
         return Point(point.free, {k: v for k, v in units.items() if v is not None})
 
-    def _at(self, expr: alg.Value, overrides: Optional[dict] = None) -> list:
+    def _at(self, expr: alg.Value, overrides: dict | None = None) -> list:
         return [evaluate(expr, p) for p in self.at(overrides)]
 
     # -- comparing --------------------------------------------------------------------------
@@ -105,14 +106,14 @@ class Case:
         """Does the candidate equal ``expr`` (in rule form) at every point where both are defined?"""
         return _agree(self.values, self._at(expr))
 
-    def explains(self, guess: alg.Value, overrides: Optional[dict] = None) -> bool:
+    def explains(self, guess: alg.Value, overrides: dict | None = None) -> bool:
         """Is the candidate's step part this guess (``overrides`` replacing delta rules), which is not the rule?"""
         values = self._at(guess, overrides)
         if all(g is not None and t is not None and close(g, t) for g, t in zip(values, self.truth)):
             return False
         return _agree(self.part_values, values)
 
-    def rule(self, name: Optional[str] = None) -> alg.Value:
+    def rule(self, name: str | None = None) -> alg.Value:
         """The step part of the quantity of ``name`` (default: the target's), in rule form."""
         t = self.target if name is None else target(self.d, name, self.quantity)
         return t.build(self._step)
@@ -162,7 +163,7 @@ def diagnose(case: Case) -> Diagnosis:
 
 # -- gradient, update, new value ------------------------------------------------------------
 
-def _quantity_confusion(case: Case) -> Optional[Diagnosis]:
+def _quantity_confusion(case: Case) -> Diagnosis | None:
     t, d = case.target, case.d
     if t.quantity == "delta":
         return None
@@ -192,7 +193,7 @@ def _quantity_confusion(case: Case) -> Optional[Diagnosis]:
 
 # -- sign and constant factors ---------------------------------------------------------------
 
-def _sign_or_factor(case: Case) -> Optional[Diagnosis]:
+def _sign_or_factor(case: Case) -> Diagnosis | None:
     tiny = sp.Float("1e-40")
     truth = case.truth
     batch = [p.free[case.net.batch] for p in case.points]
@@ -208,7 +209,7 @@ def _sign_or_factor(case: Case) -> Optional[Diagnosis]:
     if len(ratios) < 2:
         return None
     uses_batch = case.net.batch in case.depends_on
-    for power, label in ((0, ""), (1, "N"), (-1, "1/N")):
+    for power, _label in ((0, ""), (1, "N"), (-1, "1/N")):
         if power and not uses_batch:
             continue
         scaled = [r / n**power for r, n in ratios]
@@ -272,7 +273,7 @@ def _units_by_layer(case: Case) -> Iterator[tuple[int, list]]:
             yield l, [d.deltas[s] for s in net.delta[l]]
 
 
-def _trials(case: Case, per_unit: list) -> Iterator[tuple[Optional[object], dict]]:
+def _trials(case: Case, per_unit: list) -> Iterator[tuple[object | None, dict]]:
     """(unit rule or None for the whole layer, overrides): one unit at a time for a unit's answer,
     then every unit of the layer together (all a layer-level answer can get wrong)."""
     if not case.target.layer_level:
@@ -294,7 +295,7 @@ def _activation_factor(rule) -> sp.Expr:
     return next(f.result for path in rule.chain for f in path if f.reason == "activation")
 
 
-def _missing_activation_derivative(case: Case) -> Optional[Diagnosis]:
+def _missing_activation_derivative(case: Case) -> Diagnosis | None:
     act = case.net.profile.activation
     for l, rules in reversed(list(_units_by_layer(case))):
         if not case.net.activation(l).elementwise:
@@ -318,13 +319,13 @@ def _missing_activation_derivative(case: Case) -> Optional[Diagnosis]:
 
 # -- paths of the graph --------------------------------------------------------------------------
 
-def _missing_path(case: Case) -> Optional[Diagnosis]:
+def _missing_path(case: Case) -> Diagnosis | None:
     """One path's terms left out of a hidden delta (the skip's, or the one through a residual shortcut)."""
     for l, rules in _units_by_layer(case):
         terms = [path_terms(case.d, r.symbol) for r in rules]
         if not terms or not terms[0]:
             continue
-        for i, path in enumerate(t.path for t in terms[0]):
+        for i, _path in enumerate(t.path for t in terms[0]):
             per_unit = [(r, ts[i].without) for r, ts in zip(rules, terms)]
             for rule, overrides in _trials(case, per_unit):
                 if _uses(case, overrides) and case.explains(case.true_part, overrides):
@@ -350,7 +351,7 @@ def _delta_vector(case: Case, layer: int) -> sp.MatrixSymbol:
 
 # -- a transpose in the matrix form ----------------------------------------------------------------
 
-def _missing_transpose(case: Case) -> Optional[Diagnosis]:
+def _missing_transpose(case: Case) -> Diagnosis | None:
     """A layer-level answer with W where the rule has W.T (square W: the shapes alone cannot tell)."""
     t = case.target
     if not t.layer_level:
@@ -387,7 +388,7 @@ def _groups(case: Case) -> dict[sp.Symbol, list[sp.Symbol]]:
     return {s: [o for o in group if o != s] for group in kinds for s in group}
 
 
-def _wrong_index(case: Case) -> Optional[Diagnosis]:
+def _wrong_index(case: Case) -> Diagnosis | None:
     if case.target.layer_level:
         return None             # a layer's answer has no indices to slip
     for other in _same_layer(case):
@@ -414,7 +415,7 @@ def _same_layer(case: Case) -> list[str]:
     return [n for n, p in net.positions.items() if p.key == key and n != t.name]
 
 
-def _wrong_layer(case: Case) -> Optional[Diagnosis]:
+def _wrong_layer(case: Case) -> Diagnosis | None:
     for other in _other_layers(case):
         if case.explains(case.rule(other)):
             return Diagnosis("wrong_layer", f"Wrong layer: this is the rule of {other}, not of {case.name}.")

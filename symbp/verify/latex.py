@@ -13,7 +13,6 @@ import math
 import re
 from fractions import Fraction
 from functools import lru_cache
-from typing import Optional
 
 import sympy as sp
 from lark import Lark, Token, Tree
@@ -167,7 +166,7 @@ _BOLD_RE = re.compile(r"^\\(?:mathbf|boldsymbol)\{(?P<base>\\?[A-Za-z]+)\}(?:\^\
 Key = tuple  # (base, layer: a tuple (3,) or (3, 1) for a skip's, or None; indices tuple of digit strings)
 
 
-def _layer_key(text: Optional[str]) -> Optional[tuple[int, ...]]:
+def _layer_key(text: str | None) -> tuple[int, ...] | None:
     """The layer of a superscript: "3" -> (3,), "3,1" -> (3, 1) (a skip connection's pair)."""
     return None if text is None else tuple(int(n) for n in text.split(","))
 
@@ -178,7 +177,7 @@ def _base_key(base: str) -> str:
     return m.group(1) if m else base
 
 
-def _net_readings(base: str, idx: Optional[str]) -> tuple:
+def _net_readings(base: str, idx: str | None) -> tuple:
     """The index tuple of a name printed by latex_names: w_{41} is (4, 1), w_{10,3} is (10, 3), y_{12} is (12,)."""
     if idx is None:
         return ()
@@ -231,7 +230,7 @@ class SymbolMap:
         out: dict[Key, set] = {}
         names = dict(latex_names(names_net))
         p = names_net.profile
-        for k, x in enumerate(names_net.x, start=1):        # y^{(0)}_k is input k
+        for k, _x in enumerate(names_net.x, start=1):        # y^{(0)}_k is input k
             names[sp.Symbol(f"__in{k}")] = f"{p.out_tex}^{{(0)}}_{{{k}}}"
         for sym, tex in names.items():
             target = table.get(sym.name) if not sym.name.startswith("__in") else net.x[int(sym.name[4:]) - 1]
@@ -245,7 +244,7 @@ class SymbolMap:
             out.setdefault(key, set()).add(target)
         return out
 
-    def lookup(self, base: str, layer: Optional[tuple], groups: list[str]) -> tuple[list, bool]:
+    def lookup(self, base: str, layer: tuple | None, groups: list[str]) -> tuple[list, bool]:
         """The symbols a written name may denote (first in the net's own numbering); known base?"""
         keys = {(base, layer, r) for r in _user_readings(groups)}
         for table in (self.primary, self.secondary):
@@ -266,12 +265,12 @@ def _symbol_map(net: Network) -> SymbolMap:
 class Piece:
     """One juxtaposed item: a value, or a function head waiting for its argument."""
 
-    value: Optional[sp.Expr] = None
-    head: Optional[str] = None          # function_table name, e.g. "varphi"
+    value: sp.Expr | None = None
+    head: str | None = None          # function_table name, e.g. "varphi"
     primes: int = 0
-    head_power: Optional[sp.Expr] = None
-    inner: Optional[sp.Expr] = None      # (x)^2 as an argument: f applies to x, then ^2
-    power: Optional[sp.Expr] = None
+    head_power: sp.Expr | None = None
+    inner: sp.Expr | None = None      # (x)^2 as an argument: f applies to x, then ^2
+    power: sp.Expr | None = None
     is_group: bool = False
     chain: int = 0                       # \log\log x: functions applied without brackets
     start: int = 0
@@ -279,7 +278,7 @@ class Piece:
 
 
 class _Builder:
-    def __init__(self, text: str, smap: Optional[SymbolMap], functions):
+    def __init__(self, text: str, smap: SymbolMap | None, functions):
         self.text, self.smap, self.functions = text, smap, functions
         self.items = 0
         self.functions = {**LETTER_FUNCTIONS, **functions}
@@ -331,9 +330,9 @@ class _Builder:
                     self.fail("division by zero", op)
                 value = self.combine(alg.divide, value, other, op)
             elif op.type == "HADAMARD":
-                value = self.combine(lambda a, b: alg.hadamard(a, b, str(op)), value, other, op)
+                value = self.combine(lambda a, b, op=op: alg.hadamard(a, b, str(op)), value, other, op)
             else:
-                value = self.combine(lambda a, b: alg.product(a, b, str(op)), value, other, op)
+                value = self.combine(lambda a, b, op=op: alg.product(a, b, str(op)), value, other, op)
         return value
 
     def factor(self, tree: Tree) -> sp.Expr:
@@ -567,7 +566,7 @@ class _Builder:
             self.fail(f"'{self._src(node)}': a transpose needs a vector or a matrix, not a number", node)
         return alg.transpose(value)
 
-    def _layer_script(self, arg: Tree) -> tuple[Optional[tuple[int, ...]], bool]:
+    def _layer_script(self, arg: Tree) -> tuple[tuple[int, ...] | None, bool]:
         """^{(2)}, ^{(3,1)}, ^{(2)T}, ^{(3,1)\\top}: (the layer, transposed?); else (None, False)."""
         if arg.data == "sup_pair":
             pair, *mark = arg.children
@@ -611,7 +610,7 @@ class _Builder:
             return False
         return self.smap is None or not self.smap.lookup("e", None, [])[0]
 
-    def _head_name(self, kind: str, base: str, scripts, before_group: bool) -> Optional[str]:
+    def _head_name(self, kind: str, base: str, scripts, before_group: bool) -> str | None:
         """The function_table name if this name is a function (\\varphi, f, \\operatorname{ReLU})."""
         has_prime = any(s.data == "prime" or (s.data == "sup" and s.children[0].data == "sup_primes")
                         for s in scripts)
@@ -687,14 +686,14 @@ def _is_euler_item(node: Tree) -> bool:
             and _layer_of(script.children[0]) is None)
 
 
-def _layer_of(arg: Tree) -> Optional[int]:
+def _layer_of(arg: Tree) -> int | None:
     """^{(2)} or ^{[2]}: the layer 2; anything else: None."""
     if not isinstance(arg, Tree) or arg.data != "sup_group":
         return None
     return _paren_layer(_single_item(arg.children[0]))
 
 
-def _paren_layer(node) -> Optional[int]:
+def _paren_layer(node) -> int | None:
     """(2) or [2] as an atom: 2."""
     if node is None or node.data != "paren":
         return None
@@ -730,7 +729,7 @@ def _is_transpose(arg: Tree) -> bool:
     return arg.data == "sup_group" and _is_mark_atom(_single_item(arg.children[0]))
 
 
-def _single_product(node) -> Optional[list]:
+def _single_product(node) -> list | None:
     """The items of the one product under sum > term > factor (no operators, no signs), else None."""
     for rule in ("sum", "term", "factor"):
         if not isinstance(node, Tree) or node.data != rule or len(node.children) != 1:
@@ -739,7 +738,7 @@ def _single_product(node) -> Optional[list]:
     return node.children if isinstance(node, Tree) and node.data == "product" else None
 
 
-def _single_item(node) -> Optional[Tree]:
+def _single_item(node) -> Tree | None:
     """The one item under a chain sum > term > factor > product > item of single children, else None."""
     for rule in ("sum", "term", "factor", "product", "item"):
         if not isinstance(node, Tree) or node.data != rule or len(node.children) != 1:
@@ -769,7 +768,7 @@ def _parse_tree(text: str) -> tuple[Tree, str]:
         raise ExpressionError("the formula is too deeply nested") from None
 
 
-def parse_latex_expression(text: str, symbols: Optional[SymbolMap], functions) -> alg.Value:
+def parse_latex_expression(text: str, symbols: SymbolMap | None, functions) -> alg.Value:
     """Parse LaTeX ``text`` with a symbol map and a function table (see parse_latex_for)."""
     tree, clean = _parse_tree(text)
     try:

@@ -5,8 +5,8 @@ import ast
 import math
 import re
 import warnings
+from collections.abc import Callable, Mapping
 from fractions import Fraction
-from typing import Callable, Mapping
 
 import sympy as sp
 

@@ -4,17 +4,20 @@ from __future__ import annotations
 import random
 import signal
 import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Callable, Iterator, Optional
 
 import sympy as sp
 
 from .. import notation as nt
 from ..activations import ACTIVATIONS, Activation, derivative
+
 # forms names the vectors and matrices of the matrix rules; verify reads the same names back.
-from ..forms import _entries as matrix_entries, _input as input_vector, _vectors as layer_vectors
+from ..forms import _entries as matrix_entries
+from ..forms import _input as input_vector
+from ..forms import _vectors as layer_vectors
 from ..network import Network
 from .parse import ExpressionError
 
@@ -91,7 +94,7 @@ def function_table(net: Network) -> dict[str, Callable[..., sp.Expr]]:
     return table
 
 
-def _sigma(net: Network) -> Optional[Callable[[sp.Expr], sp.Expr]]:
+def _sigma(net: Network) -> Callable[[sp.Expr], sp.Expr] | None:
     """The function of the activation row whose LaTeX is sigma (the logistic function)."""
     return next((a.function for a in _rows(net) if a.latex == r"\sigma"), None)
 

@@ -7,9 +7,9 @@ diagnosis works on the entries of the same per-unit rules.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Callable, Optional
 
 import sympy as sp
 
@@ -32,7 +32,7 @@ class Target:
     kind: str                       # "delta", "weight" or "bias"
     layer: int
     names: tuple[str, ...]          # the unit-level names of its entries, row by row
-    shape: Optional[tuple[int, int]] = None
+    shape: tuple[int, int] | None = None
 
     @property
     def layer_level(self) -> bool:
@@ -114,7 +114,7 @@ def _layer_list(net: Network, *kinds: str) -> str:
     return ", ".join(n for n, t in layer_names(net).items() if t.kind in kinds)
 
 
-def matrix_rule(d: Derivation, t: Target, quantity: Optional[str] = None) -> sp.MatrixExpr:
+def matrix_rule(d: Derivation, t: Target, quantity: str | None = None) -> sp.MatrixExpr:
     """The matrix form of a layer-level target: delta1 = phi' * (W2.T @ delta2 + ...), dE/dW3_1 = ..."""
     quantity = quantity or t.quantity
     layer = next(m for m in d.matrix if m.layer == t.layer)
