@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Iterable, Optional
 
 import jinja2
+from jinja2.sandbox import SandboxedEnvironment
 import numpy as np
 import sympy as sp
 
+from .errors import SymbpError
 from .files import write_atomic, write_many
 from . import indexform as ix
 from .activations import get_activation, softmax_unit
@@ -73,7 +75,9 @@ def make_env(template_dir: Optional[str | Path] = None) -> jinja2.Environment:
     if template_dir is not None and not Path(template_dir).is_dir():
         raise FileNotFoundError(f"template directory not found: {template_dir}")
     found = [str(d) for d in template_dirs(template_dir) if d.is_dir()]
-    env = jinja2.Environment(
+    # Sandboxed: a --templates directory is user input, and a plain Environment lets a template
+    # reach Python's globals (lipsum.__globals__['os']).
+    env = SandboxedEnvironment(
         loader=jinja2.FileSystemLoader(found),
         block_start_string=r"\BLOCK{", block_end_string="}",
         variable_start_string=r"\VAR{", variable_end_string="}",
@@ -1000,7 +1004,11 @@ def notes_context(derivation: Derivation) -> dict:
 
 def render_tex(derivation: Derivation, templates: Optional[str | Path] = None) -> str:
     """The notes as LaTeX source."""
-    return make_env(templates).get_template("notes.tex.j2").render(**notes_context(derivation))
+    try:
+        return make_env(templates).get_template("notes.tex.j2").render(**notes_context(derivation))
+    except jinja2.TemplateError as exc:     # a user's --templates: a bad or unsafe template is bad input
+        where = f"{exc.filename}:{exc.lineno}" if getattr(exc, "lineno", None) else (templates or "templates")
+        raise SymbpError(f"--templates: {where}: {type(exc).__name__}: {exc}") from None
 
 
 def _first_error(log: str) -> str:
@@ -1023,7 +1031,9 @@ def _build_pdf(text: str, tex: Path, out_dir: Path, timeout: float = 300) -> tup
     if pdflatex is None:
         write_atomic(tex, text.encode("utf-8"))      # the .tex is still worth having
         raise TexMissing()
-    env = {**os.environ, "SOURCE_DATE_EPOCH": "0", "FORCE_SOURCE_DATE": "1"}
+    # openin_any/openout_any=p ("paranoid"): TeX reads and writes nothing outside the scratch
+    # directory and TeX's own tree, so a template cannot \\input /etc/passwd.
+    env = {**os.environ, "SOURCE_DATE_EPOCH": "0", "FORCE_SOURCE_DATE": "1", "openin_any": "p", "openout_any": "p"}
     flags = ["-no-shell-escape", "-interaction=nonstopmode", "-halt-on-error"]
     with tempfile.TemporaryDirectory(prefix="symbp-notes-") as work:
         (Path(work) / "notes.tex").write_text(text, encoding="utf-8")
@@ -1040,9 +1050,11 @@ def _build_pdf(text: str, tex: Path, out_dir: Path, timeout: float = 300) -> tup
             log_path = Path(work) / "notes.log"
             log = log_path.read_text(errors="replace") if log_path.exists() else ""
             if done.returncode != 0:
-                line = _first_error(log)
+                # the log's first "!" line, else what latexmk itself said (it may fail before any log)
+                said = (done.stderr or done.stdout or b"").decode(errors="replace").strip().splitlines()
+                line = _first_error(log) or (said[-1] if said else "")
                 write_many({tex: text.encode("utf-8"), **({out_dir / "notes.log": log.encode()} if log else {})})
-                raise NotesError(f"LaTeX failed on {tex}: {line or 'see notes.log'}", line, tex)
+                raise NotesError(f"LaTeX failed on {tex}: {line or 'no message'}", line, tex)
         return (Path(work) / "notes.pdf").read_bytes(), log.encode()
 
 

@@ -124,3 +124,36 @@ def test_latex_error_is_reported_and_tex_kept(tmp_path):
     assert err.value.log_line.startswith("! Undefined control sequence")
     assert (tmp_path / "out" / "notes.tex").exists()
     assert not (tmp_path / "out" / "notes.pdf").exists()
+
+
+def _custom_templates(tmp_path, old: str, new: str):
+    from symbp.notes import template_dirs
+    d = tmp_path / "tpl"
+    d.mkdir()
+    for f in template_dirs()[0].glob("*.j2"):
+        (d / f.name).write_text(f.read_text())
+    main = d / "notes.tex.j2"
+    main.write_text(main.read_text().replace(old, new, 1))
+    return d
+
+
+def test_a_template_cannot_reach_python(tmp_path):
+    """--templates is user input: the sandbox refuses Python's internals, exit 2, nothing run."""
+    import sys
+    marker = tmp_path / "pwned"
+    tpl = _custom_templates(tmp_path, r"\begin{document}",
+                            r"\begin{document}\VAR{lipsum.__globals__['os'].system('touch " + str(marker) + "')}")
+    done = subprocess.run([sys.executable, "-m", "symbp", "notes", "-o", str(tmp_path / "out"), "--no-pdf",
+                           "--templates", str(tpl)], capture_output=True, text=True)
+    assert done.returncode == 2 and "Traceback" not in done.stderr and "--templates" in done.stderr
+    assert not marker.exists()
+
+
+def test_tex_cannot_read_files_outside_its_directory(tmp_path):
+    """openin_any=p: a template's \\input of an absolute path fails instead of printing the file."""
+    secret = tmp_path / "secret.tex"
+    secret.write_text("SECRETWORD\n")
+    tpl = _custom_templates(tmp_path, r"\begin{document}", r"\begin{document}\input{" + str(secret) + "}")
+    with pytest.raises(NotesError):
+        render_notes("2-2-1", tmp_path / "out", templates=tpl)
+    assert not (tmp_path / "out" / "notes.pdf").exists()
