@@ -13,6 +13,7 @@ import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 import numpy as np
 import sympy as sp
+from sympy.printing.precedence import PRECEDENCE
 
 from .errors import SymbpError
 from .files import write_atomic, write_many
@@ -136,7 +137,9 @@ class _Tex:
             sums = sorted((a for a in expr.args if a.is_Add), key=lambda a: -width(self(a)))
             if sums and width(self(expr)) > BUDGET:
                 rest = sp.Mul(*[a for a in expr.args if a is not sums[0]])
-                head = "-" if rest == -1 else ("" if rest == 1 else self(rest))
+                sign, rest = ("-", -rest) if rest.as_coeff_Mul()[0].is_negative else ("", rest)
+                # the factor before the wrapped sum keeps its parentheses: (1 - y^2)(...), not 1 - y^2(...)
+                head = sign + ("" if rest == 1 else self.p.parenthesize(rest, PRECEDENCE["Mul"], strict=True))
                 inner = self.terms(sums[0])
                 inner[0] = head + r"\bigl(" + inner[0]
                 inner[-1] = inner[-1] + r"\bigr)"
