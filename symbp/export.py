@@ -189,6 +189,14 @@ class _ModuleCode:
         own = getattr(expr, "_numpycode", None)
         return own(self) if own is not None else super()._print_Function(expr)
 
+    def _print_sigmoid(self, expr):
+        """1/(1 + e) for v >= 0 and e/(1 + e) below, e = exp(-|v|) <= 1: never overflows, and sigma(v)
+        keeps its relative precision for v << 0 (the tanh form rounds it to 0 below about -37)."""
+        x = expr.args[0]
+        e = self._print(sp.exp(-sp.Abs(x)))
+        where = self._module_format("numpy.where")
+        return f"{where}({self.parenthesize(x, PRECEDENCE['Relational'])} >= 0, 1, {e})/(1 + {e})"
+
     def _print_Symbol(self, expr):
         return self._rename.get(expr.name, expr.name)
 
@@ -274,6 +282,12 @@ class _ModuleCode:
 class ModulePrinter(_ModuleCode, NumPyPrinter):
     """NumPy code for the exported module."""
 
+    def __init__(self, rename: Optional[dict] = None):
+        super().__init__(rename)
+        # The registry's _numpycode is reached through _print_Function, so that this printer's own
+        # _print_<Class> (sigmoid) comes first.
+        self.printmethod = "_symbp_numpycode"
+
 
 class JaxModulePrinter(_ModuleCode, JaxPrinter):
     """jax.numpy code for the exported module."""
@@ -315,10 +329,11 @@ PYTHON_TARGETS = {
 TARGETS = (*PYTHON_TARGETS, "c")
 
 _PRELUDE = Template('''\
-def logsumexp(v):
-    """log(sum_j exp(v_j)) over the units (axis 0), shifted by the maximum: exp never overflows."""
-    top = v.max(axis=0, keepdims=True)
-    return top + $np.log($np.exp(v - top).sum(axis=0, keepdims=True))
+def log_softmax(v):
+    """log softmax_j(v) over the units (axis 0) as (v - top) - log(sum_j exp(v_j - top)): exp never
+    overflows, and the shifted z = v - top is exact, so equal large net inputs give log(1/n), not 0."""
+    z = v - v.max(axis=0, keepdims=True)
+    return z - $np.log($np.exp(z).sum(axis=0, keepdims=True))
 
 
 def _float(a):
@@ -514,8 +529,9 @@ class _PythonModule:
                 shortcuts = [self.out[c.src] for c in net.graph.shortcuts(l)]
                 body.append(f"{self.out[l]} = {self.printer._join_terms([self.pr(act.function(v)), *shortcuts])}")
             else:  # softmax: exp(v_j - log sum_m exp(v_m)), the identity softmax_j = exp(v_j)/sum exp(v_m)
-                lse = sp.Symbol(f"lse{l}")
-                body += [f"{lse} = logsumexp({self.vin[l]})", f"{self.out[l]} = {self.pr(sp.exp(v - lse))}"]
+                lse, log_y = sp.Symbol(f"lse{l}"), sp.Symbol(f"log_{self.out[l]}", real=True)
+                y = sp.exp(v - lse).xreplace({lse: v - log_y})     # log_softmax_j = v_j - lse, its definition
+                body += [f"{log_y} = log_softmax({self.vin[l]})", f"{self.out[l]} = {self.pr(y)}"]
         body.append(f"return {', '.join(self.values)}")
         return self.define("_forward(params, x)",
                            f"Net inputs and outputs of {'layers 1..' + str(self.L) if self.L > 1 else 'layer 1'}, "
@@ -569,10 +585,11 @@ class _PythonModule:
         net, L = self.net, self.L
         yL, vL = sp.Symbol(self.out[L], real=True), sp.Symbol(self.vin[L], real=True)
         tL, lse = sp.Symbol(self.t, real=True), sp.Symbol(f"lse{L}", real=True)
+        log_y = sp.Symbol(f"log_{self.out[L]}", real=True)
         term = _generic(net, L, lambda j: _stable_term(net, net.y[L][j - 1], net.v[L][j - 1], net.t[j - 1], lse),
-                        {"y": yL, "v": vL, "t": tL})
-        coeff, per_unit = term.as_independent(yL, vL, tL, lse, as_Add=False)
-        lines = [f"{lse} = logsumexp({self.vin[L]})"] if per_unit.has(lse) else []
+                        {"y": yL, "v": vL, "t": tL}).xreplace({lse: vL - log_y})   # log_softmax_j = v_j - lse
+        coeff, per_unit = term.as_independent(yL, vL, tL, log_y, as_Add=False)
+        lines = [f"{log_y} = log_softmax({self.vin[L]})"] if per_unit.has(log_y) else []
         return lines, coeff, f"{self.np}.sum({self.pr(per_unit)})"
 
     def loss_helper(self) -> str:
@@ -700,8 +717,11 @@ class CPrinter(C99CodePrinter):
         return name + self._get_func_suffix(real)
 
     def _print_sigmoid(self, expr):
+        """1/(1 + exp(-v)) for v >= 0, exp(v)/(1 + exp(v)) below: the ternary evaluates one side, whose
+        exp never overflows, and sigma(v) keeps its relative precision for v << 0."""
         x = expr.args[0]
-        return f"({self._print(sp.Float(0.5) + sp.Float(0.5)*sp.tanh(sp.Float(0.5)*x))})"
+        return (f"(({self._print(x)} >= 0) ? {self._print(1/(1 + sp.exp(-x)))} : "
+                f"{self._print(sp.exp(x)/(1 + sp.exp(x)))})")
 
     def _print_softplus(self, expr):
         x = expr.args[0]
@@ -809,7 +829,7 @@ class _CModule:
                 src.append("    }")
                 src += self.logsumexp(v_arr, n[l], "    ")
                 src.append(f"    for (size_t j = 0; j < {n[l]}; ++j) {y_arr}[j] = "
-                           f"{self.pr(sp.exp(v_sym - sp.Symbol('lse')))};")
+                           f"{self.fn('exp')}({self.log_softmax(v_arr)});")
         return src + ["}", ""]
 
     def logsumexp(self, v_arr: str, width: int, indent: str) -> list[str]:
@@ -818,7 +838,12 @@ class _CModule:
                 f"{indent}for (size_t j = 1; j < {width}; ++j) top = {fn('fmax')}(top, {v_arr}[j]);",
                 f"{indent}{R} sum = 0;",
                 f"{indent}for (size_t j = 0; j < {width}; ++j) sum += {fn('exp')}({v_arr}[j] - top);",
-                f"{indent}const {R} lse = top + {fn('log')}(sum);"]
+                f"{indent}const {R} log_sum = {fn('log')}(sum);"]
+
+    @staticmethod
+    def log_softmax(v_arr: str) -> str:
+        """log softmax_j as (v_j - top) - log_sum: C evaluates left to right, and v_j - top is exact."""
+        return f"{v_arr}[j] - top - log_sum"
 
     def forward(self) -> list[str]:
         R = self.R
@@ -842,8 +867,14 @@ class _CModule:
         term = _generic(net, L, lambda jj: _stable_term(net, net.y[L][jj - 1], net.v[L][jj - 1], net.t[jj - 1], lse),
                         names)
         term = term.xreplace({net.batch: sp.Symbol(f"({R})N")})
-        src = self.logsumexp(f"u.{self.p.net}{L}", n[L], indent) if term.has(lse) else []
-        return src + [f"{indent}for (size_t j = 0; j < {n[L]}; ++j) total += {self.pr(term)};"]
+        if not term.has(lse):
+            return [f"{indent}for (size_t j = 0; j < {n[L]}; ++j) total += {self.pr(term)};"]
+        log_y, v_arr = sp.Symbol("log_y", real=True), f"u.{self.p.net}{L}"
+        term = term.xreplace({lse: names["v"] - log_y})           # log_softmax_j = v_j - lse
+        return self.logsumexp(v_arr, n[L], indent) + [
+            f"{indent}for (size_t j = 0; j < {n[L]}; ++j) {{",
+            f"{indent}    const {R} log_y = {self.log_softmax(v_arr)};",
+            f"{indent}    total += {self.pr(term)};", f"{indent}}}"]
 
     def loss(self) -> list[str]:
         R = self.R

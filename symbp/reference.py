@@ -29,8 +29,11 @@ LOSSES = ("half_sse", "sse", "mse", "bce", "ce")
 # -- activations -----------------------------------------------------------------------
 
 def _sigmoid(v: np.ndarray) -> np.ndarray:
-    # The tanh form never overflows, unlike 1 / (1 + exp(-v)) for v << 0.
-    return 0.5 + 0.5 * np.tanh(0.5 * v)
+    # Two-sided: e = exp(-|v|) <= 1 never overflows (1 / (1 + exp(-v)) does for v << 0), and
+    # e / (1 + e) keeps sigma's relative precision for v << 0, where 0.5 + 0.5 tanh(v/2) rounds to 0.
+    # Capping |v| at 700 keeps e a normal number (no underflow), at an absolute error below 1e-304.
+    e = np.exp(-np.minimum(np.abs(v), 700.0))
+    return np.where(v >= 0, 1.0, e) / (1.0 + e)
 
 
 def _softplus(v: np.ndarray) -> np.ndarray:

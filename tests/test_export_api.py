@@ -397,3 +397,68 @@ def test_jax_ravel_and_init(tmp_path):
     got = run_isolated(tmp_path, JAX_INIT)
     assert got["shapes"] == {k: list(s) for k, s in param_shapes(net).items()} and got["same"]
     assert "params['W2'] is missing: expected shape (2, 3)" in got["missing"]
+
+
+# -- 4. numerics at the edges: saturated sigmoids and equal large softmax inputs, against mpmath -----
+
+def mp_sigmoid(v):
+    import mpmath
+    with mpmath.workdps(50):
+        return float(1 / (1 + mpmath.exp(-mpmath.mpf(float(v)))))
+
+
+SATURATED = np.array([-700.0, -300.0, -100.0, -50.0, -38.0, -20.0, -1.0, 0.0, 3.0, 30.0])
+
+
+def test_sigmoid_keeps_its_relative_precision_when_saturated(tmp_path):
+    """A 1-1 network v = x: the output sigma(x) and dE/dw = (y - t) y (1 - y) x, nonzero where representable."""
+    net = Network.from_string("1-1", activation="sigmoid", loss="half_sse", bias=False)
+    mod = load(export(derive(net, check=False), tmp_path / "grad.py"))
+    params, X, T = {"W1": np.ones((1, 1))}, SATURATED[:, None], np.full((len(SATURATED), 1), 0.5)
+    want = np.array([mp_sigmoid(v) for v in SATURATED])
+    with np.errstate(all="raise", under="ignore"):
+        got = mod.forward(params, X)[:, 0]
+        grads = [mod.gradients(params, X[n], T[n])["W1"][0, 0] for n in range(len(X))]
+        ref = reference.forward(params, X, None, ["sigmoid"])[0][1][:, 0]
+    np.testing.assert_allclose(got, want, rtol=1e-8, atol=0)
+    np.testing.assert_allclose(ref, want, rtol=1e-8, atol=0)          # the reference, on its own
+    for v, s, g in zip(SATURATED, want, grads):
+        if v < 0:   # (s - 1/2) s (1 - s) v: representable, so it must not be rounded to 0
+            np.testing.assert_allclose(g, (s - 0.5) * s * (1 - s) * v, rtol=1e-8)
+            assert g != 0
+
+
+def test_softmax_ce_with_equal_large_net_inputs(tmp_path):
+    """v = 1e3 (float64: up to 1e17; float32: 1e3 and 1e7) in every unit: E = log(3) per sample, never -0.0."""
+    import mpmath
+    net = Network.from_string("1-3", activation="softmax", loss="ce", bias=False)
+    mod = load(export(derive(net, check=False), tmp_path / "grad.py"))
+    want = float(mpmath.log(3))
+    for dtype, scales in ((np.float64, (1e3, 1e8, 1e17)), (np.float32, (1e3, 1e7))):
+        for scale in scales:
+            params = {"W1": np.full((3, 1), scale, dtype=dtype)}
+            X, T = np.ones((2, 1), dtype=dtype), np.eye(3, dtype=dtype)[[0, 2]]
+            with np.errstate(all="raise", under="ignore"):
+                E, grads = mod.loss_and_gradients(params, X, T)
+            np.testing.assert_allclose(E, 2 * want, rtol=1e-15 if dtype == np.float64 else 1e-7)
+            assert E.dtype == dtype
+            np.testing.assert_allclose(grads["W1"][:, 0], [-1 / 3, 2 / 3, -1 / 3], rtol=1e-6)
+            ref = reference.loss({"W1": params["W1"].astype(float)}, X.astype(float), T.astype(float),
+                                 ["softmax"], "ce")
+            np.testing.assert_allclose(ref, 2 * want, rtol=1e-15)
+
+
+@pytest.mark.skipif(__import__("shutil").which("cc") is None, reason="no C compiler")
+def test_c_sigmoid_and_softmax_at_the_edges(tmp_path):
+    import ctypes
+    net = Network.from_string("1-1", activation="sigmoid", loss="half_sse", bias=False)
+    lib, ptr = build_c(net, tmp_path)
+    flat, X = np.ones(1), np.ascontiguousarray(SATURATED)
+    Y = np.zeros(len(X))
+    lib.forward(flat.ctypes.data_as(ptr), X.ctypes.data_as(ptr), ctypes.c_size_t(len(X)), Y.ctypes.data_as(ptr))
+    np.testing.assert_allclose(Y, [mp_sigmoid(v) for v in SATURATED], rtol=1e-8, atol=0)
+    (tmp_path / "ce").mkdir()
+    lib, ptr = build_c(Network.from_string("1-3", activation="softmax", loss="ce", bias=False), tmp_path / "ce")
+    flat, X, T = np.full(3, 1e8), np.ones(1), np.eye(3)[0].copy()
+    E = lib.loss(flat.ctypes.data_as(ptr), X.ctypes.data_as(ptr), T.ctypes.data_as(ptr), ctypes.c_size_t(1))
+    np.testing.assert_allclose(E, np.log(3), rtol=1e-15)
