@@ -110,6 +110,10 @@ class _Tex:
     def partial(self, of, wrt) -> str:
         return rf"\frac{{\partial {self(of)}}}{{\partial {self(wrt)}}}"
 
+    def plus(self, p, term) -> str:
+        """p + term, or p - (-term) when the term is negative: w - eta delta x, not w + eta(-delta x)."""
+        return f"{self(p)} - {self(-term)}" if term.could_extract_minus_sign() else f"{self(p)} + {self(term)}"
+
     def factor(self, expr) -> str:
         """A factor of a product: parenthesized unless it is an atom."""
         tex = self(expr)
@@ -618,9 +622,9 @@ def _chain_terms(T: _Tex, paths, show) -> list[str]:
 def _update_rows(T: _Tex, rule) -> list[str]:
     """Delta p = -eta dE/dp and p(n+1) = p(n) + Delta p."""
     net, p = T.net, rule.symbol
-    step = sp.Mul(net.eta, sp.cancel(rule.update / net.eta), evaluate=False)
-    return [rf"\Delta {T(p)} &= -\eta {T.partial(net.loss_symbol, p)} = {T.raw.doprint(step)}",
-            rf"{T(p)}(n+1) &= {T(p)}(n) + \Delta {T(p)}(n) = {T.raw.doprint(sp.Add(p, step, evaluate=False))}"]
+    step = net.eta * sp.cancel(rule.update / net.eta)
+    return [rf"\Delta {T(p)} &= -\eta {T.partial(net.loss_symbol, p)} = {T(step)}",
+            rf"{T(p)}(n+1) &= {T(p)}(n) + \Delta {T(p)}(n) = {T.plus(p, step)}"]
 
 
 def _worked_weight(T: _Tex, d: Derivation, name: str) -> dict:
@@ -803,14 +807,14 @@ def _index(T: _Tex, d: Derivation) -> dict:
     out_rows = rows(dl, T.terms(idx.output.delta))
     w, b = ix.B["w"][ix.j, ix.k], ix.B["b"][ix.j]
     grads = [rf"\frac{{\partial {E}}}{{\partial {T(w)}}} &= {T(idx.weight_gradient)}",
-             rf"\Delta {T(w)} &= {T.raw.doprint(sp.Mul(net.eta, -idx.weight_gradient, evaluate=False))}"]
+             rf"\Delta {T(w)} &= {T(-net.eta * idx.weight_gradient)}"]
     for o, g in sorted({c.src - c.dst: g for c, g in idx.skip_gradients.items()}.items(), reverse=True):
         ws = T(ix.base("w", 0, o)[ix.j, ix.k])
         grads += [rf"\frac{{\partial {E}}}{{\partial {ws}}} &= {T(g)}",
-                  rf"\Delta {ws} &= {T.raw.doprint(sp.Mul(net.eta, -g, evaluate=False))}"]
+                  rf"\Delta {ws} &= {T(-net.eta * g)}"]
     if net.bias:
         grads += [rf"\frac{{\partial {E}}}{{\partial {T(b)}}} &= {T(idx.bias_gradient)}",
-                  rf"\Delta {T(b)} &= {T.raw.doprint(sp.Mul(net.eta, -idx.bias_gradient, evaluate=False))}"]
+                  rf"\Delta {T(b)} &= {T(-net.eta * idx.bias_gradient)}"]
     graph = None if net.graph.is_chain else {
         "successors": [_successor_sentence(net, l) for l, r in idx.hidden.items() if len(r.paths) > 1],
         "skip": bool(idx.skip_gradients), "shortcut": any(c.kind == "residual" for c in net.graph.connections)}
@@ -871,7 +875,7 @@ def _summary(T: _Tex, d: Derivation) -> dict:
             names = names[:3] + [n for n in names[3:] if net.positions[n].src not in (None, l - 1)
                                  and net.positions[n].index == (0, 0)]
         rules = [d.params[n] for n in names]
-        step = [rf"{T(r.symbol)} &\leftarrow {T.raw.doprint(sp.Add(r.symbol, sp.Mul(net.eta, sp.cancel(r.update / net.eta), evaluate=False), evaluate=False))}"
+        step = [rf"{T(r.symbol)} &\leftarrow {T.plus(r.symbol, net.eta * sp.cancel(r.update / net.eta))}"
                 for r in rules]
         narrow = all(width(s) < BUDGET / 2 - 4 for s in step)
         if narrow and len(step) > 1:

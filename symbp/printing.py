@@ -82,14 +82,30 @@ def _padded(name: str) -> str:
     return re.sub(r"\d+", lambda m: m.group().zfill(6), name)
 
 
+def _negative(term) -> bool:
+    return bool(term.could_extract_minus_sign())
+
+
+def _positive_first(terms: list) -> list:
+    """A two-term sum with one negative term starts with the positive one: 1 - y, d - y, not -y + 1."""
+    if len(terms) == 2 and _negative(terms[0]) and not _negative(terms[1]):
+        return [terms[1], terms[0]]
+    return terms
+
+
 class NaturalOrder:
     """Terms of a sum in the order SymPy gives them, but with indices compared as numbers.
 
     SymPy orders symbols by name, which puts w_{1,10} between w_{11} and w_{12}; ordering
     the terms as if every index were zero-padded fixes that and leaves one-digit indices as they were.
+    A two-term sum puts its positive term first, as a person writes 1 - y.
     """
 
     def _as_ordered_terms(self, expr, order=None):
+        terms = self._natural_terms(expr, order)
+        return terms if (order or self.order) == "none" and not expr.is_Matrix else _positive_first(terms)
+
+    def _natural_terms(self, expr, order=None):
         symbols = [s for s in expr.free_symbols if isinstance(s, sp.Symbol)]
         pad = {s: sp.Symbol(_padded(s.name), **s.assumptions0) for s in symbols if _padded(s.name) != s.name}
         if not pad or len({_padded(s.name) for s in symbols}) != len(symbols):
@@ -103,7 +119,75 @@ class NaturalOrder:
         return [renamed.get(t, t.xreplace(back)) for t in ordered]
 
 
-class NotesLatexPrinter(NaturalOrder, LatexPrinter):
+# The factors of a product in the order a lecturer writes them: eta delta w y(1 - y) x.
+_TIER = {"number": 0, "eta": 1, "error": 2, "delta": 3, "w": 4, "slope": 5, "sum": 6, "input": 7, None: 8}
+
+
+def _roles(net) -> dict:
+    """Each symbol of ``net`` -> its role: eta, error (e, t), delta, w, y, v, x, b."""
+    roles = {net.eta: "eta"}
+    for kind, grid in (("delta", net.delta), ("y", net.y), ("v", net.v)) + ((("b", net.b),) if net.bias else ()):
+        roles.update({s: kind for l in range(1, net.depth + 1) for s in grid[l]})
+    roles.update({s: "w" for rows in net.weights.values() for row in rows for s in row})
+    roles.update({s: "x" for s in net.x})
+    roles.update({s: "error" for s in (*net.e, *net.t)})
+    return roles
+
+
+class FactorOrder:
+    """Orders the factors of a product: numbers, eta, errors, deltas, weights, then each unit's
+    activation slope with its output beside it (y (1 - y)), the backpropagated sum, the input last."""
+
+    _role_of: dict = {}
+
+    def _kinds(self, f) -> set:
+        from .indexform import ROLE_TABLE
+        kinds = set()
+        for a in f.atoms(sp.Indexed):
+            r = ROLE_TABLE.get(str(a.base.label))
+            kinds.add({"t": "error", "e": "error"}.get(r.kind, r.kind) if r else None)
+            f = f.xreplace({a: sp.Integer(1)})
+        kinds |= {self._role_of.get(s) for s in f.free_symbols}
+        return kinds - {None}
+
+    @staticmethod
+    def _units(f) -> list:
+        base = f.base if f.is_Pow else f
+        return [base] if (base.is_Symbol or isinstance(base, sp.Indexed)) else []
+
+    def _tier(self, f, args) -> tuple:
+        kinds = self._kinds(f)
+        if f.is_Number:
+            return _TIER["number"], ""
+        if kinds == {"eta"}:
+            return _TIER["eta"], ""
+        if "error" in kinds:
+            return _TIER["error"], ""
+        if f.has(sp.Sum) or (f.is_Add and "delta" in kinds):
+            return _TIER["sum"], ""
+        if kinds == {"delta"}:
+            return _TIER["delta"], ""
+        if kinds == {"w"}:
+            return _TIER["w"], ""
+        if (kinds and kinds <= {"y", "v"}) or (not kinds and f.atoms(sp.Function)):
+            own = self._units(f)
+            if own and not any(g is not f and not self._units(g) and g.has(own[0]) for g in args):
+                return _TIER["input"], ""             # y_k alone: the input of the weight, not a slope
+            unit = min((_padded(str(s)) for s in f.atoms(sp.Indexed, sp.Symbol) if s.is_Symbol or
+                        isinstance(s, sp.Indexed)), default="")
+            bare = own or isinstance(f, sp.Function)      # y or sigma(z) before 1 - y or 1 - sigma(z)
+            return _TIER["slope"], (unit, 0 if bare else 1)
+        if kinds == {"x"}:
+            return _TIER["input"], ""
+        return _TIER[None], ""
+
+    def _ordered_factors(self, expr) -> list:
+        args = list(expr.as_ordered_factors())
+        keyed = sorted(enumerate(args), key=lambda p: (*self._tier(p[1], args), p[0]))
+        return [a for _, a in keyed]
+
+
+class NotesLatexPrinter(FactorOrder, NaturalOrder, LatexPrinter):
     """LaTeX in a network's notation: symbol names from the profile, phi' never as Subs(Derivative)."""
 
     def __init__(self, net=None, settings=None):
@@ -114,6 +198,26 @@ class NotesLatexPrinter(NaturalOrder, LatexPrinter):
         super().__init__(settings)
         self._given = settings
         self._profile = net.profile if net is not None else None
+        self._role_of = _roles(net) if net is not None else {}
+
+    def _print_Mul(self, expr):
+        """A product without a denominator in a lecturer's order (see FactorOrder); others as SymPy prints them."""
+        if self.order in ("old", "none") or not isinstance(expr, sp.Mul):
+            return super()._print_Mul(expr)
+        if expr.could_extract_minus_sign():
+            rest = -expr
+            tex = self._print(rest)
+            return "- " + (rf"\left({tex}\right)" if rest.is_Add else tex)
+        if sp.fraction(expr, exact=True)[1] != 1:
+            return super()._print_Mul(expr)
+        args = self._ordered_factors(expr)
+        parts = []
+        for i, a in enumerate(args):
+            tex = self._print(a)
+            if self._needs_mul_brackets(a, first=(i == 0), last=(i == len(args) - 1)):
+                tex = rf"\left({tex}\right)"
+            parts.append(tex)
+        return self._settings["mul_symbol_latex"].join(parts)
 
     def _print_Indexed(self, expr):
         label = str(expr.base.label)
