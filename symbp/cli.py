@@ -90,16 +90,14 @@ def cmd_verify(args) -> int:
         return 0
     if args.answers:
         from .verify.answers import grade, grade_dict, grade_text, load_answers
-        graded = grade(derive(net), load_answers(args.answers))
+        graded = grade(net, load_answers(args.answers), latex=args.latex)
         print(json.dumps(grade_dict(graded), indent=1) if args.json else grade_text(graded))
         return 0 if all(g.correct for g in graded) else 1
-    if not args.param or args.expr is None:
-        raise SymbpError("verify: expected --param NAME and --expr EXPR (or --answers FILE, --list-symbols)")
+    if args.expr is None:
+        raise SymbpError("verify: expected --expr EXPR with --param NAME, or --expr 'lhs = rhs' "
+                         "(or --answers FILE, --list-symbols)")
     expr = read_text(STDIN, "expression", MAX_EXPR_BYTES).strip() if args.expr == STDIN else args.expr
-    if args.latex:
-        from .verify.latex import parse_latex_for
-        expr = parse_latex_for(net, expr)
-    result = verify(net, args.param, expr, quantity=args.quantity)
+    result = verify(net, args.param or None, expr, quantity=args.quantity, latex=args.latex)
     if args.json:
         print(json.dumps(result.to_dict(), indent=1))
     else:
@@ -190,13 +188,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("verify", help="check a hand derivation: exit 0 equivalent, 1 not, 2 bad input")
     _net_arguments(p)
-    p.add_argument("--param", help="canonical name: w2_1_3, b1_2, or delta2_1 with --quantity delta")
+    p.add_argument("--param", help="canonical name: w2_1_3, b1_2, delta2_1; or let EXPR's left side name it "
+                                  "('Delta w2_1_3 = ...')")
     p.add_argument("--expr", help="the formula, in identifiers: eta*delta2_1*y1_3")
-    p.add_argument("--quantity", default="gradient", choices=("gradient", "update", "new", "delta"))
+    p.add_argument("--quantity", choices=("gradient", "update", "new", "delta"),
+                   help="gradient (the default), or what the answer's left side says")
     p.add_argument("--latex", action="store_true",
                    help="EXPR is LaTeX in the notes' notation: \\eta \\delta^{(2)}_1 y^{(1)}_3")
     p.add_argument("--list-symbols", action="store_true", help="print every identifier and its meaning")
-    p.add_argument("--answers", metavar="FILE", help="grade a TOML file of [[answer]] param/quantity/expr tables")
+    p.add_argument("--answers", metavar="FILE", help="grade a TOML file of [[answer]] tables: expr, param, quantity, latex")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_verify)
 

@@ -320,7 +320,7 @@ def test_source_has_no_evaluator():
     (r"(x_1", "unbalanced"),
     (r"\frac12", r"\frac{...}{...}"),
     (r"\sqrt[3]{x_1}", r"\sqrt{...}"),
-    (r"(x_1^2)^3", "nested powers"),
+    (r"{x_1^2}^3", "nested powers"),       # a bracket (x_1^2)^3 is fine: see test_group_powers
     (r"x_1^{x_2}", "whole number"),
     (r"q", "unknown symbol"),
     (r"\alpha", "unknown symbol"),

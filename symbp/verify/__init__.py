@@ -12,6 +12,7 @@ from ..network import Network
 from ..printing import to_text
 from . import algebra as alg
 from .diagnose import MISTAKES, Case, Diagnosis, diagnose
+from .lhs import read_answer
 from .parse import ExpressionError, parse_expression
 from .symbols import (
     Timeout,
@@ -70,26 +71,32 @@ class VerifyResult:
                 "counterexample": self.counterexample, "mistake": self.mistake, "message": self.message}
 
 
-def verify(net: Network | Derivation | str, param: str, expr: str | sp.Expr | sp.MatrixBase,
-           quantity: str = "gradient", seed: int = 0, **flags: Any) -> VerifyResult:
+def verify(net: Network | Derivation | str, param: str | None = None,
+           expr: str | sp.Expr | sp.MatrixBase | None = None, quantity: str | None = None,
+           seed: int = 0, latex: bool = False, **flags: Any) -> VerifyResult:
     """Is ``expr`` the ``quantity`` of ``param`` in ``net``?
 
     Parameters
     ----------
     net : Network, Derivation, Spec, str or Path
         The network (a spec file or a layer string too), or a Derivation to reuse.
-    param : str
+    param : str or None
         A canonical name: ``w2_1_3``, ``b1_2``, ``delta2_1``, or a whole layer (``delta1``,
         ``W1``, the skip matrix ``W3_1``, ``b1``) whose ``expr`` is then a matrix formula such as
         ``(1 - y1**2)*(W2.T @ delta2 + W3_1.T @ delta3)``, compared entry by entry.
     expr : str or sympy expression
         Text in canonical identifiers (parsed by a whitelist parser, never evaluated), or a SymPy
-        expression in the network's symbols.
-    quantity : str
-        ``gradient`` (dE/dp), ``update`` (-eta dE/dp), ``new`` (p + update) or ``delta`` (implied
-        by a delta name).
+        expression in the network's symbols. A text may be ``lhs = rhs``: the left side names the
+        parameter and quantity (``Delta w2_1_1 = ...``, ``dE/dw2_1_1 = ...``, ``w2_1_1(n+1) = ...``,
+        ``delta2_1 = ...``; in LaTeX ``\\Delta w_{41}``, ``\\frac{\\partial E}{\\partial w_{41}}``),
+        and must agree with ``param`` and ``quantity`` where they are given.
+    quantity : str or None
+        ``gradient`` (dE/dp, the default), ``update`` (-eta dE/dp), ``new`` (p + update) or
+        ``delta`` (implied by a delta name).
     seed : int
         Seeds the random points of the numeric comparison.
+    latex : bool
+        ``expr`` is LaTeX in the notes' notation (see ``parse_latex_for``).
     **flags
         With a layer string: ``activation`` (or ``activations``), ``loss``, ``notation``, ...
 
@@ -104,9 +111,18 @@ def verify(net: Network | Derivation | str, param: str, expr: str | sp.Expr | sp
     ...        activation="sigmoid,linear").equivalent
     True
     """
-    d = net if isinstance(net, Derivation) else _derivation(Network.load(net, **flags))
-    t = target(d, param, quantity)
-    candidate = _fit(d, t, parse_for(d.net, expr) if isinstance(expr, str) else expr)
+    network = net.net if isinstance(net, Derivation) else Network.load(net, **flags)
+    if expr is None:
+        raise VerifyError("expr: expected a formula")
+    if isinstance(expr, str):       # parsed first: a refused answer never waits for the derivation
+        answer = read_answer(network, expr, param, quantity, latex)
+        param, quantity, expr = answer.param, answer.quantity, answer.value
+    if param is None:
+        raise VerifyError("param: expected --param NAME, or an answer lhs = rhs whose left side names it "
+                          "(Delta w2_1_1 = ..., or in LaTeX \\Delta w_{21} = ...)")
+    t = target(network, param, quantity or "gradient")
+    d = net if isinstance(net, Derivation) else _derivation(network)
+    candidate = _fit(d, t, expr)
     expected = t.build(lambda n: d.quantity(n, t.quantity, form="unrolled"))
     text = to_text(matrix_rule(d, t) if t.layer_level else expected)   # what verify accepts back
     rule = matrix_rule(d, t) if t.layer_level else d.quantity(t.name, t.quantity)

@@ -1,4 +1,8 @@
-"""Grading many answers: a TOML list of (param, quantity, expr) checked against one derivation."""
+"""Grading many answers: a TOML list of (param, quantity, expr) checked against one derivation.
+
+Every answer is read first, against the network alone; the derivation follows only if one
+could be read. An answer is text, or LaTeX with ``latex = true`` (or ``--latex`` for all).
+"""
 from __future__ import annotations
 
 import tomllib
@@ -8,19 +12,22 @@ from pathlib import Path
 from ..derive import QUANTITIES, Derivation
 from ..errors import SpecError, SymbpError
 from ..files import MAX_SPEC_BYTES, read_text
-from . import VerifyResult, verify
+from ..network import Network
+from . import VerifyResult, _derivation, verify
+from .lhs import read_answer
 
-ANSWER_KEYS = ("param", "quantity", "expr", "id")
+ANSWER_KEYS = ("param", "quantity", "expr", "id", "latex")
 
 
 @dataclass(frozen=True)
 class Answer:
     """One entry of an answers file."""
 
-    param: str
-    quantity: str
+    param: str | None             # None: the left side of ``lhs = rhs`` names it
+    quantity: str | None          # None: the left side's, or gradient
     expr: str
     id: str | None = None
+    latex: bool | None = None     # None: as --latex says
 
 
 @dataclass(frozen=True)
@@ -35,7 +42,8 @@ class Graded:
 
 
 def load_answers(path: str | Path) -> list[Answer]:
-    """[[answer]] tables with param, quantity (default gradient) and expr; bad files raise SpecError."""
+    """[[answer]] tables with expr, param and quantity (or an expr lhs = rhs), optionally id and
+    latex; bad files raise SpecError."""
     text = read_text(path, "answers file", MAX_SPEC_BYTES)     # a regular file of at most 1 MB
     try:
         raw = tomllib.loads(text)
@@ -52,21 +60,44 @@ def _answer(i: int, entry: dict) -> Answer:
     for key in entry:
         if key not in ANSWER_KEYS:
             raise SpecError(f"{where}.{key}", "a known key: one of " + ", ".join(ANSWER_KEYS), "unknown key")
-    for key in ("param", "expr"):
-        if not isinstance(entry.get(key), str):
-            raise SpecError(f"{where}.{key}", "a string", entry.get(key))
-    quantity = entry.get("quantity", "gradient")
-    if quantity not in QUANTITIES:
+    if not isinstance(entry.get("expr"), str):
+        raise SpecError(f"{where}.expr", "a string", entry.get("expr"))
+    if "param" in entry and not isinstance(entry["param"], str):
+        raise SpecError(f"{where}.param", "a string", entry["param"])
+    quantity = entry.get("quantity")
+    if quantity is not None and quantity not in QUANTITIES:
         raise SpecError(f"{where}.quantity", "one of " + ", ".join(QUANTITIES), quantity)
-    return Answer(entry["param"], quantity, entry["expr"], str(entry["id"]) if "id" in entry else None)
+    latex = entry.get("latex")
+    if latex is not None and not isinstance(latex, bool):
+        raise SpecError(f"{where}.latex", "true or false", latex)
+    return Answer(entry.get("param"), quantity, entry["expr"], str(entry["id"]) if "id" in entry else None,
+                  latex)
 
 
-def grade(d: Derivation, answers: list[Answer]) -> list[Graded]:
-    """Check every answer; an unreadable formula is graded wrong with its message, not fatal."""
-    out = []
+def grade(net: Network | Derivation, answers: list[Answer], latex: bool = False) -> list[Graded]:
+    """Check every answer (LaTeX where ``latex = true``, or all with ``latex``); an unreadable
+    formula is graded wrong with its message, not fatal. Answers are read before deriving."""
+    network = net.net if isinstance(net, Derivation) else net
+    read: list = []
     for a in answers:
         try:
-            out.append(Graded(a, verify(d, a.param, a.expr, quantity=a.quantity)))
+            r = read_answer(network, a.expr, a.param, a.quantity, latex if a.latex is None else a.latex)
+            if r.param is None:
+                raise SymbpError("param: expected a param key, or an expr lhs = rhs whose left side names it")
+            read.append(r)
+        except SymbpError as exc:
+            read.append(exc)
+    if all(isinstance(r, SymbpError) for r in read):
+        return [Graded(a, None, str(r)) for a, r in zip(answers, read)]
+    d = net if isinstance(net, Derivation) else _derivation(network)
+    out = []
+    for a, r in zip(answers, read):
+        if isinstance(r, SymbpError):
+            out.append(Graded(a, None, str(r)))
+            continue
+        a = Answer(r.param, r.quantity or "gradient", a.expr, a.id, a.latex)
+        try:
+            out.append(Graded(a, verify(d, a.param, r.value, quantity=a.quantity)))
         except SymbpError as exc:
             out.append(Graded(a, None, str(exc)))
     return out
@@ -87,6 +118,7 @@ def grade_text(graded: list[Graded]) -> str:
         verdict = "ok" if g.correct else ("error" if g.result is None else
                                           "wrong" if g.result.equivalent is False else "undecided")
         mistake = g.error if g.result is None else (g.result.mistake or "")
-        lines.append(f"{g.answer.id or i:>3}  {g.answer.param:<10} {g.answer.quantity:<9} {verdict:<8} {mistake}")
+        lines.append(f"{g.answer.id or i:>3}  {g.answer.param or '?':<10} {g.answer.quantity or '?':<9} "
+                     f"{verdict:<8} {mistake}")
     lines.append(f"score: {sum(g.correct for g in graded)}/{len(graded)}")
     return "\n".join(lines)

@@ -21,13 +21,20 @@ from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, Unex
 from ..network import Network
 from ..printing import latex_names, to_latex
 from . import algebra as alg
-from .parse import MAX_DEPTH, MAX_EXPONENT, MAX_LITERAL, ExpressionError, check_built, check_plain
+from .parse import (
+    MAX_DEPTH,
+    MAX_EXPONENT,
+    MAX_LITERAL,
+    MAX_POWER_DIGITS,
+    ExpressionError,
+    check_built,
+    check_plain,
+)
 from .symbols import function_table, matrix_symbols, symbol_table
 
 __all__ = ["parse_latex_expression", "parse_latex_for", "ExpressionError"]
 
 MAX_ITEMS = 500          # atoms (numbers, symbols, groups) in one formula
-MAX_POWER_DIGITS = 1000  # a number raised to a power may have at most this many digits
 
 GREEK = frozenset("""alpha beta gamma delta epsilon varepsilon zeta eta theta vartheta iota kappa
     lambda mu nu xi pi varpi rho varrho sigma varsigma tau upsilon phi varphi chi psi omega
@@ -462,7 +469,9 @@ class _Builder:
             self.fail(f"an exponent must be a whole number, not '{self._src(arg)}'", script)
         if abs(exponent) > MAX_EXPONENT:
             self.fail(f"exponent {exponent} is larger than {MAX_EXPONENT}", script)
-        if self._contains_power(base_node):
+        # (1 + e^{-v})^{2} and (1 + y^2)^2 are fine: a bracket says what is raised, and the
+        # number of digits a power of a number can reach is bounded in _pow.
+        if base_node.data != "paren" and self._contains_power(base_node):
             self.fail("nested powers are not accepted (write {y^2}^3 as y^{6})", script)
         return exponent
 
@@ -682,8 +691,9 @@ def _is_euler_item(node: Tree) -> bool:
     if node.data != "item" or len(node.children) != 2:
         return False
     atom, script = node.children
-    return (atom.data == "letter" and str(atom.children[0]) == "e" and script.data == "sup"
-            and _layer_of(script.children[0]) is None)
+    letters = [str(c) for c in atom.children if isinstance(c, Token) and c.type == "LETTER"]
+    is_e = atom.data in ("letter", "textname") and letters == ["e"]      # e, or \mathrm{e}
+    return is_e and script.data == "sup" and _layer_of(script.children[0]) is None
 
 
 def _layer_of(arg: Tree) -> int | None:

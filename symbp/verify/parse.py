@@ -17,6 +17,7 @@ MAX_LENGTH = 2000
 MAX_NODES = 500
 MAX_DEPTH = 50          # parentheses, and the depth of the syntax tree below
 MAX_EXPONENT = 100
+MAX_POWER_DIGITS = 1000  # a number raised to a power may have at most this many digits
 MAX_LITERAL = 1e100
 MAX_LEAVES = 100_000    # a formula written out in full, matrix products expanded entry by entry
 
@@ -39,7 +40,7 @@ class ExpressionError(SymbpError, ValueError):
     """A formula given to verify is outside the accepted grammar; the message names the token and column."""
 
     def __init__(self, message: str, column: int | None = None):
-        self.column = column
+        self.column, self.reason = column, message
         where = f" at column {column + 1}" if column is not None else ""
         super().__init__(f"{message}{where}")
 
@@ -219,19 +220,25 @@ class _Builder:
         return text if len(text) <= 40 else text[:37] + "..."
 
     def _power(self, node: ast.BinOp, depth: int) -> sp.Expr:
-        # Towers like 9**9**9**9 would build numbers of astronomic size: refuse any nesting.
-        for side in (node.left, node.right):
-            for inner in ast.walk(side):
-                if isinstance(inner, ast.BinOp) and isinstance(inner.op, ast.Pow):
-                    self.fail("nested powers are not accepted (write (x**2)**3 as x**6)", inner)
+        # Towers like 9**9**9**9 would build numbers of astronomic size: no power in an exponent.
+        # A power as the base was bracketed, (1 + y**2)**2, and is fine; a number's is bounded below.
+        for inner in ast.walk(node.right):
+            if isinstance(inner, ast.BinOp) and isinstance(inner.op, ast.Pow):
+                self.fail("nested powers are not accepted in an exponent", inner)
         base, exponent = self.build(node.left, depth), self.build(node.right, depth)
         if alg.is_matrix(exponent) or not exponent.is_Number:
             self.fail("an exponent must be a number", node.right)
         if abs(exponent) > MAX_EXPONENT:
             self.fail(f"exponent {exponent} is larger than {MAX_EXPONENT}", node.right)
+        if not alg.is_matrix(base) and base.is_Number and base != 0 and abs(base) != 1:
+            digits = abs(float(exponent)) * max(abs(math.log10(abs(float(base)) or 1e-300)), 1)
+            if not math.isfinite(digits) or digits > MAX_POWER_DIGITS:
+                self.fail(f"the power ({self._source(node.left)})**{exponent} is too large", node)
         return alg.power(base, exponent)
 
     def _Call(self, node: ast.Call, depth: int) -> sp.Expr:
+        if isinstance(node.func, ast.Constant) and type(node.func.value) in (int, float):
+            self.fail(f"write {node.func.value!r}*(...): a number before a bracket does not multiply", node)
         if not isinstance(node.func, ast.Name):
             self.fail(f"only named functions can be called, not {_describe(node.func)}", node)
         name = node.func.id

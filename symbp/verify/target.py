@@ -80,33 +80,37 @@ def layer_names(net: Network) -> dict[str, _Layered]:
     return out
 
 
-def target(d: Derivation, param: str, quantity: str) -> Target:
-    """The target of ``--param`` with ``--quantity`` (a delta's name implies the delta quantity)."""
+def target(net: Network | Derivation, param: str, quantity: str) -> Target:
+    """The target of ``--param`` with ``--quantity`` (a delta's name implies the delta quantity).
+
+    Needs only the network, so a request for an unknown name is refused before any derivation.
+    """
+    net = net.net if isinstance(net, Derivation) else net
     if quantity not in QUANTITIES:
         raise VerifyError(f"quantity: expected one of {', '.join(QUANTITIES)}, got {quantity!r}")
-    layered = layer_names(d.net).get(param)
+    layered = layer_names(net).get(param)
     if layered is not None:
-        quantity = _quantity(d, param, quantity, layered.kind == "delta")
+        quantity = _quantity(net, param, quantity, layered.kind == "delta")
         return Target(param, quantity, layered.kind, layered.layer, layered.names, layered.shape)
-    symbol = sp.Symbol(param, real=True)
-    quantity = _quantity(d, param, quantity, symbol in d.deltas)
+    layer = next((l for l, ds in net.delta.items() if any(s.name == param for s in ds)), None)
+    quantity = _quantity(net, param, quantity, layer is not None)
     if quantity == "delta":
-        return Target(param, quantity, "delta", d.deltas[symbol].layer, (param,))
-    pos = d.net.positions[param]
+        return Target(param, quantity, "delta", layer, (param,))
+    pos = net.positions[param]
     return Target(param, quantity, "weight" if pos.is_weight else "bias", pos.layer, (param,))
 
 
-def _quantity(d: Derivation, param: str, quantity: str, is_delta: bool) -> str:
+def _quantity(net: Network, param: str, quantity: str, is_delta: bool) -> str:
     if is_delta and quantity == "gradient":
         return "delta"          # a local gradient has no gradient of its own: the name says what is meant
     if quantity == "delta" and not is_delta:
-        names = ", ".join(s.name for s in d.deltas)
+        names = ", ".join(s.name for ds in net.delta.values() for s in ds)
         raise VerifyError(f"param: expected a local gradient ({names}, or a layer's: "
-                          f"{_layer_list(d.net, 'delta')}), got {param!r}")
-    if quantity != "delta" and param not in d.params and param not in layer_names(d.net):
-        names = ", ".join(d.params)
+                          f"{_layer_list(net, 'delta')}), got {param!r}")
+    if quantity != "delta" and param not in net.positions and param not in layer_names(net):
+        names = ", ".join(p.name for p in net.params())
         raise VerifyError(f"param: expected a weight or bias ({names}; or a layer's matrix: "
-                          f"{_layer_list(d.net, 'weight', 'bias')}), got {param!r}")
+                          f"{_layer_list(net, 'weight', 'bias')}), got {param!r}")
     return quantity
 
 
