@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 TEX_PACKAGES := texlive-latex-base texlive-latex-recommended texlive-fonts-recommended texlive-pictures latexmk poppler-utils
 
-.PHONY: test lint notes derive bench clean system-deps tex
+.PHONY: test test-min lint notes derive bench clean system-deps tex
 
 system-deps:
 	@if ! $(PY) -c "import venv, ensurepip" >/dev/null 2>&1; then \
@@ -30,6 +30,21 @@ $(STAMP): pyproject.toml | system-deps
 # pytest exits 5 when it collects no test: that must fail, and it does (any non-zero fails make).
 test: $(STAMP) tex
 	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest -q -p no:cacheprovider
+	$(MAKE) test-min
+
+# The declared floors really work: the core tests once more against exactly tests/min-pins.txt.
+MIN_VENV := .venv-min
+MIN_TESTS := tests/test_derive.py tests/test_compile.py tests/test_export_api.py \
+	tests/test_reference.py tests/test_verify_latex.py tests/test_min_pins.py
+$(MIN_VENV)/.installed: pyproject.toml tests/min-pins.txt | system-deps
+	$(PY) -m venv $(MIN_VENV)
+	$(MIN_VENV)/bin/pip install -q --upgrade pip
+	$(MIN_VENV)/bin/pip install -q -r tests/min-pins.txt 'pytest>=7' 'hypothesis>=6'
+	$(MIN_VENV)/bin/pip install -q --no-deps -e .
+	touch $@
+
+test-min: $(MIN_VENV)/.installed tex
+	HYPOTHESIS_PROFILE=ci $(MIN_VENV)/bin/python -m pytest -q -p no:cacheprovider $(MIN_TESTS)
 
 # ruff (config in pyproject.toml: E, F, B, I, UP; line length 120), installed into the venv on first use.
 lint: $(STAMP)
