@@ -196,7 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--latex", action="store_true",
                    help="EXPR is LaTeX in the notes' notation: \\eta \\delta^{(2)}_1 y^{(1)}_3")
     p.add_argument("--list-symbols", action="store_true", help="print every identifier and its meaning")
-    p.add_argument("--answers", metavar="FILE", help="grade a TOML file of [[answer]] tables: expr, param, quantity, latex")
+    p.add_argument("--answers", metavar="FILE",
+                   help="grade a TOML file of [[answer]] tables: expr, param, quantity, latex")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_verify)
 
