@@ -96,6 +96,13 @@ def test_text_lhs_names_param_and_quantity(seed003, text, param, quantity):
     assert verify(seed003, param, text, quantity=quantity).equivalent is True
 
 
+def test_cli_json_says_what_was_checked():
+    import json
+    proc = cli(*SEED003, "--json", "--latex", "--expr", r"\delta^{(1)}_2 = y^{(1)}_2 (1 - y^{(1)}_2) w^{(2)}_{12} e_1")
+    data = json.loads(proc.stdout)
+    assert proc.returncode == 0 and (data["param"], data["quantity"]) == ("delta1_2", "delta")
+
+
 def test_text_lhs_wrong_rhs_is_judged(seed003):
     result = verify(seed003, expr="Delta w2_1_1 = -eta*(d1 - y2_1)*y1_1")
     assert result.equivalent is False and result.mistake == "sign"

@@ -53,6 +53,8 @@ class VerifyResult:
     message: str
     rule: sp.Basic | None = field(default=None, compare=False)      # the expected rule, as verify prints it
     network: Network | None = field(default=None, repr=False, compare=False)
+    param: str | None = field(default=None, compare=False)       # what was checked, as given or
+    quantity: str | None = field(default=None, compare=False)    # as the answer's left side named it
 
     def _repr_latex_(self) -> str:
         """The verdict and the expected rule, in the network's notation (Jupyter)."""
@@ -68,7 +70,8 @@ class VerifyResult:
     def to_dict(self) -> dict:
         """The JSON of ``symbp verify --json``."""
         return {"equivalent": self.equivalent, "expected": self.expected_text,
-                "counterexample": self.counterexample, "mistake": self.mistake, "message": self.message}
+                "counterexample": self.counterexample, "mistake": self.mistake, "message": self.message,
+                "param": self.param, "quantity": self.quantity}
 
 
 def verify(net: Network | Derivation | str, param: str | None = None,
@@ -130,7 +133,7 @@ def verify(net: Network | Derivation | str, param: str | None = None,
         result = _shape_verdict(d, t, candidate, expected, text, seed)
     else:
         result = _compare(d, t, candidate, expected, text, seed)
-    return replace(result, rule=rule, network=d.net)
+    return replace(result, rule=rule, network=d.net, param=t.name, quantity=t.quantity)
 
 
 def _compare(d: Derivation, t: Target, candidate, expected, text: str, seed: int) -> VerifyResult:
