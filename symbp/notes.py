@@ -18,7 +18,7 @@ from sympy.printing.precedence import PRECEDENCE
 from .errors import SymbpError
 from .files import write_atomic, write_many
 from . import indexform as ix
-from .activations import get_activation, softmax_unit
+from .activations import get_activation, proves_derivative, softmax_unit
 from . import figure as fg
 from . import forms as fm
 from .derive import Derivation, Factor, derive
@@ -490,14 +490,29 @@ def _activations(T: _Tex) -> list[dict]:
             continue
         f = act.function(z)
         steps = [rf"{T(f)}" + (rf" = {T(f.rewrite(sp.exp))}" if f.rewrite(sp.exp) != f else "")]
-        raw = sp.diff(f.rewrite(sp.exp), z)
+        if not proves_derivative(act):
+            raise ValueError(f"the derivative of {act.name} in its own output is not SymPy's derivative")
+        given = sp.diff(f, z)            # SymPy's derivative before any rewriting: 1 - tanh^2(z), not exponentials
         own = act.derivative_in_output(f, z)
-        d_rows = [rf"\frac{{d}}{{dz}} {T(f)} &= {T(raw)}"]
-        if own != raw:
+        d_rows = [rf"\frac{{d}}{{dz}} {T(f)} &= {T(given)}"]
+        if T(own) != T(given):
             d_rows.append(rf"&= {T(own)}")
         out.append({"name": act.name, "description": act.name, "definition": steps[0],
-                    "rows": d_rows, "output_form": T(act.derivative_in_output(sp.Symbol('y'), z))})
+                    "rows": d_rows, "output_form": T(act.derivative_in_output(sp.Symbol('y'), z)),
+                    "step": _unit_step(T, given, own)})
     return out
+
+
+def _unit_step(T: _Tex, *exprs) -> str:
+    """What H means, once, where a derivative uses the unit step; its value at 0 read off the expression."""
+    steps = {h for e in exprs for h in e.atoms(sp.Heaviside)}
+    if not steps:
+        return ""
+    at_zero = {h.func(0, *h.args[1:]) for h in steps}
+    if len(at_zero) != 1:
+        raise ValueError("unit steps with different values at 0 in one derivative")
+    return (r"Here $H$ is the unit step: $H(z) = 1$ for $z > 0$ and $H(z) = 0$ for $z < 0$, with "
+            rf"$H(0) = {T(at_zero.pop())}$ as symbp takes it.")
 
 
 def _softmax_proof(T: _Tex, act) -> dict:
@@ -514,7 +529,7 @@ def _softmax_proof(T: _Tex, act) -> dict:
               rf"{P.doprint(act.derivative_in_output(ys[0], ys[1], False))}"]
     return {"name": act.name, "description": act.name,
             "definition": rf"y_{{1}} = {P.doprint(y[0])}", "rows": d_rows,
-            "output_form": r"y_{i}\left(\delta_{ij} - y_{j}\right)"}
+            "output_form": r"y_{i}\left(\delta_{ij} - y_{j}\right)", "step": ""}
 
 
 def _loss(T: _Tex) -> dict:

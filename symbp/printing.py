@@ -6,6 +6,7 @@ from functools import cmp_to_key, lru_cache
 
 import sympy as sp
 from sympy.printing.latex import LatexPrinter
+from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.str import StrPrinter
 
 
@@ -256,8 +257,10 @@ class NotesLatexPrinter(FactorOrder, NaturalOrder, LatexPrinter):
         return r" \odot ".join(self.parenthesize(a, 40) for a in expr.args)
 
     def _print_HadamardPower(self, expr):
-        """y^{(2)} squared elementwise: the base braced, so the layer superscript does not clash."""
-        return rf"{{{self.parenthesize(expr.base, 1000)}}}^{{\circ {self._print(expr.exp)}}}"
+        r"""y^{(2)} squared elementwise as y^{(2)} \odot y^{(2)}: no undefined circle power in the notes."""
+        if expr.exp.is_Integer and 2 <= expr.exp <= 3:
+            return r" \odot ".join([self.parenthesize(expr.base, PRECEDENCE["Mul"], strict=True)] * int(expr.exp))
+        raise NotImplementedError(f"an elementwise power {expr.exp} has no notation in the notes")
 
     def _print_ElementwiseApplyFunction(self, expr):
         """sigma applied to every entry of v^{(4)} prints as sigma(v^{(4)}), as a lecturer writes it."""

@@ -56,3 +56,34 @@ def test_displayed_deltas_mean_the_derived_rules(case):
         wrapped += r"\bigl(" in rhs
     if case in ("tanh_4653", "wide_16"):
         assert wrapped, "no wrapped row was checked"
+
+
+def _tex(layers: str, **flags) -> str:
+    from symbp.notes import render_tex
+    return render_tex(derive(Network.from_string(layers, **flags), check=False))
+
+
+def test_rules_read_in_a_persons_order():
+    """Positive term first, eta delta x, the slope's factors side by side, w - eta delta x (issue 13)."""
+    tanh = _tex("4-6-5-3", activation="tanh")
+    assert r"\boldsymbol{1} - \boldsymbol{y}^{(1)} \odot \boldsymbol{y}^{(1)}" in tanh
+    assert r"e_{j} \left(1 - \left(y^{(l)}_{j}\right)^{2}\right)" in tanh
+    sig = _tex("2-3-1", activation="sigmoid,linear")
+    assert r"\left(\boldsymbol{1} - \boldsymbol{y}^{(1)}\right) \odot \boldsymbol{y}^{(1)}" in sig
+    assert r"y^{(l)}_{j} \left(1 - y^{(l)}_{j}\right) \sum_{m=1}^{M}" in sig
+    assert r"\eta \left(d_{1} - y^{(2)}_{1}\right) w^{(2)}_{11} y^{(1)}_{1} \left(1 - y^{(1)}_{1}\right) x_{1}" in sig
+    ont = _tex("4-5-3", activation="relu,sigmoid", loss="bce", notation="ont", bias_sign="-")
+    assert r"w^{(1)}_{11} &\leftarrow w^{(1)}_{11} - \eta \delta^{(1)}_{1} x_{1}" in ont
+    for tex in (tanh, sig, ont):
+        assert r"\eta \left(-" not in tex and r"+ \boldsymbol{1}" not in tex
+
+
+def test_formulas_use_defined_notation():
+    """No circle power, a defined unit step, tanh' as SymPy writes it before any rewriting (issue 13)."""
+    tanh = _tex("4-6-5-3", activation="tanh")
+    assert r"\circ" not in tanh
+    assert r"\frac{d}{dz} \tanh{\left(z \right)} &= 1 - \tanh^{2}{\left(z \right)}" in tanh
+    assert r"\left(e^{z} + e^{- z}\right)^{2}" not in tanh          # the raw exponential quotient
+    relu = _tex("2-3-1", activation="relu,linear")
+    assert "Here $H$ is the unit step" in relu and "$H(0) = 0$" in relu
+    assert "H\\left(z\\right) \\\\\n&= H\\left(z\\right)" not in relu
