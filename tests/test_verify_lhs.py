@@ -43,6 +43,7 @@ LATEX_LHS = [
     (r"\frac{\partial E}{\partial w^{(2)}_{12}} = -e_1 y^{(1)}_2", "w2_1_2", "gradient"),
     (r"\partial E/\partial w^{(2)}_{13} = -\delta^{(2)}_1 y^{(1)}_3", "w2_1_3", "gradient"),
     (r"\partial \mathcal{E} / \partial b^{(2)}_{1} = -(d_1 - y^{(2)}_1)", "b2_1", "gradient"),
+    (r"\dfrac{\partial \mathcal E}{\partial b^{(2)}_{1}} = -(d_1 - y^{(2)}_1)", "b2_1", "gradient"),
     (r"w^{(2)}_{11}(n+1) = w^{(2)}_{11} + \eta (d_1 - y^{(2)}_1) y^{(1)}_1", "w2_1_1", "new"),
     (r"\delta^{(2)}_1 = d_1 - y^{(2)}_1", "delta2_1", "delta"),
     (r"\delta^{(1)}_2 = y^{(1)}_2 (1 - y^{(1)}_2) w^{(2)}_{12} \delta^{(2)}_1", "delta1_2", "delta"),
@@ -307,3 +308,10 @@ def test_cli_refusal_is_quick():
     proc = cli("3-4-4-2", "--activation", "sigmoid", "--param", "w1_1_1", "--expr", "eta*(x1")
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1
     assert time.perf_counter() - start < 4      # deriving 3-4-4-2 alone takes longer
+
+
+def test_huge_lhs_refused_at_once(seed003):
+    start = time.perf_counter()
+    with pytest.raises(ExpressionError, match="characters long"):
+        verify(seed003, expr="w" * 50_000 + "(n+1 = 1", latex=True)
+    assert time.perf_counter() - start < 1

@@ -15,11 +15,11 @@ import sympy as sp
 
 from ..network import Network
 from . import algebra as alg
-from .parse import ExpressionError
+from .parse import ExpressionError, check_plain
 from .target import VerifyError, layer_names
 
 # (pattern, quantity): the left side's shapes; <x> is the name, <loss> the loss letter.
-_LOSS_TEX = r"(?P<loss>\\mathcal\s*\{\s*[A-Za-z]\s*\}|[A-Za-z])"
+_LOSS_TEX = r"(?P<loss>\\mathcal\s*(?:\{\s*[A-Za-z]\s*\}|[A-Za-z])|[A-Za-z])"
 LATEX_LHS = (
     (re.compile(r"\\Delta\s*(?P<x>.+)", re.S), "update"),
     (re.compile(r"\\[dt]?frac\s*\{\s*\\partial\s*" + _LOSS_TEX + r"\s*\}\s*\{\s*\\partial\s*(?P<x>.+)\}", re.S),
@@ -52,7 +52,9 @@ def read_answer(net: Network, text: str, param: str | None, quantity: str | None
     ``param`` and ``quantity`` where they are given, and supplies them where not."""
     from . import parse_for
     from .latex import _strip_math_delimiters, parse_latex_for
-    if latex and isinstance(text, str):
+    # the size and alphabet of the whole answer first, so no pattern below ever sees a huge text
+    check_plain(text, "formula" if latex else "expression", whitespace="\t\r\n" if latex else "")
+    if latex:
         text = _strip_math_delimiters(text)
     split = split_equals(text, latex)
     parse = parse_latex_for if latex else parse_for
@@ -124,8 +126,8 @@ def read_lhs(net: Network, lhs: str, latex: bool) -> tuple[str, str]:
 
 
 def _check_loss(net: Network, letter: str, latex: bool, body: str) -> None:
-    squeezed = re.sub(r"\s+", "", letter)
-    accepted = {"E", net.profile.loss, re.sub(r"\s+", "", net.profile.loss_tex)} if latex \
+    squeezed = re.sub(r"[\s{}]+", "", letter)         # \mathcal{E}, \mathcal E, \mathcal{ E }
+    accepted = {"E", net.profile.loss, re.sub(r"[\s{}]+", "", net.profile.loss_tex)} if latex \
         else {"E", net.profile.loss}
     if squeezed not in accepted:
         shown = " or ".join(sorted({net.profile.loss_tex if latex else net.profile.loss, "E"}))
