@@ -846,7 +846,8 @@ def _paths_rule(T: _Tex, lhs: str, rules: ix.LayerRules) -> list[str]:
     if sorted(ordered, key=sp.default_sort_key) != sorted(total.args, key=sp.default_sort_key):
         raise ValueError("a term of the general hidden rule matches no path")
     sums = [T(t) for t in ordered]
-    pieces = [(r"\Bigl(" if coeff == 1 else rf"{T.factor(coeff)} \Bigl(") + sums[0]]
+    head = T.p.parenthesize(coeff, PRECEDENCE["Mul"], strict=True)     # y (1 - y) or (1 - y^2), bracketed once
+    pieces = [(r"\Bigl(" if coeff == 1 else rf"{head} \Bigl(") + sums[0]]
     pieces += [f"+ {t}" for t in sums[1:]]
     pieces[-1] += r"\Bigr)"
     return rows(lhs, pieces, budget=BUDGET - 18)       # the row is tagged with its layer
