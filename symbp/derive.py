@@ -259,8 +259,7 @@ def _symbol_for(net: Network, layer: int):
         at = layer + r.layer
         if r.kind == "w":
             src = at - 1 if r.src is None else layer + r.src
-            conn = next(c for c in net.graph.inputs(at) if c.src == src)
-            return net.weights[conn][idx[0] - 1][idx[1] - 1]
+            return net.weights[net.graph.weighted_from(at, src)][idx[0] - 1][idx[1] - 1]
         return {"y": net.y, "v": net.v, "delta": net.delta, "b": net.b}[r.kind][at][idx[0] - 1]
     return lookup
 
@@ -326,17 +325,20 @@ def _param_rule_factory(net: Network) -> Callable[[str], ParamRule]:
     """name -> the ParamRule of that weight or bias, from its layer's general factors."""
     s, E, eta = net.profile.delta_sign, net.loss_symbol, net.eta
 
+    # per layer, once: make() runs for every parameter asked for (200,000 on 784-256-10)
+    rules_of = {l: input_rules(net, l) for l in net.graph.order}
+    lookups = {l: _symbol_for(net, l) for l in net.graph.order}
+    widths_of = {l: _widths(net, l, rules_of[l]) for l in net.graph.order}
+
     def make(name: str) -> ParamRule:
         key, layer, index, src = net.positions[name]
         j, k = index[0] + 1, (index[1] + 1 if len(index) == 2 else None)
-        rules = input_rules(net, layer)
-        lookup = _symbol_for(net, layer)
-        widths = _widths(net, layer, rules)
+        rules, lookup, widths = rules_of[layer], lookups[layer], widths_of[layer]
         if k is None:
             p = net.b[layer][j - 1]
             dv_dp = ix.instantiate(rules.dv_db, {}, widths, lookup)
         else:
-            conn = next(c for c in net.graph.inputs(layer) if c.src == src)
+            conn = net.graph.weighted_from(layer, src)
             p = net.weights[conn][j - 1][k - 1]
             general = rules.dv_dw if conn.kind == "chain" else dict(rules.skip_dv_dw)[src - layer]
             dv_dp = ix.instantiate(general, {ix.j: j, ix.k: k}, widths, lookup)

@@ -80,12 +80,7 @@ def check_output_file(path: str | Path) -> Path:
     if str(path) == "":
         raise FileError(path, "expected an output file name, got an empty string")
     p = Path(path)
-    try:
-        mode = os.stat(p).st_mode
-    except FileNotFoundError:
-        mode = None
-    except OSError as exc:
-        raise FileError(path, f"cannot write here: {_reason(exc)}") from None
+    mode = _mode(p, path)
     if mode is not None and not stat.S_ISREG(mode):
         raise FileError(path, f"expected a file to write, got {_kind(mode)} (refusing to replace it)")
     _check_parent(p.parent, path)
@@ -97,13 +92,10 @@ def check_output_dir(path: str | Path) -> Path:
     if str(path) == "":
         raise FileError(path, "expected an output directory, got an empty string")
     p = Path(path)
-    try:
-        mode = os.stat(p).st_mode
-    except FileNotFoundError:
+    mode = _mode(p, path)
+    if mode is None:
         _check_parent(p.parent, path)
         return p
-    except OSError as exc:
-        raise FileError(path, f"cannot write here: {_reason(exc)}") from None
     if not stat.S_ISDIR(mode):
         raise FileError(path, f"expected a directory, got {_kind(mode) if not stat.S_ISREG(mode) else 'a file'}")
     if not os.access(p, os.W_OK | os.X_OK):
@@ -111,15 +103,22 @@ def check_output_dir(path: str | Path) -> Path:
     return p
 
 
+def _mode(p: Path, path) -> int | None:
+    """The file mode of ``p`` (None if it does not exist); any other failure is a FileError on ``path``."""
+    try:
+        return os.stat(p).st_mode
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise FileError(path, f"cannot write here: {_reason(exc)}") from None
+
+
 def _check_parent(parent: Path, path) -> None:
     """The nearest existing ancestor must be a writable directory (missing ones are created later)."""
     for d in (parent, *parent.parents):
-        try:
-            mode = os.stat(d).st_mode
-        except FileNotFoundError:
+        mode = _mode(d, path)
+        if mode is None:
             continue
-        except OSError as exc:
-            raise FileError(path, f"cannot write here: {_reason(exc)}") from None
         if not stat.S_ISDIR(mode):
             raise FileError(path, f"{d} is not a directory")
         if not os.access(d, os.W_OK | os.X_OK):

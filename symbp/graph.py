@@ -79,13 +79,25 @@ class Graph:
     def is_chain(self) -> bool:
         return not self.skips and not self.residuals
 
+    @cached_property
+    def _into(self) -> dict[int, tuple[Connection, ...]]:
+        # asked for once per parameter and unit: index the connections once
+        return {l: tuple(c for c in self.connections if c.dst == l) for l in range(self.depth + 1)}
+
     def inputs(self, layer: int) -> tuple[Connection, ...]:
         """Weighted connections into a layer: its chain connection first, then skips by source."""
-        return tuple(c for c in self.connections if c.dst == layer and c.weighted)
+        return tuple(c for c in self._into[layer] if c.weighted)
 
     def shortcuts(self, layer: int) -> tuple[Connection, ...]:
         """Residual shortcuts into a layer."""
-        return tuple(c for c in self.connections if c.dst == layer and not c.weighted)
+        return tuple(c for c in self._into[layer] if not c.weighted)
+
+    def weighted_from(self, dst: int, src: int) -> Connection:
+        """The weighted connection from layer ``src`` into layer ``dst`` (KeyError if there is none)."""
+        for c in self._into[dst]:
+            if c.weighted and c.src == src:
+                return c
+        raise KeyError((dst, src))
 
     def outgoing(self, layer: int) -> tuple[Connection, ...]:
         """Every connection out of a layer (its consumers), by target layer."""

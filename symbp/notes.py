@@ -242,12 +242,6 @@ def number(x, digits: int = SIG_DIGITS) -> str:
     return text
 
 
-def elide(units: Iterable[int]) -> list[Optional[int]]:
-    """Units of a layer to show, as every output shows them (present.shown): all, or first, second, None, last."""
-    units = list(units)
-    return [None if j is None else units[j - 1] for j in shown(len(units))]
-
-
 # -- the context, section by section -----------------------------------------------------------
 
 def _delta_definition(T: _Tex, v_tex: str) -> str:
@@ -283,9 +277,9 @@ def _figure(T: _Tex, highlight: dict) -> dict:
     L = net.depth
     dx = min(3.2, 13.0 / max(L, 1))
     nodes, edges, biases = [], [], []
-    shown = {}
+    placed = {}
     for l in range(L + 1):
-        units = elide(net.units(l))
+        units = list(shown(net.layers[l]))
         top = (len(units) - 1) / 2 * 1.3
         for n, j in enumerate(units):
             y = round(top - n * 1.3, 3)
@@ -296,13 +290,13 @@ def _figure(T: _Tex, highlight: dict) -> dict:
             label = T(net.x[j - 1]) if l == 0 else T(net.y[l][j - 1])
             nodes.append({"name": name, "x": round(l * dx, 3), "y": y, "label": label,
                           "kind": "input" if l == 0 else "unit"})
-            shown.setdefault(l, []).append((j, name))
+            placed.setdefault(l, []).append((j, name))
         if l < L and net.bias:
             biases.append({"name": f"bias{l + 1}", "x": round(l * dx + dx / 2, 3),
                            "y": round(top + 1.3, 3), "layer": l + 1})
     for l in range(1, L + 1):
-        for j, dst in shown[l]:
-            for k, src in shown[l - 1]:
+        for j, dst in placed[l]:
+            for k, src in placed[l - 1]:
                 w = net.W[l][j - 1][k - 1]
                 edges.append({"src": src, "dst": dst, "label": T(w) if w in highlight else "",
                               "thick": w in highlight})
@@ -310,13 +304,13 @@ def _figure(T: _Tex, highlight: dict) -> dict:
                 edges.append({"src": f"bias{l}", "dst": dst, "label": "", "thick": False, "bias": True})
     for e in edges:
         e.setdefault("bias", False)
-    outputs = [{"src": name, "label": T(net.y[L][j - 1])} for j, name in shown[L]]
-    graph = None if net.graph.is_chain else _figure_graph(T, highlight, nodes, biases, shown)
+    outputs = [{"src": name, "label": T(net.y[L][j - 1])} for j, name in placed[L]]
+    graph = None if net.graph.is_chain else _figure_graph(T, highlight, nodes, biases, placed)
     return {"nodes": nodes, "edges": edges, "biases": biases, "outputs": outputs,
             "width": round(L * dx, 3), "thin": len(edges) > 60, "graph": graph}
 
 
-def _figure_graph(T: _Tex, highlight: dict, nodes: list, biases: list, shown: dict) -> dict:
+def _figure_graph(T: _Tex, highlight: dict, nodes: list, biases: list, placed: dict) -> dict:
     """Skip connections as bundles of arcs below the columns, shortcuts as identity arcs above them."""
     net = T.net
     discs = {n["name"]: fg.Disc(n["name"], n["x"], n["y"], 0.3 if n["kind"] == "dots" else fg.UNIT_RADIUS)
@@ -329,7 +323,7 @@ def _figure_graph(T: _Tex, highlight: dict, nodes: list, biases: list, shown: di
     for c in sorted((c for c in net.graph.weighted if c.kind == "skip"), key=lambda c: (c.dst - c.src, c.dst, c.src)):
         start = min(d.y for l in range(c.src + 1, c.dst) for d in columns[l]) - fg.UNIT_RADIUS - fg.MARGIN
         start = min([start] + [low for span, low in floors if span[0] < c.dst and c.src < span[1]])
-        pairs = [(k, j, discs[s], discs[d]) for j, d in shown[c.dst] for k, s in shown[c.src]]
+        pairs = [(k, j, discs[s], discs[d]) for j, d in placed[c.dst] for k, s in placed[c.src]]
         b = fg.bundle([(s, d) for _, _, s, d in pairs], obstacles, (x[c.src + 1], x[c.dst - 1]), start)
         floors.append(((c.src, c.dst), b.label[1] - 0.35))
         edges = [{"path": _tikz_path(a), "thick": net.weights[c][j - 1][k - 1] in highlight}
@@ -376,7 +370,7 @@ def _forward(T: _Tex) -> dict:
     net, layers = T.net, []
     for l in range(1, net.depth + 1):
         eqs = []
-        for j in elide(net.units(l)):
+        for j in shown(net.layers[l]):
             if j is None:
                 eqs.append(r"&\;\;\vdots")
                 continue
@@ -801,7 +795,7 @@ def _deltas(T: _Tex, d: Derivation) -> list[dict]:
     net, out = T.net, []
     for l in range(net.depth, 0, -1):
         eqs = []
-        for j in elide(net.units(l)):
+        for j in shown(net.layers[l]):
             if j is None:
                 eqs.append(r"&\;\;\vdots")
                 continue

@@ -65,6 +65,15 @@ class Presentation:
             yield from view.params
 
 
+def consumers(net, layer: int) -> list[str]:
+    """The successors of a layer's units, one per path: "layer 2 (W2)", "layer 4 (W4, through the shortcut 1 -> 3)"."""
+    out = []
+    for path in net.graph.paths(layer):
+        via = ", ".join(f"through the shortcut {c.src} -> {c.dst}" for c in path.via)
+        out.append(f"layer {path.into.dst} ({path.into.key}{', ' + via if via else ''})")
+    return out
+
+
 def _layer_params(net, layer: int, full: bool) -> tuple[str | None, ...]:
     """W rows of every connection into the layer (unit-major), then the biases; gaps as None."""
     out: list[str | None] = []
@@ -93,7 +102,6 @@ def _squeeze(items: list) -> Iterator:
 
 def present(d: Derivation, full: bool = False) -> Presentation:
     """The presentation of derivation ``d``: every unit when ``full``, else representative ones."""
-    from .report import consumers
     net, idx = d.net, d.index
     matrix = {m.layer: m for m in d.matrix}
     views = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 import sympy as sp
 
 from .indexform import Role
-from .present import SHOWN_MAX, present, shown
+from .present import SHOWN_MAX, consumers, present, shown
 from .printing import role_layer, to_latex, to_text
 
 UNROLLED_MAX = 200     # parameters; above, the unrolled forms grow as width^depth
@@ -70,15 +70,6 @@ def derivation_dict(d) -> dict:
         "omitted": [] if unrolled else [f"gradient_unrolled: above {UNROLLED_MAX} parameters, since writing a "
                                         "gradient in outputs and weights alone multiplies out every path"],
     }
-
-
-def consumers(net, layer: int) -> list[str]:
-    """The successors of a layer's units, one per path: "layer 2 (W2)", "layer 4 (W4, through the shortcut 1 -> 3)"."""
-    out = []
-    for path in net.graph.paths(layer):
-        via = ", ".join(f"through the shortcut {c.src} -> {c.dst}" for c in path.via)
-        out.append(f"layer {path.into.dst} ({path.into.key}{', ' + via if via else ''})")
-    return out
 
 
 GAP = "  ..."

@@ -133,14 +133,14 @@ class _Point:
         if not self.forward:
             ys = {0: self.x}
             for l in net.graph.order:
-                v = sum((_dot(self.W[c.key], ys[c.src]) for c in net.graph.inputs(l)), _zero(self.x, net, l))
+                v = sum((_dot(self.W[c.key], ys[c.src]) for c in net.graph.inputs(l)), _zero(net, l))
                 v = v + (net.bias_sign * self.b[l] if net.bias else 0)
                 ys[l] = sum((ys[c.src] for c in net.graph.shortcuts(l)), _apply(net, l, v))
                 self.forward.append((v, ys[l]))
         return self.forward
 
 
-def _zero(like: np.ndarray, net, layer: int) -> np.ndarray:
+def _zero(net, layer: int) -> np.ndarray:
     return np.full((net.layers[layer], 1), mpmath.mpf(0), dtype=object)
 
 
@@ -213,7 +213,7 @@ def _line_derivative(net, pt: _Point, uW: dict, ub: dict, loss_line) -> mpmath.m
     ys, dys = {0: pt.x}, {0: np.full(pt.x.shape, mpmath.mpf(0), dtype=object)}
     for l, (v, y) in enumerate(pt.layers(net), start=1):     # the values at tau = 0, computed once
         dv = sum((_dot(uW[c.key], ys[c.src]) + _dot(pt.W[c.key], dys[c.src]) for c in net.graph.inputs(l)),
-                 _zero(pt.x, net, l))
+                 _zero(net, l))
         dv = dv + (net.bias_sign * ub[l] if net.bias else 0)
         ys[l] = y
         dys[l] = sum((dys[c.src] for c in net.graph.shortcuts(l)), _apply(net, l, v, dv)[1])
