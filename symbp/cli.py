@@ -4,7 +4,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -233,8 +235,28 @@ def _glue_values(argv: Sequence[str]) -> list[str]:
     return out
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised so that every ``finally`` runs: temporary files and directories go."""
+
+
+def _on_sigterm(signum, frame):
+    raise _Terminated()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(_glue_values(sys.argv[1:] if argv is None else argv))
+    # Python's default SIGTERM ends the process without unwinding; a LaTeX build would leave
+    # its scratch directory and staged outputs behind. Unwinding kills latexmk too (subprocess.run).
+    if threading.current_thread() is not threading.main_thread():
+        return _run(args)
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        return _run(args)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return args.func(args)
     except SymbpError as exc:
@@ -244,6 +266,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = exc.filename if exc.filename is not None else "symbp"
         print(f"symbp: error: {where}: {(exc.strerror or str(exc)).lower()}", file=sys.stderr)
         return 2
+    except _Terminated:
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:   # `symbp derive ... | head`: the reader left; not an error of ours

@@ -5,8 +5,14 @@ import os
 import stat
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:         # not on Windows: there, concurrent writers are not serialised
+    fcntl = None  # type: ignore[assignment]
 
 from .errors import FileError
 
@@ -148,15 +154,39 @@ def write_many(files: Mapping[str | Path, bytes]) -> list[Path]:
     try:
         for p, data in zip(paths, files.values()):
             staged.append((_stage(p, data), p))
-        for tmp, p in staged:
-            try:
-                os.replace(tmp, p)
-            except OSError as exc:
-                raise FileError(p, f"cannot write: {_reason(exc)}") from None
+        with _locked({p.parent for p in paths}):
+            for tmp, p in staged:
+                try:
+                    os.replace(tmp, p)
+                except OSError as exc:
+                    raise FileError(p, f"cannot write: {_reason(exc)}") from None
     finally:
         for tmp, _ in staged:
             Path(tmp).unlink(missing_ok=True)
     return paths
+
+
+@contextmanager
+def _locked(dirs: Iterable[Path]) -> Iterator[None]:
+    """Hold an advisory lock on each directory while a set of files is renamed into it.
+
+    Two symbp processes writing one set (notes.tex, notes.pdf, notes.log) into the same
+    directory then rename theirs one set after the other, never interleaved.
+    """
+    fds: list[int] = []
+    try:
+        for d in sorted(Path(d).resolve() for d in dirs):   # one order: no deadlock
+            try:
+                fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
+            except OSError:
+                continue                  # the rename reports what is wrong with the directory
+            fds.append(fd)
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        for fd in fds:
+            os.close(fd)                  # closing the descriptor releases its lock
 
 
 def _stage(path: Path, data: bytes) -> str:
