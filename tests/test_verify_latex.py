@@ -407,3 +407,49 @@ def test_latex_agrees_with_the_text_parser(pair):
         assert want is None and got is None, (tex, text, want, got)
         return
     assert got == want or sp.expand(got - want) == 0, (tex, text)
+
+
+# -- bare layer superscripts: nielsen's a^{2}_{1}, refused as a power where it could be a layer -------
+
+@pytest.fixture(scope="module")
+def nielsen():
+    return Network.from_string("2-2-1", activation="sigmoid", loss="half_sse", notation="nielsen")
+
+
+@pytest.mark.parametrize("tex,name", [(r"a^{2}_{1}", "a2_1"), (r"a^2_1", "a2_1"), (r"a_{1}^{2}", "a2_1"),
+                                      (r"\delta^{2}_{1}", "delta2_1"), (r"\delta_1^2", "delta2_1"),
+                                      (r"z^{1}_{2}", "z1_2"), (r"w^{2}_{12}", "w2_1_2"), (r"b^{1}_{2}", "b1_2")])
+def test_nielsen_bare_superscript_is_the_layer(nielsen, tex, name):
+    assert parse_latex_for(nielsen, tex) == S(name)
+
+
+def test_nielsen_power_needs_brackets(nielsen):
+    a11 = S("a1_1")
+    assert parse_latex_for(nielsen, r"(a^{1}_{1})^{2}") == a11 ** 2
+    assert parse_latex_for(nielsen, r"{a^{1}_{1}}^{2}") == a11 ** 2
+    assert parse_latex_for(nielsen, r"x_1^2 + y_1^2") == S("x1") ** 2 + S("y1") ** 2   # no layer on x, y
+    with pytest.raises(ExpressionError, match="no a\\^\\{3\\}_\\{1\\}"):
+        parse_latex_for(nielsen, r"a^{3}_{1}")            # no layer 3: never a cube of a^{1}_{1}
+    with pytest.raises(ExpressionError, match="nested powers"):
+        parse_latex_for(nielsen, r"{a^{1}_{1}^{2}}^{3}")
+
+
+def test_nielsen_answer_in_bare_layers_is_right(nielsen):
+    # by hand: C = (a2_1 - y1)^2/2, delta = dC/dz, so delta2_1 = (a2_1 - y1) a2_1 (1 - a2_1)
+    text = r"\delta^{2}_{1} = (a^{2}_{1} - y_1) a^{2}_{1} (1 - a^{2}_{1})"
+    assert verify(nielsen, expr=text, latex=True).equivalent is True
+    wrong = r"\delta^{2}_{1} = (a^{2}_{1} - y_1) a^{1}_{1} (1 - a^{1}_{1})"    # hidden unit's slope
+    assert verify(nielsen, expr=wrong, latex=True).equivalent is False
+
+
+@pytest.mark.parametrize("tex", [r"y^{2}_{1}", r"y_1^2", r"y_{1}^{2}", r"w_{11}^{2}", r"\delta_1^2"])
+def test_bare_power_that_could_be_a_layer_is_refused(layered, tex):
+    # haykin, layer numbering: y^{(2)}_{1} exists, so y_1^2 is a layer or a square: refused, not guessed
+    with pytest.raises(ExpressionError, match="the layer or a power"):
+        parse_latex_for(layered, tex)
+
+
+def test_bare_power_without_a_layer_reading_is_a_power(layered, seed003_global):
+    assert parse_latex_for(layered, r"{y^{(1)}_{1}}^{2}") == S("y1_1") ** 2
+    assert parse_latex_for(layered, r"d_1^2") == S("d1") ** 2
+    assert parse_latex_for(seed003_global, r"y_{1}^{2}") == S("y1_1") ** 2     # global: no layers at all

@@ -53,6 +53,10 @@ OTHER_COMMANDS = ("frac", "dfrac", "tfrac", "cdot", "times", "prime", "quad", "q
 ALLOWED_COMMANDS = (GREEK | set(FUNCTION_COMMANDS) | set(TEXT_COMMANDS) | set(SIZE_COMMANDS)
                     | set(OTHER_COMMANDS) | set(BOLD_COMMANDS) | set(TRANSPOSE_COMMANDS))
 SPACING = set(",;:! ")   # \, \; \: \! and "\ " are thin/medium/negative spaces: ignored
+# Profiles whose source writes the layer as a bare superscript (Nielsen's a^{l}_{j}): there a^{2}_{1}
+# is unit 1 of layer 2, never a square. (A column of the notation profile, kept here until
+# notation.py grows it.)
+BARE_LAYER_PROFILES = frozenset({"nielsen"})
 
 GRAMMAR = r"""
 start: sum
@@ -221,6 +225,14 @@ class SymbolMap:
         self.multi_letter = {k[0] for m in (self.primary, self.secondary) for k in m
                              if len(k[0]) > 1 and k[0].isalpha()}
         self.bases = {k[0] for m in (self.primary, self.secondary) for k in m}
+        self.bare_layers = net.profile.name in BARE_LAYER_PROFILES
+        self.layered = {k[0] for m in (self.primary, self.secondary) for k in m if k[1] is not None}
+        self.notation = net.profile.name
+
+    def could_be_layer(self, base: str, layer: int, groups: list[str]) -> bool:
+        """Would ^{layer} on this indexed name name a unit of the network's own numbering?"""
+        keys = {(base, (layer,), r) for r in _user_readings(groups)}
+        return bool(groups) and any(k in self.primary for k in keys)
 
     @staticmethod
     def _matrices(net: Network) -> dict[tuple, sp.ImmutableMatrix]:
@@ -488,8 +500,7 @@ class _Builder:
             self.fail("division by zero", node)
         return sp.Pow(base, exponent)
 
-    @staticmethod
-    def _contains_power(node) -> bool:
+    def _contains_power(self, node) -> bool:
         """Does the subtree raise anything to a non-layer power? (walked without recursion)"""
         stack = [node]
         while stack:
@@ -497,11 +508,23 @@ class _Builder:
             if isinstance(n, Tree):
                 if _is_euler_item(n):
                     continue            # e^{-v} is exp(-v), not a power that can grow
+                if n.data == "item" and self._bare_layer_item(n):
+                    sups = [c for c in n.children[1:] if c.data == "sup"]
+                    layer = sups[0] if sups and _bare_number(sups[0].children[0]) is not None else None
+                    stack.extend(c for c in n.children if c is not layer)   # the first bare ^{2} is the layer
+                    continue
                 if n.data == "sup" and n.children[0].data not in ("sup_primes", "sup_pair") \
                         and _layer_of(n.children[0]) is None and not _is_transpose(n.children[0]):
                     return True
                 stack.extend(n.children)
         return False
+
+    def _bare_layer_item(self, item: Tree) -> bool:
+        """Is this item a name whose bare superscript is its layer (nielsen's a^{2}_{1})?"""
+        atom = item.children[0]
+        if self.smap is None or not self.smap.bare_layers or atom.data not in ("letter", "command"):
+            return False
+        return str(atom.children[0]) in self.smap.layered
 
     # names: symbols and function heads
     def _name(self, tree: Tree, atom: Tree, scripts: list[Tree], before_group: bool) -> Piece:
@@ -544,17 +567,39 @@ class _Builder:
                 groups = self._indices(script.children[0])
                 continue
             plain.append(script)
-        layer, transposed, power = self._superscripts(plain, atom)
+        bare = self.smap is not None and self.smap.bare_layers and base in self.smap.layered
+        layer, transposed, power = self._superscripts(plain, atom, bare)
+        self._check_bare(base, layer, power, groups, plain, bare, tree, source)
         value = self._symbol(base, layer, groups, tree, source)
         return Piece(value=self._finish(value, transposed, power, tree), start=start, source=source)
 
-    def _superscripts(self, scripts: list[Tree], atom) -> tuple:
+    def _check_bare(self, base, layer, power, groups, scripts, bare: bool, tree, source: str) -> None:
+        """A bare ^{2} on an indexed name: nielsen's layer (which must exist), or elsewhere a power that is
+        refused where it could as well be a layer (y^{2}_{1} in layer numbering): never guessed."""
+        bare_numbers = [_bare_number(s.children[0]) for s in scripts if s.data == "sup"]
+        if bare and layer is not None and bare_numbers and layer == (bare_numbers[0],) \
+                and not self.smap.lookup(base, layer, groups)[0] \
+                and (groups or (base, layer) not in self.smap.matrices):
+            self.fail(f"'{source}': in the {self.smap.notation} notation a superscript on {base} is its layer, "
+                      f"and this network has no {source}; a power needs brackets around the name, as in "
+                      f"({base}^{{l}}_{{j}})^{{{layer[0]}}}", tree)
+        if layer is None and power is not None and bare_numbers and bare_numbers[0] is not None \
+                and self.smap is not None and self.smap.could_be_layer(base, bare_numbers[0], groups):
+            k, sub = bare_numbers[0], ",".join(groups)
+            self.fail(f"'{source}': is {k} the layer or a power? write the layer in brackets, "
+                      f"{base}^{{({k})}}_{{{sub}}}, or brace the name to raise it, "
+                      f"{{{base}^{{(l)}}_{{{sub}}}}}^{{{k}}}", tree)
+
+    def _superscripts(self, scripts: list[Tree], atom, bare: bool = False) -> tuple:
         """(layer, transposed, (exponent, entrywise) or None) of a name's superscripts, before or after
-        its subscript: w^{(3,1)}_{12} = w_{12}^{(3,1)}; \\mathbf{W}^{(2)T}, (y^{(1)}_1)^2."""
+        its subscript: w^{(3,1)}_{12} = w_{12}^{(3,1)}; \\mathbf{W}^{(2)T}, (y^{(1)}_1)^2. With ``bare``
+        (nielsen's a^{2}_{1}) a bare whole number is the layer too."""
         layer, transposed, power = None, False, None
         for script in scripts:
             arg = script.children[0]
             lay, marked = self._layer_script(arg)
+            if lay is None and bare and layer is None and _bare_number(arg) is not None:
+                lay, marked = (_bare_number(arg),), False
             if lay is not None and layer is None and not transposed and power is None:
                 layer, transposed = lay, marked
             elif _is_transpose(arg) and not transposed and power is None:
@@ -694,6 +739,21 @@ def _is_euler_item(node: Tree) -> bool:
     letters = [str(c) for c in atom.children if isinstance(c, Token) and c.type == "LETTER"]
     is_e = atom.data in ("letter", "textname") and letters == ["e"]      # e, or \mathrm{e}
     return is_e and script.data == "sup" and _layer_of(script.children[0]) is None
+
+
+def _bare_number(arg) -> int | None:
+    """^2 or ^{2}: the whole number 2 (a layer in nielsen's a^{2}_{1}); anything else: None."""
+    if not isinstance(arg, Tree):
+        return None
+    if arg.data == "sup_token":
+        tok = arg.children[0]
+        return int(str(tok)) if tok.type == "NUMBER" and str(tok).isdigit() and len(tok) == 1 else None
+    if arg.data != "sup_group":
+        return None
+    node = _single_item(arg.children[0])
+    if node is None or node.data != "number" or not str(node.children[0]).isdigit():
+        return None
+    return int(str(node.children[0]))
 
 
 def _layer_of(arg: Tree) -> int | None:
