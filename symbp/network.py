@@ -13,7 +13,7 @@ from . import notation as nt
 from .activations import Activation, get_activation
 from .errors import SymbpError
 from .graph import Connection, Graph
-from .losses import Loss, get_loss, scale
+from .losses import Loss, get_loss
 from .spec import Spec, load_spec, looks_like_layer_string, spec_from_layer_string
 
 
@@ -199,6 +199,43 @@ class Network:
     def batch(self) -> sp.Symbol:
         return sp.Symbol("N", integer=True, positive=True)
 
+    # -- the learning rule ([training]) -------------------------------------------------
+    @property
+    def training(self):
+        return self.spec.training
+
+    @cached_property
+    def lam(self) -> sp.Symbol:
+        """lambda, the weight decay (``lam``: ``lambda`` is a Python keyword)."""
+        return sp.Symbol("lam", positive=True)
+
+    @cached_property
+    def alpha(self) -> sp.Symbol:
+        """alpha, the momentum constant."""
+        return sp.Symbol("alpha", positive=True)
+
+    def previous(self, p: sp.Symbol) -> sp.Symbol:
+        """Delta p(n-1), the previous step of parameter p: ``dw2_1_1_prev``."""
+        return sp.Symbol(f"d{p.name}_prev", real=True)
+
+    def decayed(self, p: sp.Symbol) -> bool:
+        """Whether the regulariser counts p: every weight when lambda > 0, biases only with decay_biases."""
+        t = self.training
+        return t.weight_decay > 0 and (self.positions[p.name].is_weight or t.decay_biases)
+
+    def regulariser_term(self, p: sp.Symbol) -> sp.Expr:
+        """lambda/2 p^2 for a decayed parameter, else 0: p's share of the regulariser."""
+        return self.lam / 2 * p ** 2 if self.decayed(p) else sp.Integer(0)
+
+    def regulariser(self) -> sp.Expr:
+        """lambda/2 sum p^2 over the decayed parameters (0 without weight decay), counted once per batch."""
+        return sp.Add(*[self.regulariser_term(p) for p in self.params()])
+
+    @property
+    def loss_scale(self) -> sp.Expr:
+        """1/N under reduction = "mean" or for a loss that is a mean already (mse: never 1/N twice), else 1."""
+        return 1 / self.batch if self.loss.mean or self.training.reduction == "mean" else sp.Integer(1)
+
     @cached_property
     def loss_symbol(self) -> sp.Symbol:
         return sp.Symbol(self.profile.loss, real=True)
@@ -308,13 +345,11 @@ class Network:
 
     def loss_in_errors(self) -> sp.Expr:
         """E of one sample through the error signals (profiles that name e_j)."""
-        c = scale(self.loss, self.batch)
-        return c * sp.Add(*[self.loss.error_term(ej) for ej in self.e])
+        return self.loss_scale * sp.Add(*[self.loss.error_term(ej) for ej in self.e])
 
     def loss_in_outputs(self) -> sp.Expr:
         """E of one sample n, in the output symbols (the batch total sums this over n)."""
-        c = scale(self.loss, self.batch)
-        return c * sp.Add(*[self.loss.term(yj, tj) for yj, tj in zip(self.y[self.depth], self.t)])
+        return self.loss_scale * sp.Add(*[self.loss.term(yj, tj) for yj, tj in zip(self.y[self.depth], self.t)])
 
     # -- the explicit forward pass -------------------------------------------------------
     def forward_substitution(self, upto: int | None = None) -> dict[sp.Symbol, sp.Expr]:
@@ -329,8 +364,9 @@ class Network:
         return sub
 
     def explicit_loss(self) -> sp.Expr:
-        """E of one sample as an explicit function of x, w, b and the targets."""
-        return self.loss_in_outputs().xreplace(self.forward_substitution())
+        """E of one sample as an explicit function of x, w, b and the targets, plus the regulariser
+        lambda/2 sum w^2 under weight decay (one sample: online learning; a batch counts it once)."""
+        return self.loss_in_outputs().xreplace(self.forward_substitution()) + self.regulariser()
 
     def target_constraint(self) -> dict[sp.Symbol, sp.Expr]:
         """With a softmax + ce output the targets form a distribution: t_last = 1 - sum of the others."""

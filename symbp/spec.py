@@ -5,7 +5,7 @@ import difflib
 import math
 import tomllib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +19,11 @@ from .texchars import MAX_TITLE, untypesettable
 
 Matrix = tuple[tuple[float, ...], ...]
 
-TOP_KEYS = ("title", "network", "example")
+TOP_KEYS = ("title", "network", "example", "training")
 NETWORK_KEYS = ("layers", "activations", "loss", "bias", "bias_sign", "notation", "numbering", "skip", "residual")
 EXAMPLE_KEYS = ("inputs", "targets", "weights", "biases", "learning_rate")
+TRAINING_KEYS = ("momentum", "weight_decay", "decay_biases", "reduction")
+REDUCTIONS = ("sum", "mean")
 MAX_WIDTH = 4096
 MAX_LAYERS = 64
 MAX_VALUE = 1e6            # |x| of every number in [example]
@@ -46,6 +48,42 @@ class Example:
 
 
 @dataclass(frozen=True)
+class Training:
+    """The learning rule: momentum alpha, L2 weight decay lambda (E + lambda/2 sum w^2), the batch reduction.
+
+    ``reduction = "mean"`` multiplies the batch loss by 1/N; a loss that is already a mean (mse)
+    keeps its single 1/N, so mean never divides twice.
+    """
+
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    decay_biases: bool = False
+    reduction: str = "sum"
+
+    def __post_init__(self):
+        _check_training(self)
+
+    @property
+    def plain(self) -> bool:
+        """Plain gradient descent on the summed loss (the engine's behaviour before [training])."""
+        return self == Training()
+
+
+def _check_training(t: Training) -> None:
+    for key, ok, expected in (("momentum", lambda a: 0 <= a < 1, "a number alpha with 0 <= alpha < 1"),
+                              ("weight_decay", lambda a: 0 <= a <= MAX_VALUE,
+                               f"a number lambda with 0 <= lambda <= {MAX_VALUE:g}")):
+        value = getattr(t, key)
+        if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+                or not ok(value)):
+            raise SpecError(f"training.{key}", expected, value)
+    if not isinstance(t.decay_biases, bool):
+        raise SpecError("training.decay_biases", "true or false", t.decay_biases)
+    if t.reduction not in REDUCTIONS:
+        raise SpecError("training.reduction", "one of " + ", ".join(repr(a) for a in REDUCTIONS), t.reduction)
+
+
+@dataclass(frozen=True)
 class Spec:
     """A validated network: widths, one activation per computing layer, a loss, a notation."""
 
@@ -60,6 +98,7 @@ class Spec:
     example: Example | None = field(default=None, compare=False)
     skip: tuple[tuple[int, int], ...] = ()        # (s, l): W(l,s) y(s) is added to v(l)
     residual: tuple[tuple[int, int], ...] = ()    # (s, l): y(s) is added to y(l)
+    training: Training = field(default_factory=Training)
 
     def __post_init__(self):
         _check_network(self)
@@ -349,7 +388,23 @@ def spec_from_dict(raw: dict) -> Spec:
         numbering=net.get("numbering", "layer"),
         title=raw.get("title"),
         example=None if example is None else example_from_dict(_table("example", example)),
+        training=training_from_dict(_table("training", raw.get("training", {}))),
     )
+
+
+def training_from_dict(raw: dict) -> Training:
+    """The [training] table -> Training (every value checked, naming training.KEY)."""
+    _unknown_keys("training", raw, TRAINING_KEYS)
+    return Training(**raw)
+
+
+def with_training(spec: Spec, **values: Any) -> Spec:
+    """``spec`` with some [training] values replaced (the command line's --momentum etc.); None keeps one."""
+    given = {k: v for k, v in values.items() if v is not None}
+    if not given:
+        return spec
+    _unknown_keys("training", given, TRAINING_KEYS)
+    return replace(spec, training=replace(spec.training, **given))
 
 
 def _pairs(fld: str, value: Any) -> tuple:
@@ -398,7 +453,8 @@ def parse_layers(text: str) -> tuple[int, ...]:
 
 def spec_from_layer_string(text: str, activation: str = "sigmoid", loss: str = "half_sse", bias: bool = True,
                            bias_sign: str = "+", notation: str = "haykin", numbering: str = "layer",
-                           title: str | None = None, skip: str = "", residual: str = "") -> Spec:
+                           title: str | None = None, skip: str = "", residual: str = "",
+                           training: Training | None = None) -> Spec:
     """'2-3-1' with --activation sigmoid,linear etc. (and --skip 0:2 --residual 1:3) -> Spec."""
     layers = parse_layers(text)
     names = [a.strip() for a in activation.split(",")]
@@ -406,7 +462,8 @@ def spec_from_layer_string(text: str, activation: str = "sigmoid", loss: str = "
         names = names * max(len(layers) - 1, 1)
     return Spec(layers=layers, activations=tuple(_canonical_activation(i, a) for i, a in enumerate(names)),
                 loss=loss, bias=bias, bias_sign=bias_sign, notation=notation, numbering=numbering, title=title,
-                skip=parse_pairs("skip", skip), residual=parse_pairs("residual", residual))
+                skip=parse_pairs("skip", skip), residual=parse_pairs("residual", residual),
+                training=training or Training())
 
 
 def looks_like_layer_string(text: str) -> bool:
