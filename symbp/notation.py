@@ -22,6 +22,12 @@ class Profile:
     loss_tex: str
     activation_tex: str
     source: str
+    sample: str = "n"               # the index of a training sample (ont's n is the net input)
+    generic_tex: str = r"\varphi"   # the activation letter where the profile's is the logistic's sigma
+
+    def activation_letter(self, logistic: bool) -> str:
+        """The generic activation's LaTeX: sigma only names the logistic function."""
+        return self.activation_tex if logistic or self.activation_tex != r"\sigma" else self.generic_tex
 
     @property
     def delta_definition(self) -> str:
@@ -32,13 +38,15 @@ class Profile:
 
 PROFILES: tuple[Profile, ...] = (
     Profile("haykin", "v", "y", "d", "E", "e", -1, "phi",
-            "v", "y", "d", r"\mathcal{E}", r"\varphi", "Haykin; seeds 002 and 003"),
+            "v", "y", "d", r"\mathcal{E}", r"\varphi", "Haykin, Neural Networks and Learning Machines, ch. 4"),
     Profile("ont", "n", "o", "t", "E", None, +1, "sigma",
-            "n", "o", "t", "E", r"\sigma", "seed 004"),
+            "n", "o", "t", "E", r"\sigma",
+            "o for outputs, n for net inputs, t for targets", sample="p"),
     Profile("mitchell", "net", "a", "t", "E", None, -1, "f",
-            r"\mathit{net}", "a", "t", "E", "f", "seed 001 (Mitchell)"),
+            r"\mathrm{net}", "a", "t", "E", "f", "Mitchell, Machine Learning, ch. 4"),
     Profile("nielsen", "z", "a", "y", "C", None, +1, "sigma",
-            "z", "a", "y", "C", r"\sigma", "Nielsen, Neural Networks and Deep Learning, ch. 2"),
+            "z", "a", "y", "C", r"\sigma",
+            "Nielsen, Neural Networks and Deep Learning, ch. 2", sample="x"),
 )
 
 _BY_NAME = {p.name: p for p in PROFILES}

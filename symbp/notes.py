@@ -1,6 +1,7 @@
 """Lecture notes: a derivation -> a template context (all maths printed here) -> LaTeX -> PDF."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shutil
@@ -25,6 +26,7 @@ from .derive import Derivation, Factor, derive
 from .network import Network
 from .present import shown, shown_params as present_params
 from .progress import reporter
+from .selfcheck import DIGITS
 from .printing import NotesLatexPrinter, latex_names
 from .texchars import tex_char
 
@@ -244,6 +246,29 @@ def number(x, digits: int = SIG_DIGITS) -> str:
 
 # -- the context, section by section -----------------------------------------------------------
 
+def _phi(net: Network) -> str:
+    """The generic activation's letter: the profile's, except that sigma names only the logistic."""
+    return net.profile.activation_letter(all(net.activation(l).name == "sigmoid" for l in range(1, net.depth + 1)))
+
+
+def _check_words(check) -> str:
+    """How the rules were checked, in words for a footnote."""
+    if check is None:
+        return ""
+    if check.method == "symbolic":
+        how = (f"expanding the difference of each from the true derivative gives zero for {check.proved}, and "
+               if check.proved else "expansion cannot decide these (their exponentials do not cancel term by term), "
+               "so each rule stands on agreement: ")
+        return (f"All {check.checked} rules were compared with SymPy's derivative of the loss written out in full: "
+                f"{how}all agree at {check.points} random points computed to {DIGITS} digits "
+                f"(largest difference {check.max_rel_error:.1e}).")
+    rules = (f"All {check.checked} rules" if check.checked == check.total else
+             f"{check.checked} of the {check.total} rules (chosen at random, with each layer's first and last)")
+    return (f"{rules} and every entry of the matrix form were compared with SymPy's derivative of the loss "
+            f"written out in full, along random directions at {check.points} random points computed to {DIGITS} "
+            f"digits (largest relative difference {check.max_rel_error:.1e}).")
+
+
 def _delta_definition(T: _Tex, v_tex: str) -> str:
     sign = "-" if T.net.profile.delta_sign < 0 else ""
     return rf"{sign}\frac{{\partial {T(T.net.loss_symbol)}}}{{\partial {v_tex}}}"
@@ -254,7 +279,7 @@ def _notation(T: _Tex) -> dict:
     v1, y1 = net.v[1][0], net.y[1][0]
     rows_ = [("input $k$ of a sample", "x_{k}"),
              ("net input of a unit", T(v1)),
-             ("output of a unit", rf"{T(y1)} = {p.activation_tex}({T(v1)})"),
+             ("output of a unit", rf"{T(y1)} = {_phi(net)}({T(v1)})"),
              ("target of output unit $j$", f"{p.target_tex}_{{j}}"),
              ("weight into a unit from a unit of the layer before", T(net.W[1][0][0])),
              ("learning rate", r"\eta"),
@@ -266,9 +291,14 @@ def _notation(T: _Tex) -> dict:
     if skip is not None:
         rows_.insert(5, ("weight of a skip connection, from a unit of an earlier layer", T(net.weights[skip][0][0])))
     if net.e:
-        rows_.insert(4, ("error signal of output unit $j$", rf"e_{{j}} = {p.target_tex}_{{j}} - {p.out_tex}_{{j}}"))
+        rows_.insert(4, ("error signal of an output unit", rf"{T(net.e[0])} = {T(net.error(1))}"))
+    glob = None
+    if net.spec.numbering == "global" and net.depth > 1:      # the general rules' w^{(l)}_{jk}, by example
+        layered = _Tex(Network(dataclasses.replace(net.spec, numbering="layer")))
+        w = net.W[net.depth][0][0]
+        glob = rf"{T(w)} = {layered(w)}"
     return {"rows": [{"what": w, "tex": t} for w, t in rows_], "profile": p.name, "source": p.source,
-            "global": net.spec.numbering == "global", "skip": skip is not None}
+            "global": net.spec.numbering == "global", "skip": skip is not None, "layered": glob}
 
 
 def _figure(T: _Tex, highlight: dict) -> dict:
@@ -409,7 +439,7 @@ def _forward_graph(T: _Tex) -> dict:
     v, y = T(ix.B["v"][ix.j]), T(ix.B["y"][ix.j])
     general = [row for o in offsets for row in rows(v, T.terms(chain) + [
         f"+ {T(ix.net_input(net.bias_sign, net.bias, skips=(s,)) - chain)}" for s in o])]
-    general += [rf"{y} &= {p.activation_tex}\left({v}\right) + {T(ix.base('y', o)[ix.j])}"
+    general += [rf"{y} &= {_phi(net)}\left({v}\right) + {T(ix.base('y', o)[ix.j])}"
                 for o in sorted({c.src - c.dst for c in residuals}, reverse=True)]
     first = offsets[0][0] if offsets else None
     note = "" if first is None else (rf"the weights ${T(ix.base('w', 0, first)[ix.j, ix.i])}$ read the outputs "
@@ -418,7 +448,7 @@ def _forward_graph(T: _Tex) -> dict:
     said = [rf"{_layer_name(c.src)} also feeds layer~{c.dst} directly, through a skip connection with weights "
             rf"${T(fm.weight_matrix(net, c))}$ (entries ${T(net.weights[c][0][0])}, \dots$)" for c in skips]
     said += [rf"layer~{c.dst} adds the outputs of layer~{c.src} to its own through an identity shortcut, "
-             rf"${T(_vector(net, c.dst))} = {p.activation_tex}({T(_vector_v(net, c.dst))}) + {T(_vector(net, c.src))}$"
+             rf"${T(_vector(net, c.dst))} = {_phi(net)}({T(_vector_v(net, c.dst))}) + {T(_vector(net, c.src))}$"
              for c in residuals]
     return {"said": said, "general": general, "note": note, "skips": bool(skips), "shortcuts": bool(residuals)}
 
@@ -483,7 +513,8 @@ def _activations(T: _Tex) -> list[dict]:
             out.append(_softmax_proof(T, act))
             continue
         f = act.function(z)
-        steps = [rf"{T(f)}" + (rf" = {T(f.rewrite(sp.exp))}" if f.rewrite(sp.exp) != f else "")]
+        named = rf"{T(f)}" if f.is_Function else rf"{_phi(T.net)}(z) = {T(f)}"     # linear: phi(z) = z, not "z."
+        steps = [named + (rf" = {T(f.rewrite(sp.exp))}" if f.rewrite(sp.exp) != f else "")]
         if not proves_derivative(act):
             raise ValueError(f"the derivative of {act.name} in its own output is not SymPy's derivative")
         given = sp.diff(f, z)            # SymPy's derivative before any rewriting: 1 - tanh^2(z), not exponentials
@@ -492,7 +523,7 @@ def _activations(T: _Tex) -> list[dict]:
         if T(own) != T(given):
             d_rows.append(rf"&= {T(own)}")
         out.append({"name": act.name, "description": act.name, "definition": steps[0],
-                    "rows": d_rows, "output_form": T(act.derivative_in_output(sp.Symbol('y'), z)),
+                    "rows": d_rows, "output_form": T(act.derivative_in_output(sp.Symbol(T.net.profile.out_tex), z)),
                     "step": _unit_step(T, given, own)})
     return out
 
@@ -510,20 +541,50 @@ def _unit_step(T: _Tex, *exprs) -> str:
 
 
 def _softmax_proof(T: _Tex, act) -> dict:
+    """Softmax's two partial derivatives, in the profile's letters (nielsen: a = softmax(z))."""
+    p = T.net.profile
+    V, Y = p.net_tex, p.out_tex
     v = list(sp.symbols("v1:4", real=True))
     y = [softmax_unit(v, i) for i in range(3)]
     ys = list(sp.symbols("y1:4", real=True))
-    names = {**{a: f"v_{{{i}}}" for i, a in enumerate(v, 1)}, **{a: f"y_{{{i}}}" for i, a in enumerate(ys, 1)}}
+    names = {**{a: f"{V}_{{{i}}}" for i, a in enumerate(v, 1)}, **{a: f"{Y}_{{{i}}}" for i, a in enumerate(ys, 1)}}
     P = NotesLatexPrinter(None, {"symbol_names": names})
     same = sp.simplify(sp.diff(y[0], v[0]))
     other = sp.simplify(sp.diff(y[0], v[1]))
-    d_rows = [rf"\frac{{\partial y_{{1}}}}{{\partial v_{{1}}}} &= {P.doprint(same)} = "
+    d_rows = [rf"\frac{{\partial {Y}_{{1}}}}{{\partial {V}_{{1}}}} &= {P.doprint(same)} = "
               rf"{P.doprint(act.derivative_in_output(ys[0], ys[0], True))}",
-              rf"\frac{{\partial y_{{1}}}}{{\partial v_{{2}}}} &= {P.doprint(other)} = "
+              rf"\frac{{\partial {Y}_{{1}}}}{{\partial {V}_{{2}}}} &= {P.doprint(other)} = "
               rf"{P.doprint(act.derivative_in_output(ys[0], ys[1], False))}"]
+    definition = P.doprint(y[0])
+    P = NotesLatexPrinter(None, {"symbol_names": {ys[0]: f"{Y}_{{i}}", ys[1]: f"{Y}_{{j}}"}})
+    both = (rf"\partial {Y}_{{i}} / \partial {V}_{{j}} = {P.doprint(act.derivative_in_output(ys[0], ys[0], True))}"
+            rf"\text{{ for }} i = j \text{{ and }} {P.doprint(act.derivative_in_output(ys[0], ys[1], False))}"
+            rf"\text{{ for }} i \ne j")
     return {"name": act.name, "description": act.name,
-            "definition": rf"y_{{1}} = {P.doprint(y[0])}", "rows": d_rows,
-            "output_form": r"y_{i}\left(\delta_{ij} - y_{j}\right)", "step": ""}
+            "definition": rf"{Y}_{{1}} = {definition}",
+            "rows": d_rows, "output_form": both, "step": ""}
+
+
+def _simplification_rows(T: _Tex, r) -> list[str]:
+    """A matched loss and output activation, every step shown: softmax + ce collects the unit's output
+    (a_j times the sum of the targets, which is 1); sigmoid + bce writes dE/dy over one denominator, which
+    is the slope y (1 - y) it multiplies."""
+    net, s = T.net, T.net.profile.delta_sign
+    out = rows(T(r.symbol), [_delta_definition(T, T(r.net))]) + continued(T.terms(s * r.dE_dv))
+    y = _unit_output(net, r.net)
+    if len(r.chain) > 1:
+        out += continued(T.terms(sp.collect(sp.expand(s * r.dE_dv), y)))
+    else:
+        loss, slope = r.chain[0]
+        num, den = sp.fraction(sp.together(loss.result))
+        if sp.expand(den - slope.result) == 0:      # the fraction's denominator is the slope: they cancel
+            out += continued([rf"\frac{{{T(sp.expand(s * num))}}}{{{T(den)}}} \, {T(slope.result)}"])
+    return out + continued(T.terms(r.value))
+
+
+def _unit_output(net: Network, v):
+    l, j = _layer_unit(net, v, net.v)
+    return net.y[l][j - 1]
 
 
 def _loss(T: _Tex) -> dict:
@@ -629,11 +690,12 @@ def _chain_terms(T: _Tex, paths, show) -> list[str]:
 
 
 def _update_rows(T: _Tex, rule) -> list[str]:
-    """Delta p = -eta dE/dp and p(n+1) = p(n) + Delta p."""
+    """Delta p = -eta dE/dp and p(n+1) = p(n) + Delta p (n: the profile's sample index)."""
     net, p = T.net, rule.symbol
+    n = net.profile.sample
     step = net.eta * sp.cancel(rule.update / net.eta)
     return [rf"\Delta {T(p)} &= -\eta {T.partial(net.loss_symbol, p)} = {T(step)}",
-            rf"{T(p)}(n+1) &= {T(p)}(n) + \Delta {T(p)}(n) = {T.plus(p, step)}"]
+            rf"{T(p)}({n}+1) &= {T(p)}({n}) + \Delta {T(p)}({n}) = {T.plus(p, step)}"]
 
 
 def _worked_weight(T: _Tex, d: Derivation, name: str) -> dict:
@@ -662,7 +724,7 @@ def _worked_weight(T: _Tex, d: Derivation, name: str) -> dict:
             pieces[1] = "+ " + pieces[1]
         lines = pack(pieces, first=width(T(p)) + 6)
         if len(lines) <= 3 and max(width(line) for line in lines) <= BUDGET + 4:
-            unrolled = rows(rf"{T(p)}(n+1)", pieces)
+            unrolled = rows(rf"{T(p)}({net.profile.sample}+1)", pieces)
     factors = [f for path in delta.chain for f in path] + [dv_dp]
     out = {"symbol": T(p), "name": name, "unit": T(delta.symbol), "v": T(v), "chain": eq,
            "delta": delta_rows, "gradient": grad, "step": _update_rows(T, rule), "unrolled": unrolled,
@@ -814,6 +876,9 @@ def _index(T: _Tex, d: Derivation) -> dict:
         tex = rf"{dl} &= {T(r.hidden_delta)}" if len(r.paths) == 1 else " \\\\\n".join(_paths_rule(T, dl, r))
         hidden.append({"layer": l, "activation": net.activation(l).name, "tex": tex})
     out_rows = rows(dl, T.terms(idx.output.delta))
+    if idx.output.assumption:       # softmax + ce: the general delta first, then with the targets' sum set to 1
+        general = net.profile.delta_sign * sp.factor_terms(ix._simplify(idx.output.dE_dv))
+        out_rows = rows(dl, T.terms(general)) + continued(T.terms(idx.output.delta))
     w, b = ix.B["w"][ix.j, ix.k], ix.B["b"][ix.j]
     grads = [rf"\frac{{\partial {E}}}{{\partial {T(w)}}} &= {T(idx.weight_gradient)}",
              rf"\Delta {T(w)} &= {T(-net.eta * idx.weight_gradient)}"]
@@ -993,7 +1058,8 @@ def notes_context(derivation: Derivation) -> dict:
                     "loss": tex_escape(net.loss.description), "loss_name": tex_escape(net.spec.loss),
                     "bias": net.bias, "bias_sign": net.spec.bias_sign, "n_params": net.n_params,
                     "input_width": net.layers[0], "output_width": net.layers[-1]},
-        "letters": {"v": p.net_tex, "y": p.out_tex, "t": p.target_tex, "E": p.loss_tex, "phi": p.activation_tex,
+        "letters": {"v": p.net_tex, "y": p.out_tex, "t": p.target_tex, "E": p.loss_tex, "phi": _phi(net),
+                    "n": p.sample, "bias_input": "+1" if net.bias_sign > 0 else "-1",
                     "delta_sign": "-" if p.delta_sign < 0 else "", "error": net.e != []},
         "notation": _notation(T),
         "figure": _figure(T, chosen),
@@ -1011,9 +1077,8 @@ def notes_context(derivation: Derivation) -> dict:
         "example": _example(T, d),
         "simplification": None if simplification is None else {
             "unit": T(simplification.symbol), "why": tex_escape(simplification.simplification),
-            "raw": rows(T(simplification.symbol), [_delta_definition(T, T(simplification.net))])
-            + continued(T.terms(p.delta_sign * simplification.dE_dv)) + continued(T.terms(simplification.value))},
-        "check": None if d.check is None else tex_escape(str(d.check)),
+            "raw": _simplification_rows(T, simplification)},
+        "check": None if d.check is None else tex_escape(_check_words(d.check)),
     }
 
 

@@ -48,7 +48,8 @@ def test_notes_compile_clean(case, tmp_path):
     assert "undefined" not in log.lower() or "There were undefined references" not in log
     text = pdf_text(pdf)
     assert "Summary: the learning rules" in text
-    assert "(n + 1) = " in text            # an update rule p(n+1) = p(n) + Delta p(n)
+    n = CORPUS[case]().profile.sample      # ont's n is a net input: its samples are p
+    assert f"({n} + 1) = " in text          # an update rule p(n+1) = p(n) + Delta p(n)
     tex = (tmp_path / "notes.tex").read_text()
     for leak in ("Subs(", "Derivative(", "Dummy", "\\operatorname{Subs}", "\\theta"):
         assert leak not in tex
