@@ -44,7 +44,9 @@ class DeltaRule:
     ``chain`` is a sum of products: each inner tuple multiplies to one path from E to
     v_j (one path for an elementwise output unit, one per next-layer unit when hidden or
     under softmax). ``value`` is delta in the profile's sign, in next-layer deltas (hidden)
-    or in the unit's output, target and error (output).
+    or in the unit's output, target and error (output). ``general`` is the output delta for
+    targets of any sum when ``value`` is only its special case (softmax + ce: value uses that a
+    sample's targets sum to 1); None when ``value`` holds for any targets.
     """
 
     layer: int
@@ -57,6 +59,12 @@ class DeltaRule:
     value: sp.Expr             # delta = s dE/dv, simplified
     simplification: str | None = None
     network: Network | None = field(default=None, repr=False, compare=False)   # to print in its notation
+    general: sp.Expr | None = None   # delta for any targets, where value is a special case of it
+
+    @property
+    def any_targets(self) -> sp.Expr:
+        """delta for targets of any kind: what exported code evaluates."""
+        return self.value if self.general is None else self.general
 
     def _repr_latex_(self) -> str:
         from .printing import to_latex
@@ -232,24 +240,26 @@ def _multiply(chain: tuple[tuple[Factor, ...], ...]) -> sp.Expr:
     return sp.Add(*[sp.Mul(*[f.result for f in path]) for path in chain])
 
 
-def _simplify_output(net: Network, raw: sp.Expr) -> tuple[sp.Expr, str | None]:
-    """Cancel what cancels (sigmoid + bce); with softmax + ce use that targets sum to 1."""
+def _simplify_output(net: Network, raw: sp.Expr) -> tuple[sp.Expr, str | None, sp.Expr | None]:
+    """(taught form, why, general form or None): cancel what cancels (sigmoid + bce); softmax + ce
+    collects to y_j sum_m t_m - t_j for any targets, and teaches y_j - t_j, where they sum to 1."""
     if not net.activation(net.depth).elementwise:
         collected = sp.collect(sp.expand(raw), net.y[net.depth])
         simplified = collected.subs(sp.Add(*net.t), 1)
-        return simplified, "the targets of a sample sum to 1"
+        return simplified, "the targets of a sample sum to 1", collected
     if any(p.exp.is_negative and not (p.base.is_Number or p.base == net.batch) for p in raw.atoms(sp.Pow)):
-        return sp.factor(sp.cancel(raw)), "the fraction cancels"
-    return raw, None
+        return sp.factor(sp.cancel(raw)), "the fraction cancels", None
+    return raw, None, None
 
 
 def _output_delta(net: Network, j: int) -> DeltaRule:
     L = net.depth
     chain = _output_chain(net, j)
     raw = _multiply(chain)
-    simplified, note = _simplify_output(net, raw)
+    simplified, note, general = _simplify_output(net, raw)
     s = net.profile.delta_sign
-    return DeltaRule(L, j, net.delta[L][j - 1], net.v[L][j - 1], True, chain, raw, s * simplified, note, network=net)
+    return DeltaRule(L, j, net.delta[L][j - 1], net.v[L][j - 1], True, chain, raw, s * simplified, note, network=net,
+                     general=None if general is None else s * general)
 
 
 def _symbol_for(net: Network, layer: int):

@@ -79,11 +79,35 @@ def _generic(net: Network, layer: int, exprs_by_unit, names: dict) -> sp.Expr:
     return first
 
 
-def _output_delta(d: Derivation, names: dict) -> sp.Expr:
-    """delta of an output unit (profile sign), errors written out, in generic names."""
+def _output_delta(d: Derivation, names: dict, total: sp.Symbol | None = None) -> sp.Expr:
+    """delta of an output unit (profile sign) for targets of any kind, errors written out, in generic
+    names; a sample's sum of targets, where the general rule reads it (softmax + ce), as ``total``."""
     net, L = d.net, d.net.depth
     errors = {e: net.error(j) for j, e in enumerate(net.e, start=1)}
-    return _generic(net, L, lambda j: d.deltas[net.delta[L][j - 1]].value.xreplace(errors), names)
+    sums = {sp.Add(*net.t): total} if total is not None else {}
+    return _generic(net, L, lambda j: d.deltas[net.delta[L][j - 1]].any_targets.xreplace(errors).subs(sums), names)
+
+
+def _reads_target_sum(d: Derivation) -> bool:
+    """Whether the output delta for any targets reads a sample's sum of targets (softmax + ce)."""
+    return d.deltas[d.net.delta[d.net.depth][0]].general is not None
+
+
+def target_sum(net: Network) -> sp.Symbol:
+    """sum_j t_j of one sample, as the general output delta of softmax + ce reads it."""
+    return sp.Symbol(f"{net.profile.target}_sum", real=True)
+
+
+def output_delta_matrix(d: Derivation) -> sp.MatrixExpr:
+    """delta(L) over the output layer's vector, for targets of any sum: the matrix form's rule where it
+    holds for any targets, else the general unit rule (y_j sum_m t_m - t_j) vectorized."""
+    from .forms import _target, _vectors, vectorize
+    net, L = d.net, d.net.depth
+    if not _reads_target_sum(d):
+        return next(m.delta for m in d.matrix if m.layer == L)
+    y, t = net.y[L][0], net.t[0]
+    rule = _output_delta(d, {"y": y, "t": t}, target_sum(net))
+    return vectorize(rule, {y: _vectors(net, L)["y"], t: _target(net)}, net.layers[L])
 
 
 def _activation_slope(d: Derivation, layer: int, names: dict) -> sp.Expr:
@@ -109,8 +133,11 @@ def _equations(d: Derivation) -> list[str]:
     lines.append(f"{p.loss} = sum_n sum_j {to_text(net.loss.term(y, t) * _scale(net))}")
     if net.e:
         lines.append(f"{p.error} = {p.target} - {p.out}{L}")
+    if _reads_target_sum(d):
+        lines.append(f"{target_sum(net)} = sum_j {p.target}_j   (1 where the targets of a sample sum to 1, "
+                     f"and then delta{L} = {to_text(next(m.delta for m in d.matrix if m.layer == L))})")
     for m in sorted(d.matrix, key=lambda m: -m.layer):
-        lines.append(f"delta{m.layer} = {to_text(m.delta)}")
+        lines.append(f"delta{m.layer} = {to_text(output_delta_matrix(d) if m.layer == L else m.delta)}")
     for m in sorted(d.matrix, key=lambda m: m.layer):
         lines += [f"d{p.loss}/d{key} = sum_n {to_text(grad)}" for key, grad in m.weight_grads]
         if m.grad_b is not None:
@@ -540,9 +567,11 @@ class _PythonModule:
 
     def backward_pass(self) -> str:
         net, p, L = self.net, self.p, self.L
-        rules = [self.matrix[l].delta for l in range(L, 0, -1)]
+        rules = [output_delta_matrix(self.d)] + [self.matrix[l].delta for l in range(L - 1, 0, -1)]
         used = {s.name for r in rules for s in r.atoms(sp.MatrixSymbol)}
         body = self.load(used) + ["values = _forward(params, x)", f"{', '.join(self.values)} = values"]
+        if _reads_target_sum(self.d):     # one sum per sample: a (N,) row that broadcasts over the units
+            body.append(f"{self.pr(target_sum(net))} = {self.t}.sum(axis=0)")
         if net.e:
             yL, tL = sp.Symbol(self.out[L], real=True), sp.Symbol(p.target, real=True)
             body.append(f"{p.error} = {self.pr(net.error(1).xreplace({net.t[0]: tL, net.y[L][0]: yL}))}")
@@ -900,7 +929,10 @@ class _CModule:
                "    for (size_t n = 0; n < N; ++n) {",
                f"        const {R} *x = X + n*{n[0]};", f"        const {R} *t = T + n*{n[-1]};",
                "        forward_sample(params, x, &u);", *self.loss_lines("        ")]
-        out_delta = _output_delta(self.d, self.output_symbols()).xreplace({net.batch: sp.Symbol(f"({R})N")})
+        total = sp.Symbol("t_sum", real=True) if _reads_target_sum(self.d) else None
+        out_delta = _output_delta(self.d, self.output_symbols(), total).xreplace({net.batch: sp.Symbol(f"({R})N")})
+        if total is not None:     # sum_m t_m of the sample, which the general output delta reads
+            src += [f"        {R} t_sum = 0;", f"        for (size_t j = 0; j < {n[L]}; ++j) t_sum += t[j];"]
         src.append(f"        for (size_t j = 0; j < {n[L]}; ++j) u.delta{L}[j] = {self.pr(out_delta)};")
         for l in reversed(net.graph.order[:-1]):
             src += self.hidden_delta(l)

@@ -300,8 +300,12 @@ def _loss_value(loss_name: str, v: np.ndarray, y: np.ndarray, T: np.ndarray) -> 
 def _output_dE_dv(loss_name: str, act: str, v: np.ndarray, y: np.ndarray, T: np.ndarray) -> np.ndarray:
     """dE/dv of the output layer, one row per sample."""
     N = T.shape[0]
-    if loss_name in ("bce", "ce"):
-        return y - T          # sigma + bce and softmax + ce (rows of T sum to 1) cancel to y - t
+    if loss_name == "bce":
+        return y - T          # sigma + bce cancels to y - t for any targets
+    if loss_name == "ce":
+        # E = -sum_m t_m log y_m with d log y_m / dv_j = [m == j] - y_j, so dE/dv_j = y_j sum_m t_m - t_j:
+        # y - t only where a row of T sums to 1.
+        return y * T.sum(axis=1, keepdims=True) - T
     dE_dy = {"half_sse": y - T, "sse": 2.0 * (y - T), "mse": 2.0 * (y - T) / N}[loss_name]
     return dE_dy * activation_derivative(act, v, y)
 

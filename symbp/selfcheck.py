@@ -30,17 +30,20 @@ class CheckReport:
     max_rel_error: float = 0.0
     proved: int = 0
     total: int = 0             # parameters; checked < total when the unit rules were sampled
+    any_targets: bool = False  # also checked with the general output delta, at targets of any sum
 
     def __str__(self) -> str:
+        general = ("; with the general output delta, also at targets that do not sum to 1"
+                   if self.any_targets else "")
         if self.method == "symbolic":
             return (f"{self.checked} rules equal sympy.diff of the explicit loss: {self.proved} proved by "
                     f"expansion, all agree at {self.points} random {DIGITS}-digit points "
-                    f"(max difference {self.max_rel_error:.1e})")
+                    f"(max difference {self.max_rel_error:.1e}){general}")
         rules = (f"{self.checked} rules" if self.checked == self.total else
                  f"{self.checked} of the {self.total} rules (at random, and each layer's first and last)")
         return (f"{rules} and every entry of the matrix form agree with sympy.diff of the explicit loss "
                 f"along random directions at {self.points} random {DIGITS}-digit points "
-                f"(max relative difference {self.max_rel_error:.1e})")
+                f"(max relative difference {self.max_rel_error:.1e}){general}")
 
 
 def self_check(d, progress=None) -> CheckReport:
@@ -75,18 +78,53 @@ def _symbolic(d, progress) -> CheckReport:
             proved += 1
         if progress:
             progress(i + 1, len(d.params))
-    return CheckReport("symbolic", len(d.params), len(points), worst, proved)
+    general = _any_targets(d)
+    if general is not None:
+        worst = max(worst, _symbolic_any_targets(d, general, rng))
+    return CheckReport("symbolic", len(d.params), len(points), worst, proved, any_targets=general is not None)
+
+
+def _any_targets(d) -> dict | None:
+    """Every delta in unit values, with the output deltas that hold for any targets; None where the
+    taught output deltas already do (every loss but softmax + ce)."""
+    net = d.net
+    if all(d.deltas[s].general is None for s in net.delta[net.depth]):
+        return None
+    errors, out = {e: net.error(j) for j, e in enumerate(net.e, start=1)}, {}
+    for l in reversed(net.graph.order):
+        for s in net.delta[l]:
+            out[s] = d.deltas[s].any_targets.xreplace(errors).xreplace(out)
+    return out
+
+
+def _symbolic_any_targets(d, unrolled: dict, rng: random.Random) -> float:
+    """Each rule, with the general output delta, against sympy.diff of the loss WITHOUT the constraint
+    that the targets sum to 1, at 50-digit points whose targets do not."""
+    net, forward = d.net, d.net.forward_substitution()
+    E = net.explicit_loss()
+    points = [_random_point(net, rng, any_sum=True) for _ in range(2)]
+    worst = 0.0
+    for name, rule in d.params.items():
+        gap = sp.diff(E, rule.symbol) - rule.gradient.xreplace(unrolled).xreplace(forward)
+        for values in points:
+            worst = max(worst, _relative(gap, values))
+        if worst > TOLERANCE:
+            raise SelfCheckError(f"derived dE/d{name} for any targets disagrees with sympy.diff of the loss")
+    return worst
 
 
 def _relative(gap: sp.Expr, values: dict) -> float:
     return float(abs(gap.xreplace(values).evalf(DIGITS)))
 
 
-def _random_point(net, rng: random.Random) -> dict:
+def _random_point(net, rng: random.Random, any_sum: bool = False) -> dict:
+    """Inputs, parameters and targets; ``any_sum``: positive targets whose sum is not 1."""
     def r(lo=-1.0, hi=1.0):
         return sp.Float(rng.uniform(lo, hi), DIGITS)
     values = {s: r() for s in net.x + net.params()}
-    if net.loss.targets == "distribution":
+    if any_sum:
+        values.update({t: r(0.1, 2.0) for t in net.t})
+    elif net.loss.targets == "distribution":
         raw = [r(0.1, 1.0) for _ in net.t]
         values.update({t: v / sp.Add(*raw) for t, v in zip(net.t, raw)})
     else:
@@ -144,7 +182,7 @@ def _zero(net, layer: int) -> np.ndarray:
     return np.full((net.layers[layer], 1), mpmath.mpf(0), dtype=object)
 
 
-def _mp_point(net, rng: random.Random) -> _Point:
+def _mp_point(net, rng: random.Random, any_sum: bool = False) -> _Point:
     def r(shape, lo=-1.0, hi=1.0):
         flat = [mpmath.mpf(rng.uniform(lo, hi)) for _ in range(int(np.prod(shape)))]
         return np.array(flat, dtype=object).reshape(shape)
@@ -152,7 +190,9 @@ def _mp_point(net, rng: random.Random) -> _Point:
     W = {c.key: r((net.layers[c.dst], net.layers[c.src])) for c in net.graph.weighted}
     b = {l: r((net.layers[l], 1)) for l in layers} if net.bias else {}
     x = r((net.layers[0], 1))
-    if net.loss.targets == "distribution":
+    if any_sum:       # positive targets whose sum is not 1
+        t = r((net.layers[-1], 1), 0.1, 2.0)
+    elif net.loss.targets == "distribution":
         raw = r((net.layers[-1], 1), 0.1, 1.0)
         t = raw / mpmath.fsum(raw[:, 0])
     else:
@@ -221,7 +261,7 @@ def _line_derivative(net, pt: _Point, uW: dict, ub: dict, loss_line) -> mpmath.m
     return loss_line(list(y[:, 0]), list(dy[:, 0]), list(pt.t[:, 0]), 3)
 
 
-def _unit_values(d, pt: _Point) -> dict:
+def _unit_values(d, pt: _Point, any_targets: bool = False) -> dict:
     """{symbol: mpf}: every input, parameter, target, net input, output, error and delta.
 
     Net inputs and outputs by the forward pass of the check (v = W y +/- b, y = phi(v) in its exp
@@ -240,8 +280,9 @@ def _unit_values(d, pt: _Point) -> dict:
         vals.update(zip(net.y[l], y[:, 0]))
     vals[net.batch] = mpmath.mpf(3)
     vals.update({e: _evaluate(net.error(j), vals) for j, e in enumerate(net.e, start=1)})
+    rule = (lambda r: r.any_targets) if any_targets else (lambda r: r.value)
     for l in reversed(net.graph.order):
-        vals.update({s: _evaluate(d.deltas[s].value, vals) for s in net.delta[l]})
+        vals.update({s: _evaluate(rule(d.deltas[s]), vals) for s in net.delta[l]})
     return vals
 
 
@@ -320,7 +361,12 @@ def _numeric(d, progress, points: int = 2) -> CheckReport:
                 worst = max(worst, _agree(derived, loss_line, what))
             if progress:
                 progress(n + 1, points)
-    return CheckReport("numeric", len(sample), points, worst, total=len(names))
+        general = any(d.deltas[s].general is not None for s in net.delta[net.depth])
+        if general:     # the general output delta, at targets that do not sum to 1, without the constraint
+            pt = _mp_point(net, rng, any_sum=True)
+            rules = _Derived(d, pt, _unit_values(d, pt, any_targets=True), keep=set(sample))
+            worst = max(worst, _agree(rules, loss_line, "the rules for any targets"))
+    return CheckReport("numeric", len(sample), points, worst, total=len(names), any_targets=general)
 
 
 def _sample(net, names: list[str], rng: random.Random) -> list[str]:
