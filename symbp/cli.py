@@ -169,6 +169,32 @@ def cmd_check(args) -> int:
     return 0 if table.ok else 1
 
 
+def cmd_exercises(args) -> int:
+    from .notes import NotesError, TexMissing
+    from .sheets import write_exercises
+    try:
+        paths = write_exercises(args.spec, args.students, args.output, pdf=not args.no_pdf, moodle=args.moodle)
+    except TexMissing as exc:
+        print(f"symbp: {exc}", file=sys.stderr)
+        return 3
+    except NotesError as exc:
+        print(f"symbp: LaTeX failed: {exc.log_line or exc}", file=sys.stderr)
+        return 1
+    print(f"{len(paths)} files in {args.output}")
+    return 0
+
+
+def cmd_grade(args) -> int:
+    from .grade import write_grades
+    paths, book = write_grades(args.dir)
+    for s in book.students:
+        if s.error:
+            print(f"symbp: warning: {s.id}: {s.error}", file=sys.stderr)
+        print(f"{s.id:<12} {s.total:g}/{s.max:g} ({s.percent:g} %)")
+    print(", ".join(str(p) for p in paths))
+    return 1 if any(s.error for s in book.students) else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="symbp", description="Backpropagation derived with SymPy, step by step.",
                      epilog=LIMITS + " NET may be - to read the spec from stdin.")
@@ -220,6 +246,19 @@ def build_parser() -> argparse.ArgumentParser:
     _net_arguments(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("exercises", help="one sheet per student from a lecturer's ranges, an answer key, "
+                                         "answers templates (and Moodle XML)")
+    p.add_argument("spec", metavar="SPEC", help="a TOML file of ranges (README: Exercises and grading)")
+    p.add_argument("--students", required=True, metavar="ROSTER", help="a CSV with an id column (and name)")
+    p.add_argument("-o", "--output", required=True, metavar="DIR", help="where the sheets, key and templates go")
+    p.add_argument("--moodle", action="store_true", help="also write the number questions as moodle.xml")
+    p.add_argument("--no-pdf", action="store_true", help="write only the .tex files")
+    p.set_defaults(func=cmd_exercises)
+
+    p = sub.add_parser("grade", help="grade DIR/submissions/<id>.toml against DIR's key: grades.csv, grades.json")
+    p.add_argument("dir", metavar="DIR", help="a directory written by symbp exercises")
+    p.set_defaults(func=cmd_grade)
     return parser
 
 
