@@ -45,7 +45,7 @@ ROLES = {"output_weight": "weight", "hidden_weight": "weight", "output_bias": "b
 MAX_WIDTH = 6             # a sheet is worked by hand
 MAX_LAYERS = 5
 KINK_MARGIN = 0.1         # |v - kink| below this: the unit is on the kink, for a hand calculation
-SATURATION = 0.07         # phi'(v) / phi'(0) below this is saturated (sigmoid: |v| > 4.0, tanh: |v| > 2.6)
+SATURATION = 0.07         # phi'(v) / phi'(0) below this is saturated (sigmoid: |v| > 4.0, tanh: |v| > 2.0)
 UPDATE_MARGIN = 2.0       # a "new" answer must move p by this many tolerances, or "forgot the update" passes
 STUDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")   # also a file name: no '/' or leading '.'
 
