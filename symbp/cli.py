@@ -95,13 +95,24 @@ def cmd_verify(args) -> int:
         graded = grade(net, load_answers(args.answers), latex=args.latex)
         print(json.dumps(grade_dict(graded), indent=1) if args.json else grade_text(graded))
         return 0 if all(g.correct for g in graded) else 1
+    if args.steps:
+        from .verify.steps import read_steps, steps_text
+        if args.expr is not None:
+            raise SymbpError("--steps: the derivation is the file; leave out --expr")
+        result = verify(net, args.param or None, read_steps(args.steps), quantity=args.quantity, latex=True,
+                        steps=True)
+        print(json.dumps(result.to_dict(), indent=1) if args.json else steps_text(result))
+        return {True: 0, False: 1, None: 1}[result.equivalent]
     if args.expr is None:
         raise SymbpError("verify: expected --expr EXPR with --param NAME, or --expr 'lhs = rhs' "
-                         "(or --answers FILE, --list-symbols)")
+                         "(or --answers FILE, --steps FILE.tex, --list-symbols)")
     expr = read_text(STDIN, "expression", MAX_EXPR_BYTES).strip() if args.expr == STDIN else args.expr
     result = verify(net, args.param or None, expr, quantity=args.quantity, latex=args.latex)
     if args.json:
         print(json.dumps(result.to_dict(), indent=1))
+    elif result.steps is not None:
+        from .verify.steps import steps_text
+        print(steps_text(result))
     else:
         print(result.message)
         if not result.equivalent:
@@ -224,6 +235,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--latex", action="store_true",
                    help="EXPR is LaTeX in the notes' notation: \\eta \\delta^{(2)}_1 y^{(1)}_3")
     p.add_argument("--list-symbols", action="store_true", help="print every identifier and its meaning")
+    p.add_argument("--steps", metavar="FILE.tex",
+                   help="check a derivation line by line: the lines of an align environment (&=, \\\\)")
     p.add_argument("--answers", metavar="FILE",
                    help="grade a TOML file of [[answer]] tables: expr, param, quantity, latex")
     p.add_argument("--json", action="store_true")

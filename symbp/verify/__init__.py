@@ -14,6 +14,9 @@ from . import algebra as alg
 from .diagnose import MISTAKES, Case, Diagnosis, diagnose
 from .lhs import read_answer
 from .parse import ExpressionError, parse_expression
+from .refs import resolve
+from .score import credit
+from .steps import check_chain, is_chain
 from .symbols import (
     Timeout,
     close,
@@ -55,6 +58,8 @@ class VerifyResult:
     network: Network | None = field(default=None, repr=False, compare=False)
     param: str | None = field(default=None, compare=False)       # what was checked, as given or
     quantity: str | None = field(default=None, compare=False)    # as the answer's left side named it
+    score: float | None = field(default=None, compare=False)     # partial credit in [0, 1] (README, verify)
+    steps: tuple | None = field(default=None, compare=False)     # the links of a chain (steps.Link), in order
 
     def _repr_latex_(self) -> str:
         """The verdict and the expected rule, in the network's notation (Jupyter)."""
@@ -69,14 +74,18 @@ class VerifyResult:
 
     def to_dict(self) -> dict:
         """The JSON of ``symbp verify --json``."""
-        return {"equivalent": self.equivalent, "expected": self.expected_text,
-                "counterexample": self.counterexample, "mistake": self.mistake, "message": self.message,
-                "param": self.param, "quantity": self.quantity}
+        out = {"equivalent": self.equivalent, "expected": self.expected_text,
+               "counterexample": self.counterexample, "mistake": self.mistake, "message": self.message,
+               "param": self.param, "quantity": self.quantity, "score": self.score}
+        if self.steps is not None:
+            out["steps"] = [link.to_dict() for link in self.steps]
+        return out
 
 
 def verify(net: Network | Derivation | str, param: str | None = None,
            expr: str | sp.Expr | sp.MatrixBase | None = None, quantity: str | None = None,
-           seed: int = 0, latex: bool = False, **flags: Any) -> VerifyResult:
+           seed: int = 0, latex: bool = False, steps: bool = False, rubric: dict | None = None,
+           **flags: Any) -> VerifyResult:
     """Is ``expr`` the ``quantity`` of ``param`` in ``net``?
 
     Parameters
@@ -100,6 +109,12 @@ def verify(net: Network | Derivation | str, param: str | None = None,
         Seeds the random points of the numeric comparison.
     latex : bool
         ``expr`` is LaTeX in the notes' notation (see ``parse_latex_for``).
+    steps : bool
+        ``expr`` is a derivation (``lhs = step 1 = step 2 ...``), checked link by link even with one
+        '=' (a text with several '=' always is); the result has ``steps`` and an error-carried-forward
+        ``score``.
+    rubric : dict or None
+        Weights of the factor roles for partial credit, over ``score.RUBRIC``.
     **flags
         With a layer string: ``activation`` (or ``activations``), ``loss``, ``notation``, ...
 
@@ -117,6 +132,9 @@ def verify(net: Network | Derivation | str, param: str | None = None,
     network = net.net if isinstance(net, Derivation) else Network.load(net, **flags)
     if expr is None:
         raise VerifyError("expr: expected a formula")
+    if isinstance(expr, str) and (steps or is_chain(expr)):     # a derivation: checked link by link
+        return check_chain(network, expr, param, quantity, latex, seed,
+                           net if isinstance(net, Derivation) else None, rubric)
     if isinstance(expr, str):       # parsed first: a refused answer never waits for the derivation
         answer = read_answer(network, expr, param, quantity, latex)
         param, quantity, expr = answer.param, answer.quantity, answer.value
@@ -125,6 +143,11 @@ def verify(net: Network | Derivation | str, param: str | None = None,
                           "(Delta w2_1_1 = ..., or in LaTeX \\Delta w_{21} = ...)")
     t = target(network, param, quantity or "gradient")
     d = net if isinstance(net, Derivation) else _derivation(network)
+    return _verify_value(d, t, resolve(expr, d), seed, rubric)
+
+
+def _verify_value(d: Derivation, t: Target, expr, seed: int, rubric: dict | None = None) -> VerifyResult:
+    """The verdict on a parsed candidate for target ``t``, with its score."""
     candidate = _fit(d, t, expr)
     expected = t.build(lambda n: d.quantity(n, t.quantity, form="unrolled"))
     text = to_text(matrix_rule(d, t) if t.layer_level else expected)   # what verify accepts back
@@ -133,7 +156,8 @@ def verify(net: Network | Derivation | str, param: str | None = None,
         result = _shape_verdict(d, t, candidate, expected, text, seed)
     else:
         result = _compare(d, t, candidate, expected, text, seed)
-    return replace(result, rule=rule, network=d.net, param=t.name, quantity=t.quantity)
+    return replace(result, rule=rule, network=d.net, param=t.name, quantity=t.quantity,
+                   score=credit(d, t, candidate, result.equivalent, rubric))
 
 
 def _compare(d: Derivation, t: Target, candidate, expected, text: str, seed: int) -> VerifyResult:

@@ -34,6 +34,8 @@ from .symbols import function_table, matrix_symbols, symbol_table
 
 __all__ = ["parse_latex_expression", "parse_latex_for", "ExpressionError"]
 
+UPDATE_HEAD = "\\Delta"      # a Piece head: \Delta takes the name after it, as a function its argument
+
 MAX_ITEMS = 500          # atoms (numbers, symbols, groups) in one formula
 
 GREEK = frozenset("""alpha beta gamma delta epsilon varepsilon zeta eta theta vartheta iota kappa
@@ -44,12 +46,13 @@ FUNCTION_COMMANDS = {"exp": "exp", "log": "log", "ln": "ln", "tanh": "tanh", "sq
                      "sigma": "sigma", "varphi": "varphi", "phi": "phi"}
 # H(v), the step function that ReLU's derivative is printed with in the notes.
 LETTER_FUNCTIONS = {"H": lambda arg: sp.Heaviside(arg)}
-TEXT_COMMANDS = ("mathit", "mathrm", "mathsf", "operatorname", "text", "textrm", "textit")
+TEXT_COMMANDS = ("mathit", "mathrm", "mathsf", "operatorname", "text", "textrm", "textit", "mathcal")
 BOLD_COMMANDS = ("mathbf", "boldsymbol", "bm")          # vectors and matrices: \mathbf{W}^{(3,1)}
 TRANSPOSE_COMMANDS = ("top", "intercal")                # W^{\top}, as well as W^{T}
 SIZE_COMMANDS = ("left", "right", "big", "Big", "bigg", "Bigg", "bigl", "Bigl", "biggl", "Biggl",
                  "bigr", "Bigr", "biggr", "Biggr", "bigm", "Bigm", "biggm", "Biggm")
-OTHER_COMMANDS = ("frac", "dfrac", "tfrac", "cdot", "times", "prime", "quad", "qquad", "odot", "circ")
+OTHER_COMMANDS = ("frac", "dfrac", "tfrac", "cdot", "times", "prime", "quad", "qquad", "odot", "circ",
+                  "partial")                            # \frac{\partial E}{\partial w_{41}} in a step
 ALLOWED_COMMANDS = (GREEK | set(FUNCTION_COMMANDS) | set(TEXT_COMMANDS) | set(SIZE_COMMANDS)
                     | set(OTHER_COMMANDS) | set(BOLD_COMMANDS) | set(TRANSPOSE_COMMANDS))
 SPACING = set(",;:! ")   # \, \; \: \! and "\ " are thin/medium/negative spaces: ignored
@@ -107,7 +110,7 @@ HADAMARD.3: /\\(odot|circ)(?![A-Za-z])/
 BOLD.3: /\\(mathbf|boldsymbol|bm)(?![A-Za-z])/
 FRAC.3: /\\[dt]?frac(?![A-Za-z])/
 PRIMECMD.3: /\\prime(?![A-Za-z])/
-TEXTCMD.3: /\\(mathit|mathrm|mathsf|operatorname|text|textrm|textit)(?![A-Za-z])/
+TEXTCMD.3: /\\(mathit|mathrm|mathsf|operatorname|text|textrm|textit|mathcal)(?![A-Za-z])/
 SIZE.3: /\\(left|right|[bB]igg?[lrm]?)(?![A-Za-z])/
 SPACE.3: /\\([,;:! ]|q?quad(?![A-Za-z]))/
 CMD.1: /\\[A-Za-z]+/
@@ -226,6 +229,8 @@ class SymbolMap:
                              if len(k[0]) > 1 and k[0].isalpha()}
         self.bases = {k[0] for m in (self.primary, self.secondary) for k in m}
         self.bare_layers = net.profile.name in BARE_LAYER_PROFILES
+        self.params = frozenset(net.positions)
+        self.losses = {"E", net.profile.loss, re.sub(r"\\mathcal\{(\w)\}", r"\1", net.profile.loss_tex)}
         self.layered = {k[0] for m in (self.primary, self.secondary) for k in m if k[1] is not None}
         self.notation = net.profile.name
 
@@ -302,6 +307,7 @@ class _Builder:
         self.items = 0
         self.functions = {**LETTER_FUNCTIONS, **functions}
         self.fn_names = {name.lower(): name for name in functions if not name.endswith("'")}
+        self.params = smap.params if smap is not None else None
 
     # positions and messages
     @staticmethod
@@ -361,7 +367,7 @@ class _Builder:
         return alg.neg(value) if negative else value
 
     def product(self, tree: Tree) -> alg.Value:
-        items = self._merge_words(tree.children)
+        items = self._drop_sample_index(self._merge_words(tree.children))
         pieces = [self.item(node, i + 1 < len(items) and self._opens_call(items[i + 1]))
                   for i, node in enumerate(items)]
         # Right to left: a function head takes the piece just after it (\log\sigma(v) nests).
@@ -373,6 +379,10 @@ class _Builder:
             if not values:
                 raise ExpressionError(f"{piece.source} needs an argument, as in {piece.source}(...)", piece.start)
             arg = values.pop(0)
+            if piece.head == UPDATE_HEAD:
+                values.insert(0, Piece(value=self._quantity(arg.value, "update", piece), start=piece.start,
+                                       source=piece.source))
+                continue
             if arg.chain >= MAX_DEPTH:
                 raise ExpressionError(f"functions applied more than {MAX_DEPTH} deep", piece.start)
             values.insert(0, Piece(value=self._call(piece, arg), chain=arg.chain + 1,
@@ -381,6 +391,33 @@ class _Builder:
         for piece in values[1:]:
             value = self.combine(alg.product, value, piece.value, tree)
         return value
+
+    def _drop_sample_index(self, items: list[Tree]) -> list[Tree]:
+        """``w_{41}(n)``, ``y_1(n)``: the sample index n of the lecture notes says nothing more; dropped."""
+        if self.smap is not None and self.smap.lookup("n", None, [])[0]:
+            return items            # n names a symbol of this profile: a product, not an index
+        return [node for i, node in enumerate(items) if i == 0 or not _is_sample_index(node)]
+
+    def _quantity(self, value, quantity: str, piece) -> alg.Value:
+        """``\\Delta w_{41}`` or ``\\partial E/\\partial w_{41}`` inside a formula: the placeholder of that quantity."""
+        from .refs import ref
+        if not isinstance(value, sp.Symbol) or self.params is None or value.name not in self.params:
+            what = r"\Delta" if quantity == "update" else r"\partial E/\partial"
+            raise ExpressionError(f"{what} takes a weight or bias, as in {what} w_{{41}}", piece.start)
+        return ref(value.name, quantity)
+
+    def _gradient_ref(self, frac: Tree, node) -> sp.Symbol:
+        """\\frac{\\partial E}{\\partial w_{41}(n)} inside a formula: the gradient's placeholder."""
+        num, den = _single_product(frac.children[1]), _single_product(frac.children[2])
+        letters = [self._src(i).strip() for i in num[1:] if not _is_sample_index(i)]
+        loss = re.sub(r"\\mathcal\s*\{?\s*(\w)\s*\}?", r"\1", " ".join(letters)).strip()
+        if self.smap is None or loss not in self.smap.losses:
+            self.fail(f"\\partial {loss}: the loss is {' or '.join(sorted(self.smap.losses if self.smap else {'E'}))}",
+                      frac)
+        if len(den) == 3 and not _is_sample_index(den[2]):
+            self.fail("\\frac{\\partial E}{\\partial ...} takes one weight or bias below", frac)
+        piece = self.item(den[1], False)
+        return self._quantity(piece.value, "gradient", Piece(start=self._pos(frac)))
 
     def _opens_call(self, node: Tree) -> bool:
         atom = node.children[0]
@@ -423,6 +460,8 @@ class _Builder:
         if kind == "number":
             value = self._number(atom.children[0])
             inner, is_group = None, False
+        elif kind == "frac" and _partial_pair(atom) is not None:
+            value, inner, is_group = self._gradient_ref(atom, tree), None, False
         elif kind == "frac":
             num, den = self.sum(atom.children[1]), self.sum(atom.children[2])
             if not alg.is_matrix(den) and den == 0:
@@ -538,6 +577,8 @@ class _Builder:
         else:
             base = str(atom.children[0])
         start, source = self._pos(tree), self._src(tree)
+        if kind == "command" and base == "\\Delta" and not scripts:
+            return Piece(head=UPDATE_HEAD, start=start, source=source)      # \Delta w_{41}: an update
         head = self._head_name(kind, base, scripts, before_group)
         if head is not None:
             primes, power = 0, None
@@ -739,6 +780,29 @@ def _is_euler_item(node: Tree) -> bool:
     letters = [str(c) for c in atom.children if isinstance(c, Token) and c.type == "LETTER"]
     is_e = atom.data in ("letter", "textname") and letters == ["e"]      # e, or \mathrm{e}
     return is_e and script.data == "sup" and _layer_of(script.children[0]) is None
+
+
+def _is_sample_index(node: Tree) -> bool:
+    """(n) as an item: a bracket around the bare letter n."""
+    if len(node.children) != 1 or node.children[0].data != "paren":
+        return False
+    inner = _single_item(node.children[0].children[0])
+    return inner is not None and inner.data == "letter" and str(inner.children[0]) == "n"
+
+
+def _partial_pair(frac: Tree) -> Tree | None:
+    """\\frac{\\partial E}{\\partial w_{41}}: the item of the name differentiated by, else None."""
+    num, den = _single_product(frac.children[1]), _single_product(frac.children[2])
+    if not num or not den or len(num) < 2 or len(den) < 2:
+        return None
+    if not all(_is_partial(p[0]) for p in (num, den)) or len(den) > 3:
+        return None
+    return den[1]
+
+
+def _is_partial(item: Tree) -> bool:
+    atom = item.children[0]
+    return len(item.children) == 1 and atom.data == "command" and str(atom.children[0]) == "\\partial"
 
 
 def _bare_number(arg) -> int | None:

@@ -1,0 +1,139 @@
+r"""verify checks a derivation step by step: an '=' chain or an align environment (issue 15, item 2).
+
+Every rule below is worked out by hand. Seed 003 is 2-3-1, sigmoid hidden, linear output, half_sse,
+global numbering (hidden units 1..3, output unit 4): delta_4 = d_1 - y_4, delta_1 = y_1 (1 - y_1) w_41 delta_4,
+Delta b_1 = eta delta_1, Delta w_11 = eta delta_1 x_1, b_1(n+1) = b_1 + Delta b_1.
+"""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from symbp.derive import derive
+from symbp.network import Network
+from symbp.verify import ExpressionError, verify
+from symbp.verify.steps import read_steps
+
+SEED003 = ["2-3-1", "--activation", "sigmoid,linear", "--loss", "half_sse", "--numbering", "global"]
+BIAS = r"b_1(n+1) = b_1(n) + \Delta b_1(n)"
+RIGHT = r"b_1(n) + \eta (d_1 - y_4) w_{41} y_1 (1 - y_1)"
+
+
+@pytest.fixture(scope="module")
+def seed003():
+    return derive(Network.from_string("2-3-1", activation="sigmoid,linear", loss="half_sse", numbering="global"))
+
+
+def cli(*args):
+    return subprocess.run([sys.executable, "-m", "symbp", "verify", *SEED003, *args], capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_a_right_chain_holds_link_by_link(seed003):
+    r = verify(seed003, expr=rf"{BIAS} = b_1(n) + \eta \delta_1 = {RIGHT}", latex=True)
+    assert r.equivalent is True and r.score == 1.0 and r.mistake is None
+    assert (r.param, r.quantity) == ("b1_1", "new")
+    assert [k.equivalent for k in r.steps] == [True, True, True]
+    assert r.steps[0].source == "b_1(n+1)" and r.steps[1].source == r"b_1(n) + \Delta b_1(n)"
+
+
+def test_the_gradient_written_inside_a_step(seed003):
+    text = rf"{BIAS} = b_1(n) - \eta \frac{{\partial E(n)}}{{\partial b_1(n)}} = {RIGHT}"
+    assert verify(seed003, expr=text, latex=True).equivalent is True
+
+
+def test_a_wrong_middle_step_is_named_and_the_rest_carried_forward(seed003):
+    wrong = r"b_1(n) - \eta \delta_1"                         # the sign of the step
+    carried = r"b_1(n) - \eta (d_1 - y_4) w_{41} y_1 (1 - y_1)"   # follows from the wrong line
+    r = verify(seed003, expr=f"{BIAS} = {wrong} = {carried}", latex=True)
+    assert r.equivalent is False and r.mistake == "sign"
+    assert r.message.startswith(f"step 2 of 3: {wrong} is not equal to step 1: sign")
+    assert [(k.equivalent, k.mistake) for k in r.steps] == [(True, None), (False, "sign"), (True, None)]
+    assert r.counterexample is not None and "b1_1" in r.counterexample
+    assert 2 / 3 < r.score < 1                                 # two links whole, the wrong one in part
+
+
+def test_a_missing_slope_in_a_middle_step(seed003):
+    wrong = r"b_1(n) + \eta (d_1 - y_4) w_{41}"              # y_1 (1 - y_1) left out
+    r = verify(seed003, expr=f"{BIAS} = {wrong} = b_1(n) + \\eta w_{{41}} (d_1 - y_4)", latex=True)
+    assert [k.mistake for k in r.steps] == [None, "missing_activation_derivative", None]
+    assert r.steps[2].equivalent is True                      # judged against the student's own line
+
+
+def test_a_later_slip_is_judged_against_the_wrong_line(seed003):
+    wrong = r"b_1(n) + \eta (d_1 - y_4) w_{41}"
+    flipped = r"-b_1(n) - \eta (d_1 - y_4) w_{41}"            # minus the line before
+    r = verify(seed003, expr=f"{BIAS} = {wrong} = {flipped}", latex=True)
+    assert [k.equivalent for k in r.steps] == [True, False, False]
+    assert r.steps[2].mistake == "sign" and r.steps[2].credit == 0
+    assert r.message.startswith("step 2 of 3")                # the first broken link is the one named
+
+
+def test_right_again_after_a_wrong_line_does_not_follow(seed003):
+    r = verify(seed003, expr=rf"{BIAS} = b_1(n) - \eta \delta_1 = {RIGHT}", latex=True)
+    assert [k.equivalent for k in r.steps] == [True, False, False]
+    assert r.steps[2].right is True and "does not follow" in r.steps[2].message
+
+
+def test_a_text_chain(seed003):
+    text = "w2_1_1(n+1) = w2_1_1 + eta*delta2_1*y1_1 = w2_1_1 + eta*(d1 - y2_1)*y1_1"
+    r = verify(seed003, expr=text)
+    assert r.equivalent is True and len(r.steps) == 2
+    r = verify(seed003, expr="w2_1_1(n+1) = w2_1_1 + eta*delta2_1*y1_1 = w2_1_1 + 2*eta*(d1 - y2_1)*y1_1")
+    assert r.steps[1].mistake == "constant_factor"
+
+
+def test_a_refused_step_names_the_step(seed003):
+    with pytest.raises(ExpressionError, match=r"step 2 of 2 .*unknown symbol"):
+        verify(seed003, expr=rf"{BIAS} = b_1(n) + \eta q_1", latex=True)
+    with pytest.raises(ExpressionError, match="empty step"):
+        verify(seed003, expr=rf"{BIAS} = = {RIGHT}", latex=True)
+
+
+ALIGN = r"""% seed 003: the bias of hidden unit 1
+\begin{align*}
+b_1(n+1) &= b_1(n) + \Delta b_1(n) \\
+         &= b_1(n) + \eta \delta_1 \\[2pt]
+         &= STEP \nonumber
+\end{align*}
+"""
+
+
+def test_read_steps_joins_the_lines(tmp_path):
+    path = tmp_path / "d.tex"
+    path.write_text(ALIGN.replace("STEP", RIGHT))
+    assert read_steps(str(path)) == rf"b_1(n+1) = b_1(n) + \Delta b_1(n) = b_1(n) + \eta \delta_1 = {RIGHT}"
+
+
+def test_cli_steps_json(tmp_path):
+    path = tmp_path / "d.tex"
+    path.write_text(ALIGN.replace("STEP", r"b_1(n) + \eta (d_1 - y_4) w_{41}"))
+    out = cli("--steps", str(path), "--json")
+    assert out.returncode == 1, out.stderr
+    data = json.loads(out.stdout)
+    assert [list(s)[:4] for s in data["steps"]] == [["from", "to", "equivalent", "mistake"]] * 3
+    assert [s["equivalent"] for s in data["steps"]] == [True, True, False]
+    assert data["steps"][2]["mistake"] == data["mistake"] == "missing_activation_derivative"
+    assert 0 <= data["score"] < 1
+    text = cli("--steps", str(path))
+    assert text.returncode == 1 and "step 3 of 3: " in text.stdout and "is not equal to step 2" in text.stdout
+
+
+def test_cli_steps_right_and_refused(tmp_path):
+    good = tmp_path / "good.tex"
+    good.write_text(ALIGN.replace("STEP", RIGHT))
+    assert cli("--steps", str(good)).returncode == 0
+    bad = tmp_path / "bad.tex"
+    bad.write_text(r"\begin{tabular} b_1(n+1) &= b_1 \end{tabular}")
+    out = cli("--steps", str(bad))
+    assert out.returncode == 2 and "tabular" in out.stderr and "Traceback" not in out.stderr
+    out = cli("--steps", str(good), "--param", "w1_1_1")
+    assert out.returncode == 2 and "names b1_1" in out.stderr
+
+
+def test_a_second_equals_makes_a_chain(seed003):
+    # once refused as "a second '='"; now two links, both judged (issue 15, item 2)
+    r = verify(seed003, expr="Delta w2_1_1 = eta*y1_1 = 3")
+    assert len(r.steps) == 2 and r.equivalent is False
+    assert [k.equivalent for k in r.steps] == [False, False]
