@@ -3,7 +3,8 @@
 Sections (each can be skipped with --skip NAME): derive (derivation and self-check time vs W,
 beside the naive sympy.diff of the explicit loss), ops (operation counts, gradient vs loss),
 runtime (exported NumPy module vs the hand-written backprop, exported JAX module vs
-jax.jit(value_and_grad)), notes (`symbp notes` time), present (what a person reads of
+jax.jit(value_and_grad)), train (loss_and_gradients and hessian_vector of the exported modules vs a
+hand-written one-pass backprop, jax.jit(value_and_grad), torch autograd and hvp: bench_train.py), notes (`symbp notes` time), present (what a person reads of
 784-256-10: notes pages, derive lines, export, Jupyter; derive --json vs W).
 Progress goes to stderr. matplotlib is optional: without it the plot is skipped with a note.
 """
@@ -21,9 +22,10 @@ import bench_notes  # noqa: E402
 import bench_ops  # noqa: E402
 import bench_present  # noqa: E402
 import bench_runtime  # noqa: E402
+import bench_train  # noqa: E402
 from _common import OUTPUT, blas_info, progress  # noqa: E402
 
-SECTIONS = ("derive", "naive", "ops", "runtime", "notes", "present")
+SECTIONS = ("derive", "naive", "ops", "runtime", "train", "notes", "present")
 
 
 def bars(derive_rows, ops_rows, runtime_rows) -> list[str]:
@@ -132,6 +134,10 @@ def main(argv=None) -> int:
                     help="seconds for derive + export of a runtime network before it is a gap (180)")
     ap.add_argument("--time-budget", type=float, default=bench_runtime.TIME_BUDGET,
                     help="seconds of timed gradient calls per runtime case (6)")
+    ap.add_argument("--train-rounds", type=int, default=bench_train.ROUNDS,
+                    help=f"rounds of the train section ({bench_train.ROUNDS}; $SYMBP_BENCH_ROUNDS)")
+    ap.add_argument("--train-block", type=float, default=bench_train.BLOCK,
+                    help=f"seconds per worker and round in the train section ({bench_train.BLOCK}; $SYMBP_BENCH_BLOCK)")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -184,6 +190,12 @@ def main(argv=None) -> int:
                "the same workers. NumPy's float64 tanh/exp call the C library once per element unless the CPU "
                "has AVX-512 (then NumPy uses vectorized SVML kernels); PyTorch and XLA vectorize them with AVX2.",
                "", bench_runtime.render_micro(runtime_rows)]
+    train_rows = None
+    if "train" not in args.skip:
+        progress("== training-loop costs: loss_and_gradients, hessian_vector ==")
+        train_rows = bench_train.measure(rounds=args.train_rounds, block=args.train_block)
+        md += ["## A training loop's calls: loss_and_gradients and hessian_vector", "",
+               "\n\n".join(bench_train.__doc__.split("\n\n")[2:4]), "", bench_train.render(train_rows)]
     if "notes" not in args.skip:
         progress("== symbp notes ==")
         notes = bench_notes.measure()
@@ -194,7 +206,7 @@ def main(argv=None) -> int:
                "Each command as a user runs it (`python -m symbp ... --quiet`, wall time including start-up, the "
                "derivation and its self-check). `_repr_latex_` is timed alone, after `derive`.", "",
                bench_present.render(bench_present.measure())]
-    md += ["## Bars", "", *bars(derive_rows, ops_rows, runtime_rows), ""]
+    md += ["## Bars", "", *bars(derive_rows, ops_rows, runtime_rows), *bench_train.bars(train_rows or []), ""]
     note = plot(args.out / "bench.png", derive_rows, naive, ops_rows, runtime_rows)
     md += [note, "", f"Total benchmark time: {time.perf_counter() - t0:.0f} s.", ""]
     (args.out / "bench.md").write_text("\n".join(md))
