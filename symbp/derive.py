@@ -226,7 +226,8 @@ def _output_chain(net: Network, j: int) -> tuple[tuple[Factor, ...], ...]:
 
     if act.elementwise:
         value = sp.diff(net.output(L, j), v[j - 1])
-        rewritten = act.derivative_in_output(y[j - 1], v[j - 1])
+        own = act.derivative_in_output      # None (silu, gelu): phi' stays in v
+        rewritten = own(y[j - 1], v[j - 1]) if own is not None else None
         return (dE_dy(j) + (Factor(y[j - 1], v[j - 1], value, "activation", rewritten),),)
     paths = []
     for m in net.units(L):

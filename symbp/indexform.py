@@ -12,7 +12,7 @@ from functools import cache
 
 import sympy as sp
 
-from .activations import get_activation
+from .activations import get_activation, proves_derivative
 from .losses import get_loss, scale
 
 j, k, m, i = sp.symbols("j k m i", integer=True, positive=True)
@@ -169,11 +169,12 @@ def layer_rules(activation: str, bias: bool, bias_sign: int, paths: tuple[PathSh
     skip_dv_dw = tuple((s, in_range(sp.diff(v_def, base("w", 0, s)[j, k]).doit())) for s in skips)
     vj, yj = B["v"][j], B["y"][j]
     dy_dv = sp.diff(act.function(vj), vj) if act.elementwise else sp.nan
-    dy_dv_out = (act.derivative_in_output(yj, vj) if act.elementwise else sp.nan)
-    if act.elementwise and sp.simplify(dy_dv.xreplace({act.function(vj): yj}) - dy_dv_out) != 0:
-        dy_dv_out = dy_dv  # no output form: keep phi'(v) as SymPy gives it
-    if not output_form:
-        dy_dv_out = dy_dv  # y_j is not phi(v_j) alone: phi' stays in v_j
+    own = act.derivative_in_output if act.elementwise else None
+    dy_dv_out = own(yj, vj) if own is not None else (dy_dv if act.elementwise else sp.nan)
+    if own is not None and not proves_derivative(act):
+        dy_dv_out = dy_dv  # the output form is no identity of this derivative: keep phi'(v) as SymPy gives it
+    if not output_form or own is None:
+        dy_dv_out = dy_dv  # y_j is not phi(v_j) alone, or phi' has no form in y_j: phi' stays in v_j
     # Chain rule over every unit m of every consumer (the multivariable chain rule adds the
     # paths): dE/dy_j = sum_paths sum_m dE/dv_m dv_m/dy_j; with dE/dv = s delta (s = +/-1)
     # the signs cancel in delta_j = s dE/dv_j.

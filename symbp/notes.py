@@ -518,12 +518,14 @@ def _activations(T: _Tex) -> list[dict]:
         if not proves_derivative(act):
             raise ValueError(f"the derivative of {act.name} in its own output is not SymPy's derivative")
         given = sp.diff(f, z)            # SymPy's derivative before any rewriting: 1 - tanh^2(z), not exponentials
-        own = act.derivative_in_output(f, z)
+        in_output = act.derivative_in_output     # None (silu, gelu): no form in y, phi'(v) is used
+        own = in_output(f, z) if in_output is not None else given
         d_rows = [rf"\frac{{d}}{{dz}} {T(f)} &= {T(given)}"]
         if T(own) != T(given):
             d_rows.append(rf"&= {T(own)}")
+        output_form = T(in_output(sp.Symbol(T.net.profile.out_tex), z)) if in_output is not None else ""
         out.append({"name": act.name, "description": act.name, "definition": steps[0],
-                    "rows": d_rows, "output_form": T(act.derivative_in_output(sp.Symbol(T.net.profile.out_tex), z)),
+                    "rows": d_rows, "output_form": output_form,
                     "step": _unit_step(T, given, own)})
     return out
 

@@ -11,18 +11,25 @@ A chain is the graph without skips or residuals, and computes exactly what it al
 # symbolic engine so that agreement between the two means something.
 from __future__ import annotations
 
+import math
 import operator
 import re
 from dataclasses import dataclass
-from typing import Mapping, Optional, Sequence, Union
+from typing import Callable, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
 Params = Mapping[str, np.ndarray]
 Sign = Union[int, str]
 Pairs = Sequence[Sequence[int]]
+# An activation of your own: (phi(v), phi'(v)) as NumPy callables; a loss: (term(y, t), d term/dy (y, t)),
+# summed over the output units and the samples.
+Activation = Union[str, tuple[Callable, Callable]]
+Loss = Union[str, tuple[Callable, Callable]]
 
-ELEMENTWISE = ("sigmoid", "tanh", "linear", "relu", "softplus")
+ELEMENTWISE = ("sigmoid", "tanh", "linear", "relu", "softplus", "elu", "leaky_relu", "silu", "swish", "gelu",
+               "softsign")
+LEAKY_SLOPE = 0.01
 LOSSES = ("half_sse", "sse", "mse", "bce", "ce")
 
 
@@ -55,8 +62,36 @@ def _log_softmax(v: np.ndarray) -> np.ndarray:
     return z - np.log(np.exp(np.maximum(z, -700.0)).sum(axis=-1, keepdims=True))
 
 
-def activate(name: str, v: np.ndarray) -> np.ndarray:
-    """y = phi(v) for the activation called ``name`` (rows of v are samples)."""
+_erf = np.vectorize(math.erf, otypes=[float])
+
+
+def _leaky_slope(name: str) -> Optional[float]:
+    """a of leaky_relu (0.01) or leaky_relu(a); None for any other name."""
+    if name == "leaky_relu":
+        return LEAKY_SLOPE
+    match = re.fullmatch(r"leaky_relu\((.+)\)", name)
+    return float(match[1]) if match else None
+
+
+def _gaussian_cdf(v: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + _erf(v / math.sqrt(2.0)))
+
+
+def activate(name: Activation, v: np.ndarray) -> np.ndarray:
+    """y = phi(v) for the activation called ``name``, or given as a (phi, phi') pair (rows of v are samples)."""
+    if not isinstance(name, str):
+        return np.asarray(name[0](v), dtype=float)
+    slope = _leaky_slope(name)
+    if slope is not None:
+        return np.where(v > 0, v, slope * v)
+    if name == "elu":
+        return np.where(v > 0, v, np.expm1(np.minimum(v, 0.0)))       # e^v - 1 below 0, never overflowing
+    if name in ("silu", "swish"):
+        return v * _sigmoid(v)
+    if name == "gelu":
+        return v * _gaussian_cdf(v)                                     # v Phi(v), the exact (erf) form
+    if name == "softsign":
+        return v / (1.0 + np.abs(v))
     if name == "sigmoid":
         return _sigmoid(v)
     if name == "tanh":
@@ -72,8 +107,22 @@ def activate(name: str, v: np.ndarray) -> np.ndarray:
     raise KeyError(f"unknown activation {name!r}")
 
 
-def activation_derivative(name: str, v: np.ndarray, y: np.ndarray) -> np.ndarray:
+def activation_derivative(name: Activation, v: np.ndarray, y: np.ndarray) -> np.ndarray:
     """phi'(v) of an elementwise activation, elementwise (softmax is handled by the loss)."""
+    if not isinstance(name, str):
+        return np.asarray(name[1](v), dtype=float) * np.ones_like(v)
+    slope = _leaky_slope(name)
+    if slope is not None:
+        return np.where(v > 0, 1.0, slope)                              # the left slope at 0, as relu's H(0) = 0
+    if name == "elu":
+        return np.where(v > 0, 1.0, np.exp(np.minimum(v, 0.0)))
+    if name in ("silu", "swish"):
+        s = _sigmoid(v)
+        return s + v * s * (1.0 - s)                                    # product rule on v sigma(v)
+    if name == "gelu":
+        return _gaussian_cdf(v) + v * np.exp(-0.5 * v * v) / math.sqrt(2.0 * math.pi)   # Phi(v) + v phi(v)
+    if name == "softsign":
+        return 1.0 / (1.0 + np.abs(v)) ** 2
     if name == "sigmoid":
         return y * (1.0 - y)
     if name == "tanh":
@@ -274,7 +323,9 @@ def forward(params: Params, X, layers: Optional[Sequence[int]], activations: Seq
 
 # -- losses ------------------------------------------------------------------------------
 
-def _check_loss(loss_name: str, activations: Sequence[str]) -> None:
+def _check_loss(loss_name: Loss, activations: Sequence[Activation]) -> None:
+    if not isinstance(loss_name, str):
+        return                                   # a (term, d term/dy) pair of your own
     if loss_name not in LOSSES:
         raise KeyError(f"unknown loss {loss_name!r}")
     if loss_name == "bce" and activations[-1] != "sigmoid":
@@ -285,6 +336,8 @@ def _check_loss(loss_name: str, activations: Sequence[str]) -> None:
 
 def _loss_value(loss_name: str, v: np.ndarray, y: np.ndarray, T: np.ndarray) -> float:
     N = T.shape[0]
+    if not isinstance(loss_name, str):
+        return float(np.sum(loss_name[0](y, T)))
     if loss_name == "half_sse":
         return 0.5 * float(np.sum((T - y) ** 2))
     if loss_name == "sse":
@@ -300,6 +353,8 @@ def _loss_value(loss_name: str, v: np.ndarray, y: np.ndarray, T: np.ndarray) -> 
 def _output_dE_dv(loss_name: str, act: str, v: np.ndarray, y: np.ndarray, T: np.ndarray) -> np.ndarray:
     """dE/dv of the output layer, one row per sample."""
     N = T.shape[0]
+    if not isinstance(loss_name, str):
+        return loss_name[1](y, T) * activation_derivative(act, v, y)
     if loss_name == "bce":
         return y - T          # sigma + bce cancels to y - t for any targets
     if loss_name == "ce":
