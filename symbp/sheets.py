@@ -59,7 +59,7 @@ def _layers_text(net: Network) -> list[str]:
         act = net.activation(l)
         kind = "output" if l == net.depth else "hidden"
         units = "unit" if net.layers[l] == 1 else "units"
-        out.append(f"{kind} layer {l}: {net.layers[l]} {units}, {act.description}")
+        out.append(f"{kind} layer {l}: {net.layers[l]} {units}, {act.name}")
     return out
 
 
@@ -79,9 +79,11 @@ def _numbers(net: Network, variant: Variant, decimals: int) -> list[dict]:
     groups = [("inputs", [rf"{to_latex(x, net)} = {_fixed(ex.inputs[0][k], decimals)}" for k, x in enumerate(net.x)]),
               ("targets", [rf"{to_latex(t, net)} = {_fixed(ex.targets[0][k], decimals)}" for k, t in enumerate(net.t)])]
     for l in net.graph.order:
-        names = [n for n, p in net.positions.items() if p.layer == l]
-        groups.append((f"layer {l}", [rf"{to_latex(_symbol(net, n), net)} = {_fixed(vals[n], decimals)}"
-                                      for n in names]))
+        for what, weight in (("weights", True), ("biases", False)):
+            names = [n for n, p in net.positions.items() if p.layer == l and p.is_weight == weight]
+            if names:
+                groups.append((f"layer {l}, {what}", [rf"{to_latex(_symbol(net, n), net)} = "
+                                                      rf"{_fixed(vals[n], decimals)}" for n in names]))
     groups.append(("learning rate", [rf"\eta = {_fixed(ex.learning_rate, decimals)}"]))
     return [{"what": what, "rows": _rows(items)} for what, items in groups]
 
