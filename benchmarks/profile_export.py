@@ -3,7 +3,8 @@
     python benchmarks/profile_export.py MODULE.py LAYERS ACTIVATIONS LOSS N [--repeats R]
 
 Each statement of the module's private passes (_forward, _backward, _loss, _block_loss_and_gradients)
-is run in turn in one namespace, as the function would run it, and timed; the table gives the
+is run in turn in one namespace, as the function would run it, on the first block of samples
+(BLOCK, as loss_and_gradients walks a large batch), and timed; the table gives the
 median of R runs per statement (a statement that calls another pass includes all of it), beside
 the hand-written backprop's total. Run it with OPENBLAS_NUM_THREADS=1 to match bench_train.
 """
@@ -39,6 +40,8 @@ def statements(fn) -> tuple[list[str], list]:
 def profile(mod, params, X, T, repeats: int) -> list[tuple[str, str, float]]:
     """[(pass, statement, median seconds, fastest seconds)]; a return statement is timed as its expression."""
     x, d = mod._samples(X, T)
+    block = getattr(mod, "BLOCK", x.shape[1])       # loss_and_gradients runs the passes per block
+    x, d = x[:, :block], d[:, :block]
     rows = []
     for name in PASSES:
         args, stmts = statements(getattr(mod, name))
@@ -75,6 +78,7 @@ def main(argv=None) -> int:
     print(f"{args.layers} {args.activations} {args.loss} N={args.N}: loss_and_gradients median "
           f"{statistics.median(total) * 1e3:.3f} ms, fastest {min(total) * 1e3:.3f} ms; hand-written median "
           f"{statistics.median(hand) * 1e3:.3f} ms, fastest {min(hand) * 1e3:.3f} ms ({args.repeats} interleaved calls)")
+    print(f"statements on one block of {min(getattr(mod, 'BLOCK', len(X)), len(X))} samples:")
     print("  median   fastest  pass                         statement")
     for name, src, t, fast in rows:
         print(f"{t * 1e3:8.3f} {fast * 1e3:8.3f}  {name:28s} {src}")
