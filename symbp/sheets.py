@@ -12,7 +12,7 @@ from .errors import SymbpError
 from .exercises import ExerciseSpec, Posed, Student, Variant, draw_class, load_exercise_spec, load_roster
 from .files import check_output_dir, write_many
 from .network import Network
-from .notes import _build_pdf, make_env, number, tex_escape
+from .notes import TexMissing, _build_pdf, make_env, number, tex_escape
 from .printing import to_latex, to_text
 
 MANIFEST = "exercises.json"
@@ -227,9 +227,13 @@ def write_exercises(spec: ExerciseSpec | str | Path, roster: list[Student] | str
     if moodle:
         from .moodle import moodle_xml
         files[out / "moodle.xml"] = moodle_xml(variants, spec)
-    if pdf:
-        files.update(_pdfs(tex, jobs))
     (out / SUBMISSIONS).mkdir(parents=True, exist_ok=True)
+    if pdf:
+        try:
+            files.update(_pdfs(tex, jobs))
+        except TexMissing:          # as the notes do: the .tex files are still worth having
+            write_many(dict(sorted(files.items())))
+            raise
     return write_many(dict(sorted(files.items())))
 
 
