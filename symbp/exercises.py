@@ -341,8 +341,10 @@ def _losses_for(spec: ExerciseSpec, out: str) -> tuple[str, ...]:
 
 def load_roster(path: str | Path) -> list[Student]:
     """A CSV with a header naming at least an ``id`` column (and optionally ``name``)."""
-    text = read_text(path, "roster", MAX_SPEC_BYTES)
-    rows = list(csv.reader(io.StringIO(text)))
+    text = read_text(path, "roster", MAX_SPEC_BYTES).removeprefix("\ufeff")   # a spreadsheet's byte-order mark
+    first = text.partition("\n")[0]
+    # a spreadsheet in a comma-decimal locale writes ';' between columns
+    rows = list(csv.reader(io.StringIO(text), delimiter=";" if first.count(";") > first.count(",") else ","))
     header = [h.strip().lower() for h in rows[0]] if rows else []
     if "id" not in header:
         raise SpecError(f"{path}: header", "a first row naming the columns, with an id column (and name)",

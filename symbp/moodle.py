@@ -50,7 +50,8 @@ def moodle_xml(variants: list[Variant], spec: ExerciseSpec) -> bytes:
     """The number questions of every sheet, one category per student ($course$/symbp/TITLE/ID)."""
     quiz = ET.Element("quiz")
     for v in variants:
-        _category(quiz, f"$course$/symbp/{spec.title}/{v.student.id}")
+        # '/' separates Moodle's categories; '//' is a slash inside a name
+        _category(quiz, f"$course$/symbp/{spec.title.replace('/', '//')}/{v.student.id}")
         for q in v.questions:
             if q.answer == "number":
                 _numerical(quiz, v, q, spec)

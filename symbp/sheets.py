@@ -194,7 +194,8 @@ def manifest(variants: list[Variant], spec: ExerciseSpec) -> dict:
     students = []
     for v in variants:
         qs = [{"id": q.id, "param": q.param, "quantity": q.quantity, "answer": q.answer, "points": q.points,
-               **({"value": q.value} if q.answer == "number" else {"expected": to_text(q.formula)})}
+               **({"value": q.value} if q.answer == "number" else
+                  {"expected": to_text(q.formula), "unrolled": to_text(v.derivation.unrolled(q.formula))})}
               for q in v.questions]
         students.append({"id": v.student.id, "name": v.student.name, "spec": v.network, "questions": qs,
                          "values": v.values})

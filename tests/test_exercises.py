@@ -156,6 +156,12 @@ def test_roster_needs_an_id_column_and_safe_ids(tmp_path):
             load_roster(path)
 
 
+def test_roster_from_a_spreadsheet_with_bom_and_semicolons(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_bytes("\ufeffid;name\nA1;Anne, B.\n".encode("utf-8"))
+    assert load_roster(path) == [Student("A1", "Anne, B.")]
+
+
 def _cli(*args, cwd=None):
     return subprocess.run([sys.executable, "-m", "symbp", *map(str, args)], capture_output=True, text=True, cwd=cwd)
 
