@@ -103,6 +103,29 @@ def _compiled(net_or_spec) -> CompiledNetwork:
     return compile_network(Network.load(net_or_spec))
 
 
+KINK_MARGIN = 0.05      # a default net input closer to 0 than this moves off it (relu's kink)
+
+
+def _off_kinks(compiled: CompiledNetwork, params: dict[str, np.ndarray], X, T) -> dict[str, np.ndarray]:
+    """The default numbers with no net input within KINK_MARGIN of 0, layer by layer: there relu's
+    derivative jumps, and a value like -2.8e-17 makes gradients zero by rounding. A unit that sits
+    there gets 0.1 more bias (or, without biases, on its first weight)."""
+    net, params = compiled.net, {k: np.array(v, dtype=float) for k, v in params.items()}
+    for l in net.graph.order:
+        for _ in range(5):
+            with np.errstate(over="ignore", invalid="ignore"):
+                units = compiled.unit_values(params, X, T)
+            near = [j for j, v in enumerate(net.v[l]) if np.any(np.abs(np.asarray(units[v])) < KINK_MARGIN)]
+            if not near:
+                break
+            for j in near:
+                if net.bias:
+                    params[f"b{l}"][j] = round(params[f"b{l}"][j] + 0.1, 4)
+                else:
+                    params[f"W{l}"][j, 0] = round(params[f"W{l}"][j, 0] + 0.1, 4)
+    return params
+
+
 def worked_example(net_or_spec) -> dict[str, Any]:
     """Numbers for the network's example (or the defaults), computed from its derived equations.
 
@@ -116,6 +139,8 @@ def worked_example(net_or_spec) -> dict[str, Any]:
     example = net.spec.example
     params = example_params(net, example)
     X, T, eta = example_data(net, example)
+    if example is None:
+        params = _off_kinks(compiled, params, X, T)
     with np.errstate(over="ignore", invalid="ignore"):
         units = compiled.unit_values(params, X, T)
         loss, grads = compiled.loss(params, X, T), flat_params(net, compiled.gradients(params, X, T))

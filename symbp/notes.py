@@ -971,30 +971,99 @@ def _summary(T: _Tex, d: Derivation) -> dict:
     return {"layers": layers, "complete": full}
 
 
-def _example(T: _Tex, d: Derivation) -> dict:
+def _at(value, n: int) -> float:
+    """Sample n's value of an example quantity (one float, or a list with one per sample)."""
+    return float(value[n] if isinstance(value, list) else value)
+
+
+def _example(T: _Tex, d: Derivation, compiled=None) -> dict:
     from .example import worked_example
     net = T.net
-    ex = worked_example(d)
+    ex = worked_example(compiled if compiled is not None else d)
     by_name = {s.name: s for s in T.names}
-    units = []
-    for l in range(1, net.depth + 1):
-        for j in shown(net.layers[l]):
-            if j is None:
-                units.append({"gap": True})
-                continue
-            v, y, dl = net.v[l][j - 1], net.y[l][j - 1], net.delta[l][j - 1]
-            units.append({"gap": False, "v": T(v), "y": T(y), "delta": T(dl), "v_val": number(ex["forward"][v.name]),
-                          "y_val": number(ex["forward"][y.name]), "delta_val": number(ex["deltas"][dl.name])})
+    tables = []
+    for n in range(len(ex["inputs"])):      # one table per sample: a cell holds one number
+        units = []
+        for l in range(1, net.depth + 1):
+            for j in shown(net.layers[l]):
+                if j is None:
+                    units.append({"gap": True})
+                    continue
+                v, y, dl = net.v[l][j - 1], net.y[l][j - 1], net.delta[l][j - 1]
+                units.append({"gap": False, "v": T(v), "y": T(y), "delta": T(dl),
+                              "v_val": number(_at(ex["forward"][v.name], n)),
+                              "y_val": number(_at(ex["forward"][y.name], n)),
+                              "delta_val": number(_at(ex["deltas"][dl.name], n))})
+        tables.append({"n": n + 1, "units": units,
+                       "errors": [{"tex": T(by_name[e]), "value": number(_at(v, n))} for e, v in ex["errors"].items()]})
     # the parameters of the units shown: every parameter of a small network, first and last of a wide one
     params = [{"gap": True} if n is None else
               {"gap": False, "tex": T(by_name[n]), "value": number(ex["params"][n]),
                "grad": number(ex["gradients"][n]), "new": number(ex["updated"][n])} for n in present_params(net)]
     samples = [{"n": n + 1, "x": _vector_numbers(x), "t": _vector_numbers(t)}
                for n, (x, t) in enumerate(zip(ex["inputs"], ex["targets"]))]
-    return {"units": units, "params": params, "loss": number(ex["loss"]), "eta": number(ex["learning_rate"]),
+    return {"tables": tables, "params": params, "loss": number(ex["loss"]), "eta": number(ex["learning_rate"]),
             "norms": _gradient_norms(T, ex) if any(p["gap"] for p in params) else None,
             "samples": samples, "batch": len(samples) > 1, "given": net.spec.example is not None,
-            "errors": [{"tex": T(by_name[n]), "value": number(v)} for n, v in ex["errors"].items()]}
+            "worked": _worked_numbers(T, d, ex), "raw": ex}
+
+
+def sample_values(net: Network, ex: dict, n: int = 0) -> dict[sp.Symbol, float]:
+    """Every symbol of the network at sample n of a worked example: inputs, targets, parameters, eta,
+    net inputs, outputs, errors and local gradients."""
+    named = {**ex["forward"], **ex["deltas"], **ex["errors"], **ex["params"]}
+    named.update({x.name: ex["inputs"][n][k] for k, x in enumerate(net.x)})
+    named.update({t.name: ex["targets"][n][j] for j, t in enumerate(net.t)})
+    values = {s: _at(named[s.name], n) for s in latex_names(net) if s.name in named}
+    values[net.eta] = float(ex["learning_rate"])
+    values[net.batch] = float(len(ex["inputs"]))
+    return values
+
+
+def _substituted(T: _Tex, expr, values: dict) -> str:
+    """``expr`` printed with each symbol replaced by its number (negative ones bracketed), products dotted."""
+    names = {}
+    for s in expr.free_symbols:
+        text = number(values[s])
+        names[s] = rf"\left({text}\right)" if values[s] < 0 else text
+    return NotesLatexPrinter(T.net, {"symbol_names": {**T.names, **names}, "mul_symbol": "dot"}).doprint(expr)
+
+
+def _worked_numbers(T: _Tex, d: Derivation, ex: dict) -> dict:
+    """Sample 1's numbers put into the output delta, a hidden delta and one update, line by line: the rule,
+    the rule with numbers, the value the compiled code computed."""
+    net = T.net
+    values = sample_values(net, ex, 0)
+    out = []
+
+    errors = {e: net.error(j) for j, e in enumerate(net.e, start=1)}
+
+    def rule(lhs, expr, value):
+        # an error signal is written out (e_1 = d_1 - y_4) so that the numbers put in are the sample's own
+        plain = expr.xreplace(errors)
+        tex = T(expr) + (f" = {T(plain)}" if plain != expr else "")
+        out.append({"lhs": lhs, "rule": tex, "numbers": _substituted(T, plain, values), "value": number(value),
+                    "expr": plain, "exact": value})
+
+    L = net.depth
+    delta = net.delta[L][0]
+    rule(T(delta), d.deltas[delta].value, values[delta])
+    if L > 1:
+        hidden = net.delta[L - 1][0]
+        rule(T(hidden), d.deltas[hidden].value, values[hidden])
+    name = _pick(net)[1] or _pick(net)[0]
+    r = d.params[name]
+    step = net.eta * sp.cancel(r.update / net.eta)
+    change = float(step.xreplace(values)) if len(ex["inputs"]) > 1 else -values[net.eta] * ex["gradients"][name]
+    rule(rf"\Delta {T(r.symbol)}", step, change)
+    n = net.profile.sample
+    new = None
+    if len(ex["inputs"]) == 1:
+        new = {"lhs": rf"{T(r.symbol)}({n}+1)", "rule": rf"{T(r.symbol)}({n}) + \Delta {T(r.symbol)}({n})",
+               "numbers": rf"{number(values[r.symbol])} + " + (rf"\left({number(change)}\right)" if change < 0
+                                                               else number(change)),
+               "value": number(ex["updated"][name])}
+    return {"rows": out, "new": new, "symbol": T(r.symbol), "batch": len(ex["inputs"]) > 1}
 
 
 def _vector_numbers(values: list) -> str:
@@ -1044,9 +1113,15 @@ def _pick_skip(net: Network, hidden: Optional[str]) -> Optional[str]:
     return net.weights[c][0][0].name
 
 
-def notes_context(derivation: Derivation) -> dict:
-    """Everything the templates print, built here: formulas arrive as LaTeX strings."""
+def notes_context(derivation: Derivation, compiled=None) -> dict:
+    """Everything the templates print, built here: formulas arrive as LaTeX strings.
+
+    ``compiled`` is the derivation's compiled network when the caller has one (compiling a wide one takes seconds).
+    """
     d, net = derivation, derivation.net
+    if compiled is None:
+        from .compile import CompiledNetwork
+        compiled = CompiledNetwork(d)
     T = _Tex(net)
     out_name, hidden_name = _pick(net)
     skip_name = _pick_skip(net, hidden_name)
@@ -1076,7 +1151,7 @@ def notes_context(derivation: Derivation) -> dict:
         "index": _index(T, d),
         "matrix": _matrix(T, d),
         "summary": _summary(T, d),
-        "example": _example(T, d),
+        "example": _example(T, d, compiled),
         "simplification": None if simplification is None else {
             "unit": T(simplification.symbol), "why": tex_escape(simplification.simplification),
             "raw": _simplification_rows(T, simplification)},
