@@ -2,7 +2,8 @@
 
     python benchmarks/profile_export.py MODULE.py LAYERS ACTIVATIONS LOSS N [--repeats R]
 
-Each statement of the module's private passes (_forward, _backward, _loss, _block_loss_and_gradients)
+Each statement of the module's private passes (_forward, _backward, _loss, _block_loss_and_gradients,
+and hessian_vector on the whole batch when the module has it)
 is run in turn in one namespace, as the function would run it, on the first block of samples
 (BLOCK, as loss_and_gradients walks a large batch), and timed; the table gives the
 median of R runs per statement (a statement that calls another pass includes all of it), beside
@@ -37,18 +38,20 @@ def statements(fn) -> tuple[list[str], list]:
     return [a.arg for a in tree.args.args], [(ast.unparse(s), code(s)) for s in body]
 
 
-def profile(mod, params, X, T, repeats: int) -> list[tuple[str, str, float]]:
+def profile(mod, params, X, T, repeats: int, V=None) -> list[tuple[str, str, float, float]]:
     """[(pass, statement, median seconds, fastest seconds)]; a return statement is timed as its expression."""
     x, d = mod._samples(X, T)
     block = getattr(mod, "BLOCK", x.shape[1])       # loss_and_gradients runs the passes per block
     x, d = x[:, :block], d[:, :block]
     rows = []
-    for name in PASSES:
+    passes = [*PASSES, *(["hessian_vector"] if V is not None and hasattr(mod, "hessian_vector") else [])]
+    for name in passes:
         args, stmts = statements(getattr(mod, name))
+        given = {"_loss": (mod._forward(params, x), d), "hessian_vector": (params, X, T, V)}.get(name, (params, x, d))
         times = [[] for _ in stmts]
         for _ in range(repeats):
             ns = dict(vars(mod))
-            ns.update(dict(zip(args, (params, x, d) if name != "_loss" else (mod._forward(params, x), d))))
+            ns.update(dict(zip(args, given)))
             for i, (src, code) in enumerate(stmts):
                 t0 = time.perf_counter()
                 eval(code, ns) if src.startswith("return ") else exec(code, ns)
@@ -68,10 +71,10 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     mod = bench_runtime._load(args.module)
     case = {"layers": args.layers, "activations": args.activations, "loss": args.loss, "N": args.N}
-    params, X, T, _ = bench_train.problem(case)
+    params, X, T, V = bench_train.problem(case)
     for _ in range(3):
         mod.loss_and_gradients(params, X, T)
-    rows = profile(mod, params, X, T, args.repeats)
+    rows = profile(mod, params, X, T, args.repeats, V)
     total, hand = bench_train.interleave([lambda: mod.loss_and_gradients(params, X, T),
                                           lambda: bench_train.loss_and_gradients(params, X, T, args.activations,
                                                                                  args.loss)], args.repeats)
