@@ -134,3 +134,40 @@ def test_cli_grade_writes_csv_and_exits_1_for_a_missing_submission(folder):
 def test_cli_grade_of_a_folder_without_a_key_exits_2(tmp_path):
     done = subprocess.run([sys.executable, "-m", "symbp", "grade", str(tmp_path)], capture_output=True, text=True)
     assert done.returncode == 2 and "exercises.json" in done.stderr and "Traceback" not in done.stderr
+
+
+MIXED = {
+    "title": "Mixed", "seed": 3,
+    "network": {"layers": [2, [2, 3], 2], "bias_sign": "-", "numberings": ["layer", "global"],
+                "activations": {"hidden": ["sigmoid", "tanh", "relu"], "output": ["linear", "sigmoid", "softmax"]},
+                "losses": ["half_sse", "bce", "ce", "mse"], "notations": ["haykin", "nielsen", "ont", "mitchell"]},
+    "question": [{"param": "hidden_unit", "quantity": "delta", "answer": "formula"},
+                 {"param": "hidden_weight", "quantity": "new", "answer": "formula"},
+                 {"param": "output_bias", "quantity": "update"}],
+}
+
+
+def test_the_key_grades_100_percent_in_every_notation_as_latex_or_unrolled_text(tmp_path):
+    from symbp.exercises import Student, draw_variant, exercise_spec_from_dict
+    from symbp.printing import to_latex
+    spec = exercise_spec_from_dict(MIXED)
+    roster = [Student(f"m{i}") for i in (2, 3, 7)]   # mitchell/global, nielsen/global, ont/global with softmax + ce
+    write_exercises(spec, roster, tmp_path, pdf=False)
+    manifest = _manifest(tmp_path)
+    for s in roster:
+        v = draw_variant(spec, s)
+        answers = {}
+        for q, key in zip(v.questions, manifest[s.id]["questions"]):
+            if q.answer == "number":
+                answers[q.id] = {"value": float(f"{q.value:.4g}")}
+            elif q.quantity == "delta":       # in LaTeX, in the sheet's notation
+                answers[q.id] = {"expr": to_latex(q.formula, v.derivation.net), "latex": True}
+            else:                             # in unit outputs only, as text
+                answers[q.id] = {"expr": key["unrolled"]}
+        _submit(tmp_path, s.id, answers)
+    book = grade_class(tmp_path)
+    drawn = {(manifest[s.id]["spec"]["network"]["notation"], manifest[s.id]["spec"]["network"]["loss"])
+             for s in roster}
+    assert {n for n, _ in drawn} == {"mitchell", "nielsen", "ont"} and "ce" in {lo for _, lo in drawn}
+    assert [(s.id, s.percent) for s in book.students] == [(s.id, 100.0) for s in roster], \
+        [m.message for s in book.students for m in s.marks if m.score < 1]
