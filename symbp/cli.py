@@ -91,8 +91,9 @@ def cmd_verify(args) -> int:
         print(symbol_listing(net))
         return 0
     if args.answers:
-        from .verify.answers import grade, grade_dict, grade_text, load_answers
-        graded = grade(net, load_answers(args.answers), latex=args.latex)
+        from .verify.answers import grade, grade_dict, grade_text, load_answers, load_rubric
+        answers = load_answers(args.answers)
+        graded = grade(net, answers, latex=args.latex, rubric=load_rubric(args.answers))
         print(json.dumps(grade_dict(graded), indent=1) if args.json else grade_text(graded))
         return 0 if all(g.correct for g in graded) else 1
     if args.steps:

@@ -151,6 +151,8 @@ WRONG = [
     ("w1_1_1", "new", f"eta*{HIDDEN}", "gradient_vs_update"),
     ("w1_1_1", "update", f"{HIDDEN}", "missing_learning_rate"),
     ("w1_1_1", "new", f"w1_1_1 + {HIDDEN}", "missing_learning_rate"),
+    ("w1_1_1", "update", "eta*(d1-y2_1)*w2_1_1*(1-y1_1**2)*x1", "wrong_activation_derivative"),   # tanh's
+    ("w1_1_1", "update", "eta*(d1-y2_1)*w2_1_1*y2_1*(1-y2_1)*x1", "wrong_layer"),     # in one factor
     ("w1_1_1", "update", "eta*x1*x2", "other"),
     ("w1_1_1", "update", "exp(w1_1_1)", "other"),
 ]
@@ -190,6 +192,8 @@ def test_delta_of_the_wrong_layer(mse_net):
 
 
 GRAPH_AND_MATRIX_MISTAKES = {"missing_path", "missing_transpose"}   # tests/test_verify_graph.py
+# need two output units or a matrix answer: tests/test_verify_diagnose.py
+GRAPH_AND_MATRIX_MISTAKES |= {"missing_sum", "hadamard_vs_matrix_product", "wrong_order"}
 
 
 def test_every_mistake_code_is_covered():

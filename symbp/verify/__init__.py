@@ -135,15 +135,41 @@ def verify(net: Network | Derivation | str, param: str | None = None,
     if isinstance(expr, str) and (steps or is_chain(expr)):     # a derivation: checked link by link
         return check_chain(network, expr, param, quantity, latex, seed,
                            net if isinstance(net, Derivation) else None, rubric)
+    repairs: list = []
     if isinstance(expr, str):       # parsed first: a refused answer never waits for the derivation
-        answer = read_answer(network, expr, param, quantity, latex)
+        try:
+            answer = read_answer(network, expr, param, quantity, latex)
+        except ExpressionError as exc:     # shapes that do not fit: is it the slip of one product?
+            answer = _slip_reading(network, expr, param, quantity, latex, repairs, exc)
         param, quantity, expr = answer.param, answer.quantity, answer.value
     if param is None:
         raise VerifyError("param: expected --param NAME, or an answer lhs = rhs whose left side names it "
                           "(Delta w2_1_1 = ..., or in LaTeX \\Delta w_{21} = ...)")
     t = target(network, param, quantity or "gradient")
     d = net if isinstance(net, Derivation) else _derivation(network)
-    return _verify_value(d, t, resolve(expr, d), seed, rubric)
+    result = _verify_value(d, t, resolve(expr, d), seed, rubric)
+    if repairs:
+        if not result.equivalent:
+            raise repairs[-1]           # read as the slip, it is still wrong: the shapes are the message
+        (mistake, why), *_ = repairs[:-1]
+        return replace(result, equivalent=False, mistake=mistake, score=0.0, counterexample=None,
+                       message=f"Not {t.what}: {why}; read so, it would be right.")
+    return result
+
+
+def _slip_reading(network, expr: str, param, quantity, latex: bool, repairs: list, exc: ExpressionError):
+    """The answer read with each product whose shapes do not fit taken as the slip it would be (the
+    other product, or the other order); the original error when no such reading exists. ``repairs``
+    gets the slips made, then the error to raise if the reading is wrong too."""
+    try:
+        answer = read_answer(network, expr, param, quantity, latex, repairs)
+    except ExpressionError:
+        raise exc from None
+    if not repairs or answer.param is None \
+            or not target(network, answer.param, answer.quantity or "gradient").layer_level:
+        raise exc
+    repairs.append(exc)
+    return answer
 
 
 def _verify_value(d: Derivation, t: Target, expr, seed: int, rubric: dict | None = None) -> VerifyResult:
@@ -167,9 +193,9 @@ def _compare(d: Derivation, t: Target, candidate, expected, text: str, seed: int
     return _numeric_verdict(d, t, candidate, expected, text, seed)
 
 
-def parse_for(net: Network, text: str) -> alg.Value:
+def parse_for(net: Network, text: str, repairs: list | None = None) -> alg.Value:
     """Parse ``text`` with the identifiers, vectors, matrices and functions of ``net``."""
-    return parse_expression(text, {**matrix_table(net), **symbol_table(net)}, function_table(net))
+    return parse_expression(text, {**matrix_table(net), **symbol_table(net)}, function_table(net), repairs)
 
 
 @lru_cache(maxsize=8)

@@ -147,3 +147,33 @@ def tree_size(x: Value, limit: int) -> int:
         if total > limit:
             break
     return total
+
+
+# -- a matrix answer whose shapes do not fit: the reading a common slip would give ------------------
+
+def repaired_product(kind: str, a: Value, b: Value, op: str, repairs: list | None) -> Value:
+    """``a op b`` (kind "hadamard", "matmul" or "product", as written); where the shapes do not fit
+    and ``repairs`` is a list, the first reading that fits is taken and noted in it as (mistake,
+    sentence): the other product (``hadamard_vs_matrix_product``), or the other order (``wrong_order``)."""
+    first = {"hadamard": hadamard, "matmul": matmul, "product": product}[kind]
+    try:
+        return first(a, b, op)
+    except ShapeError:
+        if repairs is None or not (is_matrix(a) and is_matrix(b)):
+            raise
+    shown = op or "side by side"
+    readings = ([(lambda: matmul(a, b), "hadamard_vs_matrix_product",
+                  f"'{shown}' multiplies entry by entry, where the rule has a matrix product")]
+                if kind == "hadamard" else
+                [(lambda: hadamard(a, b), "hadamard_vs_matrix_product",
+                  f"a matrix product ({shown}) where the rule multiplies entry by entry (an elementwise product)"),
+                 (lambda: matmul(b, a), "wrong_order",
+                  f"the factors of a matrix product ({shown}) are in the wrong order: it does not commute")])
+    for make, mistake, why in readings:
+        try:
+            value = make()
+        except ShapeError:
+            continue
+        repairs.append((mistake, why))
+        return value
+    raise ShapeError(f"shapes {shape_text(a)} and {shape_text(b)} do not combine with '{shown}'")

@@ -50,9 +50,28 @@ def load_answers(path: str | Path) -> list[Answer]:
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(str(path), "valid TOML", str(exc)) from None
     entries = raw.get("answer")
-    if not isinstance(entries, list) or not entries or set(raw) - {"answer"}:
-        raise SpecError(str(path), "one or more [[answer]] tables and nothing else", sorted(raw))
+    if not isinstance(entries, list) or not entries or set(raw) - {"answer", "rubric"}:
+        raise SpecError(str(path), "one or more [[answer]] tables (and optionally a [rubric] table)", sorted(raw))
+    _rubric(raw.get("rubric", {}))
     return [_answer(i, e) for i, e in enumerate(entries)]
+
+
+def load_rubric(path: str | Path) -> dict[str, float] | None:
+    """The answers file's [rubric] table (role = weight, over score.RUBRIC), or None without one."""
+    raw = tomllib.loads(read_text(path, "answers file", MAX_SPEC_BYTES))
+    return _rubric(raw["rubric"]) if "rubric" in raw else None
+
+
+def _rubric(table) -> dict[str, float]:
+    from .score import RUBRIC
+    if not isinstance(table, dict):
+        raise SpecError("rubric", "a table of role = weight", table)
+    for key, weight in table.items():
+        if key not in RUBRIC:
+            raise SpecError(f"rubric.{key}", "a role: one of " + ", ".join(RUBRIC), "unknown key")
+        if isinstance(weight, bool) or not isinstance(weight, int | float) or not 0 <= weight <= 1000:
+            raise SpecError(f"rubric.{key}", "a weight from 0 to 1000", weight)
+    return dict(table)
 
 
 def _answer(i: int, entry: dict) -> Answer:
@@ -74,9 +93,11 @@ def _answer(i: int, entry: dict) -> Answer:
                   latex)
 
 
-def grade(net: Network | Derivation, answers: list[Answer], latex: bool = False) -> list[Graded]:
+def grade(net: Network | Derivation, answers: list[Answer], latex: bool = False,
+          rubric: dict | None = None) -> list[Graded]:
     """Check every answer (LaTeX where ``latex = true``, or all with ``latex``); an unreadable
-    formula is graded wrong with its message, not fatal. Answers are read before deriving."""
+    formula is graded wrong with its message, not fatal. Answers are read before deriving.
+    ``rubric`` weighs the partial credit of each wrong answer (see score.RUBRIC)."""
     network = net.net if isinstance(net, Derivation) else net
     read: list = []
     for a in answers:
@@ -97,7 +118,7 @@ def grade(net: Network | Derivation, answers: list[Answer], latex: bool = False)
             continue
         a = Answer(r.param, r.quantity or "gradient", a.expr, a.id, a.latex)
         try:
-            out.append(Graded(a, verify(d, a.param, r.value, quantity=a.quantity)))
+            out.append(Graded(a, verify(d, a.param, r.value, quantity=a.quantity, rubric=rubric)))
         except SymbpError as exc:
             out.append(Graded(a, None, str(exc)))
     return out
@@ -109,7 +130,9 @@ def grade_dict(graded: list[Graded]) -> dict:
         row = {"id": g.answer.id, "param": g.answer.param, "quantity": g.answer.quantity, "expr": g.answer.expr}
         row.update(g.result.to_dict() if g.result else {"equivalent": None, "mistake": None, "error": g.error})
         rows.append(row)
-    return {"score": sum(g.correct for g in graded), "total": len(graded), "answers": rows}
+    credit = sum(g.result.score or 0 for g in graded if g.result is not None)
+    return {"score": sum(g.correct for g in graded), "total": len(graded), "credit": round(credit, 3),
+            "answers": rows}
 
 
 def grade_text(graded: list[Graded]) -> str:

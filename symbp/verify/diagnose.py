@@ -25,6 +25,11 @@ from .target import Target, layer_names, matrix_rule, target
 MISTAKES = ("constant_factor", "sign", "missing_activation_derivative", "missing_path", "wrong_index",
             "wrong_layer", "gradient_vs_update", "missing_learning_rate", "missing_transpose", "other")
 
+# modelled in mistakes.py (tried after the checks of this module) and, for a matrix answer whose shapes
+# do not fit, by reading it with one product as the other kind or in the other order (verify.repair)
+MORE_MISTAKES = ("missing_sum", "wrong_activation_derivative", "hadamard_vs_matrix_product", "wrong_order")
+MISTAKES = (*MISTAKES[:-1], *MORE_MISTAKES, MISTAKES[-1])
+
 
 @dataclass(frozen=True)
 class Diagnosis:
@@ -154,6 +159,11 @@ def diagnose(case: Case) -> Diagnosis:
     """The first mistake that explains the candidate, in a fixed order of likelihood; else "other"."""
     for check in (_quantity_confusion, _sign_or_factor, _missing_activation_derivative, _missing_path,
                   _missing_transpose, _wrong_index, _wrong_layer):
+        found = check(case)
+        if found is not None:
+            return found
+    from .mistakes import CHECKS  # the hidden-layer mistakes (mistakes.py imports this module)
+    for check in CHECKS:
         found = check(case)
         if found is not None:
             return found

@@ -308,6 +308,7 @@ class _Builder:
         self.functions = {**LETTER_FUNCTIONS, **functions}
         self.fn_names = {name.lower(): name for name in functions if not name.endswith("'")}
         self.params = smap.params if smap is not None else None
+        self.repairs: list | None = None        # a list: shapes that do not fit are read as a slip
 
     # positions and messages
     @staticmethod
@@ -355,9 +356,11 @@ class _Builder:
                     self.fail("division by zero", op)
                 value = self.combine(alg.divide, value, other, op)
             elif op.type == "HADAMARD":
-                value = self.combine(lambda a, b, op=op: alg.hadamard(a, b, str(op)), value, other, op)
+                value = self.combine(lambda a, b, op=op: alg.repaired_product("hadamard", a, b, str(op), self.repairs),
+                                     value, other, op)
             else:
-                value = self.combine(lambda a, b, op=op: alg.product(a, b, str(op)), value, other, op)
+                value = self.combine(lambda a, b, op=op: alg.repaired_product("product", a, b, str(op), self.repairs),
+                                     value, other, op)
         return value
 
     def factor(self, tree: Tree) -> sp.Expr:
@@ -389,7 +392,8 @@ class _Builder:
                                    start=piece.start, source=piece.source))
         value = values[0].value
         for piece in values[1:]:
-            value = self.combine(alg.product, value, piece.value, tree)
+            value = self.combine(lambda a, b: alg.repaired_product("product", a, b, "", self.repairs),
+                                 value, piece.value, tree)
         return value
 
     def _drop_sample_index(self, items: list[Tree]) -> list[Tree]:
@@ -902,18 +906,20 @@ def _parse_tree(text: str) -> tuple[Tree, str]:
         raise ExpressionError("the formula is too deeply nested") from None
 
 
-def parse_latex_expression(text: str, symbols: SymbolMap | None, functions) -> alg.Value:
+def parse_latex_expression(text: str, symbols: SymbolMap | None, functions, repairs: list | None = None) -> alg.Value:
     """Parse LaTeX ``text`` with a symbol map and a function table (see parse_latex_for)."""
     tree, clean = _parse_tree(text)
     try:
-        expr = _Builder(clean, symbols, functions).build(tree)
+        builder = _Builder(clean, symbols, functions)
+        builder.repairs = repairs
+        expr = builder.build(tree)
     except RecursionError:
         raise ExpressionError("the formula is too deeply nested") from None
     check_built(expr, "formula")
     return expr
 
 
-def parse_latex_for(net: Network, text: str) -> alg.Value:
+def parse_latex_for(net: Network, text: str, repairs: list | None = None) -> alg.Value:
     r"""Parse a LaTeX formula in ``net``'s notation into a SymPy expression in its symbols.
 
     Accepts the letters of the notes (``w^{(1)}_{21}``, or ``w_{41}`` with global
@@ -927,4 +933,4 @@ def parse_latex_for(net: Network, text: str) -> alg.Value:
     transpose; the result is then an ImmutableMatrix. Raises ExpressionError (with the
     column) for anything else, including every TeX command not on the whitelist.
     """
-    return parse_latex_expression(text, _symbol_map(net), function_table(net))
+    return parse_latex_expression(text, _symbol_map(net), function_table(net), repairs)

@@ -47,7 +47,7 @@ class Answer:
 
 
 def read_answer(net: Network, text: str, param: str | None, quantity: str | None,
-                latex: bool) -> Answer:
+                latex: bool, repairs: list | None = None) -> Answer:
     """Parse ``text`` (``rhs`` or ``lhs = rhs``) against ``net``; the left side must agree with
     ``param`` and ``quantity`` where they are given, and supplies them where not."""
     from . import parse_for
@@ -59,7 +59,7 @@ def read_answer(net: Network, text: str, param: str | None, quantity: str | None
     split = split_equals(text, latex)
     parse = parse_latex_for if latex else parse_for
     if split is None:
-        return Answer(param, quantity, parse(net, text))
+        return Answer(param, quantity, parse(net, text, repairs))
     lhs, rhs, offset = split
     named, implied = read_lhs(net, lhs, latex)
     if param is not None and param != named:
@@ -68,7 +68,7 @@ def read_answer(net: Network, text: str, param: str | None, quantity: str | None
         raise VerifyError(f"quantity: the answer's left side '{lhs.strip()}' is the {implied} of {named}, "
                           f"but --quantity is {quantity}")
     try:
-        value = parse(net, rhs)
+        value = parse(net, rhs, repairs)
     except ExpressionError as exc:
         raise ExpressionError(exc.reason, None if exc.column is None else exc.column + offset) from None
     return Answer(named, implied, value)

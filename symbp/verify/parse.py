@@ -28,6 +28,8 @@ _PRIME_RE = re.compile(r"([A-Za-z][A-Za-z0-9_]*)'\s*\(")
 
 _BINOPS = {ast.Add: alg.add, ast.Sub: alg.sub, ast.Mult: alg.hadamard, ast.Div: alg.divide,
            ast.MatMult: alg.matmul, ast.Pow: None}
+_PRODUCTS = {ast.Mult: "hadamard", ast.MatMult: "matmul"}
+_PRODUCTS_SHOWN = {ast.Mult: "*", ast.MatMult: "@"}
 _REFUSED_OPS = {ast.BitXor: "'^' (write powers as **)", ast.Mod: "'%'",
                 ast.FloorDiv: "'//'", ast.LShift: "'<<'", ast.RShift: "'>>'",
                 ast.BitOr: "'|'", ast.BitAnd: "'&'"}
@@ -45,7 +47,7 @@ class ExpressionError(SymbpError, ValueError):
         super().__init__(f"{message}{where}")
 
 
-def parse_expression(text: str, symbols: Symbols, functions: Functions) -> alg.Value:
+def parse_expression(text: str, symbols: Symbols, functions: Functions, repairs: list | None = None) -> alg.Value:
     """Parse ``text`` into a SymPy expression over ``symbols`` and calls of ``functions``.
 
     Never evaluates Python: the text is checked (length, ASCII, nesting), parsed by
@@ -53,12 +55,15 @@ def parse_expression(text: str, symbols: Symbols, functions: Functions) -> alg.V
     ``phi'(v1_2)`` calls ``functions["phi'"]``. A symbol may stand for a matrix (``W3_1``,
     ``delta1``): then ``@`` multiplies matrices, ``.T`` transposes, ``*``, ``+`` and ``**``
     work entry by entry as in NumPy and the result is an ImmutableMatrix. Anything else
-    raises ExpressionError.
+    raises ExpressionError. With a list ``repairs``, a product of matrices whose shapes do not fit
+    is read as the slip it would be (see ``algebra.repaired_product``), noted in the list.
     """
     _check_raw(text)
     rewritten, colmap = _rewrite_primes(text)
     tree = _parse(rewritten, colmap)
-    expr = _Builder(symbols, functions, colmap).build(tree.body, 0)
+    builder = _Builder(symbols, functions, colmap)
+    builder.repairs = repairs
+    expr = builder.build(tree.body, 0)
     check_built(expr, "expression")
     return expr
 
@@ -152,6 +157,7 @@ class _Builder:
     def __init__(self, symbols: Symbols, functions: Functions, marks):
         self.symbols, self.functions, self.marks = symbols, functions, marks
         self.nodes = 0
+        self.repairs: list | None = None
 
     def fail(self, message: str, node: ast.AST):
         raise ExpressionError(message, _original_column(getattr(node, "col_offset", 0), self.marks))
@@ -201,6 +207,8 @@ class _Builder:
             return self._power(node, depth)
         left, right = self.build(node.left, depth), self.build(node.right, depth)
         try:
+            if op in _PRODUCTS:
+                return alg.repaired_product(_PRODUCTS[op], left, right, _PRODUCTS_SHOWN[op], self.repairs)
             return _BINOPS[op](left, right)
         except alg.ShapeError as exc:
             self.fail(f"{self._source(node)}: {exc}", node)

@@ -48,19 +48,20 @@ def credit(d: Derivation, t: Target, candidate, equivalent: bool | None,
     (c_true, f_true), (c_mine, f_mine) = ours, theirs
     roles = _roles(d, t)
     total = rubric["constant"] + sum(rubric[_role(d, f, roles)] * n for f, n in f_true.items())
-    got = rubric["constant"] if _same_constant(d, c_true, c_mine, true, mine) else 0
+    extra = f_mine - f_true
+    got = rubric["constant"] if _same_constant(d, c_true, c_mine, true, mine, extra) else 0
     got += sum(rubric[_role(d, f, roles)] * min(n, f_mine[f]) for f, n in f_true.items())
-    extra = sum((f_mine - f_true).values())
-    return round(float(got / (total + extra)), 3) if total + extra else 0.0
+    spare = sum(extra.values())
+    return round(float(got / (total + spare)), 3) if total + spare else 0.0
 
 
-def _same_constant(d: Derivation, c_true, c_mine, true: sp.Expr, mine: sp.Expr) -> bool:
-    """The same number in front, and the same sign where factor_list moved a factor's sign into it
-    (1 - y is factored as -(y - 1)): compared at a random point."""
+def _same_constant(d: Derivation, c_true, c_mine, true: sp.Expr, mine: sp.Expr, extra: Counter) -> bool:
+    """The same number in front and the same sign: the answer, less the factors the rule lacks, has the
+    sign of the rule at a random point (a factor the answer lacks, such as 1 - y, changes nothing)."""
     if abs(c_true) != abs(c_mine):
         return False
     point = sample_points(d.net, 1, 0)[0]
-    a, b = evaluate(true, point), evaluate(mine, point)
+    a, b = evaluate(true, point), evaluate(mine / sp.Mul(*[f**n for f, n in extra.items()]), point)
     return a is not None and b is not None and (a == 0 or b == 0 or (a > 0) == (b > 0))
 
 

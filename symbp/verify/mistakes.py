@@ -1,0 +1,213 @@
+"""The hidden-layer mistakes, each a model built from the derivation and confirmed at random points.
+
+A guess is the true rule with one mistake made in it: one term of the next layer's sum kept
+(``missing_sum``); phi' replaced by another activation's, by 1 - y for 1 - y^2, or once too often
+where the loss cancels it, or softmax's Jacobian by its diagonal (``wrong_activation_derivative``);
+one symbol of another layer (``wrong_layer``); the same index slip in every term (``wrong_index``).
+diagnose() tries them after its own checks.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import sympy as sp
+
+from ..activations import ACTIVATIONS
+from ..printing import to_text
+from .diagnose import Case, Diagnosis, _activation_factor, _trials, _units_by_layer, _uses
+
+# -- the sum over the next layer -----------------------------------------------------------------
+
+
+def _terms(rule) -> tuple[sp.Expr, tuple[sp.Expr, ...]]:
+    """(phi', the terms w_mj delta_m of the sum it multiplies) of a hidden unit's rule."""
+    phi = _activation_factor(rule)
+    return phi, sp.Add.make_args(sp.expand(rule.value / phi))
+
+
+def missing_sum(case: Case) -> Diagnosis | None:
+    """The answer keeps one term of a hidden delta's sum over the units of the next layer."""
+    for l, rules in _units_by_layer(case):
+        hidden = [(r, *_terms(r)) for r in rules if not r.output]
+        hidden = [(r, phi, terms) for r, phi, terms in hidden if len(terms) > 1]
+        if not hidden:
+            continue
+        for i in range(max(len(terms) for _, _, terms in hidden)):
+            per_unit = [(r, phi * terms[i]) for r, phi, terms in hidden if i < len(terms)]
+            for rule, overrides in _trials(case, per_unit):
+                if _uses(case, overrides) and case.explains(case.true_part, overrides):
+                    r, phi, terms = next(h for h in hidden if rule is None or h[0] is rule)
+                    where = r.symbol if rule is not None else f"every local gradient of layer {l}"
+                    return Diagnosis("missing_sum", f"A sum is missing from {where}: it adds one term per unit "
+                                                    f"fed by unit {r.unit} of layer {l} ({to_text(sp.Add(*terms))}), "
+                                                    f"and yours keeps only {to_text(terms[i])}.")
+    return None
+
+
+# -- the activation derivative -----------------------------------------------------------------------
+
+def _alternatives(case: Case, rule) -> Iterator[tuple[sp.Expr, str]]:
+    """(a mistaken phi' of the unit, what it is) for a unit of an elementwise layer."""
+    net = case.net
+    row = net.activation(rule.layer)
+    y, v = net.y[rule.layer][rule.unit - 1], rule.net
+    own = _activation_factor(rule)
+    squared = own.replace(lambda e: e.is_Pow and e.exp == 2 and e.base == y, lambda e: e.base)
+    if squared != own:
+        yield squared, f"{to_text(squared)} is not {row.name}' = {to_text(own)}: the square is lost"
+    for other in ACTIVATIONS:
+        if other.name == row.name or not other.elementwise or other.derivative_in_output is None:
+            continue
+        alt = other.derivative_in_output(y, v)
+        if alt != 1 and alt != own and alt.free_symbols <= {y}:
+            yield alt, (f"{to_text(alt)} is the derivative of {other.name}, but layer {rule.layer} is {row.name}, "
+                        f"whose derivative is {to_text(own)}")
+    if own != y:
+        yield y, f"{net.profile.activation}({v}) = {y} stands where its derivative {to_text(own)} belongs"
+
+
+def wrong_activation_derivative(case: Case) -> Diagnosis | None:
+    net = case.net
+    for l, rules in reversed(list(_units_by_layer(case))):
+        if not net.activation(l).elementwise:
+            found = _softmax_elementwise(case, rules)
+        else:
+            found = _wrong_slope(case, l, rules) or _extra_slope(case, rules)
+        if found is not None:
+            return found
+    return None
+
+
+def _wrong_slope(case: Case, layer: int, rules) -> Diagnosis | None:
+    units = [(r, list(_alternatives(case, r))) for r in rules if _activation_factor(r) != 1]
+    if not units:
+        return None
+    for i in range(len(units[0][1])):
+        per_unit = [(r, r.value / _activation_factor(r) * alts[i][0]) for r, alts in units if i < len(alts)]
+        for rule, overrides in _trials(case, per_unit):
+            if _uses(case, overrides) and case.explains(case.true_part, overrides):
+                r, alts = next(u for u in units if rule is None or u[0] is rule)
+                where = f"unit {r.unit} of layer {layer}" if rule is not None else f"every unit of layer {layer}"
+                return Diagnosis("wrong_activation_derivative",
+                                 f"The activation derivative of {where} is wrong: {alts[i][1]}.")
+    return None
+
+
+def _extra_slope(case: Case, rules) -> Diagnosis | None:
+    """phi' once too often at an output unit: where the loss's derivative cancels it (sigmoid + bce)."""
+    per_unit = [(r, r.value * _activation_factor(r)) for r in rules if r.output and r.simplification
+                and _activation_factor(r) != 1]
+    for rule, overrides in _trials(case, per_unit):
+        if _uses(case, overrides) and case.explains(case.true_part, overrides):
+            r = rule or per_unit[0][0]
+            return Diagnosis("wrong_activation_derivative",
+                             f"An extra activation derivative {to_text(_activation_factor(r))} in {r.symbol}: "
+                             f"with {case.net.loss.name} the loss's derivative cancels phi' ({r.simplification}), "
+                             f"so {r.symbol} = {to_text(r.value)}.")
+    return None
+
+
+def _softmax_elementwise(case: Case, rules) -> Diagnosis | None:
+    """softmax's Jacobian taken as its diagonal: one path dE/dy_j dy_j/dv_j instead of the sum over m."""
+    net, per_unit = case.net, []
+    for r in rules:
+        own = net.y[r.layer][r.unit - 1]
+        path = next((p for p in r.chain if any(f.reason == "activation" and f.of == own for f in p)), None)
+        if path is not None and len(r.chain) > 1:
+            per_unit.append((r, net.profile.delta_sign * sp.Mul(*[f.result for f in path])))
+    for rule, overrides in _trials(case, per_unit):
+        if _uses(case, overrides) and case.explains(case.true_part, overrides):
+            r = rule or per_unit[0][0]
+            return Diagnosis("wrong_activation_derivative",
+                             f"softmax is treated as elementwise in {r.symbol}: only dy_j/dv_j = y_j (1 - y_j) is "
+                             f"kept, but every output of a softmax depends on every net input, so {r.symbol} sums "
+                             f"dE/dy_m dy_m/dv_j over all m ({r.symbol} = {to_text(r.value)}).")
+    return None
+
+
+# -- a symbol of another layer, the same index slip in every term ------------------------------------
+
+def _rule_once(case: Case) -> sp.Expr:
+    """The rule with each delta written out one level, as a student writes it."""
+    part = case.true_part
+    return part.xreplace({s: r.value for s in part.free_symbols if (r := case.d.deltas.get(s)) is not None})
+
+
+def _layer_twins(case: Case) -> dict[sp.Symbol, list[sp.Symbol]]:
+    """Each unit symbol -> the same unit's symbol of the same kind in the other layers (x_k is layer 0)."""
+    net, out = case.net, {}
+    kinds = [net.y, net.v, net.delta] + ([net.b] if net.bias else [])
+    for table in kinds:
+        for l, symbols in table.items():
+            for j, s in enumerate(symbols):
+                out[s] = [o[j] for m, o in table.items() if m != l and j < len(o)]
+    for name, pos in net.positions.items():
+        if pos.is_weight:
+            out[sp.Symbol(name, real=True)] = [sp.Symbol(n, real=True) for n, p in net.positions.items()
+                                               if p.is_weight and p.index == pos.index and p.key != pos.key]
+    return out
+
+
+def wrong_layer(case: Case) -> Diagnosis | None:
+    """One symbol of the rule, everywhere or in one factor, taken from another layer (y2_1 for y1_1)."""
+    if case.target.layer_level:
+        return None
+    once, twins = _rule_once(case), _layer_twins(case)
+    factors = sp.Mul.make_args(once)
+    for s in sorted(once.free_symbols, key=lambda s: s.name):
+        for o in twins.get(s, []):
+            guesses = [once.xreplace({s: o})]
+            holding = [i for i, f in enumerate(factors) if s in f.free_symbols]
+            if len(holding) > 1:
+                guesses += [sp.Mul(*[f.xreplace({s: o}) if i == k else f for i, f in enumerate(factors)])
+                            for k in holding]
+            if any(case.explains(g) for g in guesses):
+                return Diagnosis("wrong_layer", f"Wrong layer: {o} appears where {s} belongs "
+                                                f"(a symbol of another layer in one factor).")
+    return None
+
+
+def index_slips(case: Case) -> Diagnosis | None:
+    """The same index slip in every term: a weight index k read as k' across a matrix, or w_kj for w_jk."""
+    if case.target.layer_level:
+        return None
+    net, once = case.net, _rule_once(case)
+    used = {s.name for s in once.free_symbols}
+    by_key: dict[str, dict[tuple, str]] = {}
+    for name, pos in net.positions.items():
+        if pos.is_weight:
+            by_key.setdefault(pos.key, {})[pos.index] = name
+    for cells in by_key.values():
+        mine = [(i, n) for i, n in cells.items() if n in used]
+        if len(mine) < 2:
+            continue
+        for slip, why in _slips(cells, mine):
+            guess = once.xreplace({sp.Symbol(a, real=True): sp.Symbol(b, real=True) for a, b in slip.items()})
+            if guess != once and case.explains(guess):
+                return Diagnosis("wrong_index", f"Wrong index in every term: {why} "
+                                                f"({', '.join(f'{b} for {a}' for a, b in slip.items())}).")
+    return None
+
+
+def _slips(cells: dict[tuple, str], mine: list) -> Iterator[tuple[dict[str, str], str]]:
+    swapped = {n: cells[(i[1], i[0])] for i, n in mine if (i[1], i[0]) in cells}
+    if len(swapped) == len(mine):
+        yield swapped, "the weight's two indices are swapped (w_kj written for w_jk)"
+    for pos, what in ((0, "first"), (1, "second")):
+        values = sorted({i[pos] for i, _ in mine})
+        others = sorted({i[pos] for i in cells})
+        for a in values:
+            for b in others:
+                if a == b:
+                    continue
+                slip = {}
+                for i, n in mine:
+                    if i[pos] == a:
+                        j = (b, i[1]) if pos == 0 else (i[0], b)
+                        if j in cells:
+                            slip[n] = cells[j]
+                if len(slip) > 1:
+                    yield slip, f"the {what} index of the weights is {b + 1} where it should be {a + 1}"
+
+
+CHECKS = (missing_sum, wrong_activation_derivative, index_slips, wrong_layer)

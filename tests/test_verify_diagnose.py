@@ -1,0 +1,169 @@
+"""The hidden-layer and matrix mistakes named, and partial credit (issue 15, items 3 and 4).
+
+Every wrong answer below is written by hand, as a student would make the mistake; the right rules
+they are wrong against are worked out by hand in the comments (haykin, half_sse unless said:
+delta_out = (d - y) phi'(v), delta_j = phi'(v_j) sum_m w_mj delta_m, Delta w_jk = eta delta_j y_k).
+"""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from symbp.derive import derive
+from symbp.network import Network
+from symbp.verify import MISTAKES, verify
+from symbp.verify.answers import grade, load_answers, load_rubric
+from symbp.verify.score import RUBRIC
+
+
+@pytest.fixture(scope="module")
+def two_out():
+    """2-2-2 sigmoid/sigmoid: delta1_1 = y1_1 (1 - y1_1) (w2_1_1 delta2_1 + w2_2_1 delta2_2)."""
+    return derive(Network.from_string("2-2-2", activation="sigmoid,sigmoid"))
+
+
+@pytest.fixture(scope="module")
+def tanh_net():
+    """2-2-1 tanh/linear: delta1_1 = (1 - y1_1^2) w2_1_1 (d1 - y2_1)."""
+    return derive(Network.from_string("2-2-1", activation="tanh,linear"))
+
+
+@pytest.fixture(scope="module")
+def sig_net():
+    """2-2-1 sigmoid/sigmoid: delta2_1 = (d1 - y2_1) y2_1 (1 - y2_1), delta1_1 = y1_1 (1 - y1_1) w2_1_1 delta2_1."""
+    return derive(Network.from_string("2-2-1", activation="sigmoid,sigmoid"))
+
+
+WRONG = [
+    # one term of the next layer's sum
+    ("two_out", "w1_1_1", "update", "eta*y1_1*(1 - y1_1)*w2_1_1*delta2_1*x1", "missing_sum"),
+    ("two_out", "delta1_1", "delta", "y1_1*(1 - y1_1)*w2_2_1*delta2_2", "missing_sum"),
+    # tanh' = 1 - y^2 written 1 - y; sigma' y (1 - y) where the layer is tanh
+    ("tanh_net", "w1_1_1", "update", "eta*(d1 - y2_1)*w2_1_1*(1 - y1_1)*x1", "wrong_activation_derivative"),
+    ("tanh_net", "w1_1_1", "update", "eta*(d1 - y2_1)*w2_1_1*y1_1*(1 - y1_1)*x1", "wrong_activation_derivative"),
+    # a symbol of another layer in one factor, or everywhere
+    ("sig_net", "w1_1_1", "update", "eta*delta2_1*w2_1_1*y2_1*(1 - y1_1)*x1", "wrong_layer"),
+    ("sig_net", "w1_1_1", "update", "eta*delta2_1*w2_1_1*y2_1*(1 - y2_1)*x1", "wrong_layer"),
+    # the same index slip in both terms: w2_1_2, w2_2_2 for w2_1_1, w2_2_1
+    ("two_out", "delta1_1", "delta", "y1_1*(1 - y1_1)*(w2_1_2*delta2_1 + w2_2_2*delta2_2)", "wrong_index"),
+    # w_kj for w_jk in both terms of delta1_2 = y1_2 (1 - y1_2) (w2_1_2 delta2_1 + w2_2_2 delta2_2)
+    ("two_out", "delta1_2", "delta", "y1_2*(1 - y1_2)*(w2_2_1*delta2_1 + w2_2_2*delta2_2)", "wrong_index"),
+]
+
+
+@pytest.mark.parametrize("net,param,quantity,expr,mistake", WRONG)
+def test_hidden_layer_mistakes(request, net, param, quantity, expr, mistake):
+    result = verify(request.getfixturevalue(net), param, expr, quantity)
+    assert result.equivalent is False
+    assert result.mistake == mistake, result.message
+    assert 0 < result.score < 1
+
+
+def test_missing_sum_names_the_term_kept(two_out):
+    r = verify(two_out, "delta1_1", "y1_1*(1 - y1_1)*w2_2_1*delta2_2")
+    assert "keeps only delta2_2*w2_2_1" in r.message
+
+
+def test_tanh_slope_without_its_square_says_so(tanh_net):
+    r = verify(tanh_net, "w1_1_1", "eta*(d1 - y2_1)*w2_1_1*(1 - y1_1)*x1", "update")
+    assert "the square is lost" in r.message
+    r = verify(tanh_net, "w1_1_1", "eta*(d1 - y2_1)*w2_1_1*y1_1*(1 - y1_1)*x1", "update")
+    assert "derivative of sigmoid" in r.message and "is tanh" in r.message
+
+
+def test_extra_sigmoid_slope_with_bce():
+    # sigmoid + bce: delta2_1 = d1 - y2_1 (the loss's derivative cancels sigma'); Delta w2_1_1 = eta delta2_1 y1_1
+    d = derive(Network.from_string("2-2-1", activation="sigmoid,sigmoid", loss="bce"))
+    r = verify(d, "w2_1_1", "eta*(d1 - y2_1)*y2_1*(1 - y2_1)*y1_1", "update")
+    assert r.mistake == "wrong_activation_derivative" and "extra" in r.message
+
+
+def test_softmax_treated_elementwise():
+    # softmax + ce, targets summing to 1: delta2_1 = d1 - y2_1. Elementwise: dE/dy_1 = -d1/y2_1 times
+    # y2_1 (1 - y2_1), and delta = -dE/dv, gives d1 (1 - y2_1)
+    d = derive(Network.from_string("2-2-2", activation="sigmoid,softmax", loss="ce"))
+    r = verify(d, "delta2_1", "d1*(1 - y2_1)")
+    assert r.mistake == "wrong_activation_derivative" and "elementwise" in r.message
+
+
+@pytest.fixture(scope="module")
+def wide_out():
+    """2-3-2 sigmoid/sigmoid: delta1 = y1 (1 - y1) * (W2.T @ delta2), dE/dW2 = -delta2 @ y1.T."""
+    return derive(Network.from_string("2-3-2", activation="sigmoid,sigmoid"))
+
+
+MATRIX = [
+    ("delta1", "y1*(1 - y1) @ (W2.T @ delta2)", False, "hadamard_vs_matrix_product"),
+    ("W2", "-delta2 * y1.T", False, "hadamard_vs_matrix_product"),
+    ("W2", r"-\boldsymbol{\delta}^{(2)} \odot (\mathbf{y}^{(1)})^{T}", True, "hadamard_vs_matrix_product"),
+    ("W2", "-y1.T @ delta2", False, "wrong_order"),
+    ("delta1", "y1*(1 - y1)*(delta2 @ W2.T)", False, "wrong_order"),
+    ("delta1", r"\boldsymbol{\delta}^{(2)} \left(\mathbf{W}^{(2)}\right)^{T} \odot \mathbf{y}^{(1)} "
+               r"\odot (1 - \mathbf{y}^{(1)})", True, "wrong_order"),
+]
+
+
+@pytest.mark.parametrize("param,expr,latex,mistake", MATRIX)
+def test_matrix_product_mistakes(wide_out, param, expr, latex, mistake):
+    r = verify(wide_out, param, expr, latex=latex)
+    assert r.equivalent is False and r.mistake == mistake, r.message
+    assert r.score == 0
+
+
+def test_a_shape_error_that_no_slip_explains_is_still_refused(wide_out):
+    from symbp.verify import ExpressionError
+    with pytest.raises(ExpressionError, match="do not multiply"):
+        verify(wide_out, "delta1", "y1*(1 - y1)*(delta2 @ W2)")       # W2 untransposed: no reading fits
+    with pytest.raises(ExpressionError, match="do not"):
+        verify(wide_out, "delta1", "y1 @ (W2.T @ delta2)")            # read as y1 * (...), still wrong
+
+
+def test_every_new_code_is_listed():
+    for code in ("missing_sum", "wrong_activation_derivative", "hadamard_vs_matrix_product", "wrong_order"):
+        assert code in MISTAKES
+    assert MISTAKES[-1] == "other"
+
+
+# -- partial credit ---------------------------------------------------------------------------
+
+def test_score_counts_the_factors_present(sig_net):
+    # Delta w1_1_1 = eta x1 y1_1 (1 - y1_1) w2_1_1 (d1 - y2_1) y2_1 (1 - y2_1): by the default rubric
+    # constant 1, eta 1, x1 1 (input), w2_1_1 1, (d1 - y2_1) 2 (error), four slope factors 2 each: 14
+    right = "eta*x1*y1_1*(1 - y1_1)*w2_1_1*(d1 - y2_1)*y2_1*(1 - y2_1)"
+    assert verify(sig_net, "w1_1_1", right, "update").score == 1.0
+    no_hidden_slope = "eta*x1*w2_1_1*(d1 - y2_1)*y2_1*(1 - y2_1)"           # 14 - 4 = 10
+    assert verify(sig_net, "w1_1_1", no_hidden_slope, "update").score == round(10 / 14, 3)
+    flipped = f"-{right}"                                                  # only the sign: 13 of 14
+    assert verify(sig_net, "w1_1_1", flipped, "update").score == round(13 / 14, 3)
+    extra = f"x2*{right}"                                                 # every factor, one extra: 14/15
+    assert verify(sig_net, "w1_1_1", extra, "update").score == round(14 / 15, 3)
+
+
+def test_a_rubric_changes_the_weights(sig_net):
+    no_eta = "x1*y1_1*(1 - y1_1)*w2_1_1*(d1 - y2_1)*y2_1*(1 - y2_1)"       # 13 of 14; with eta worth 6: 13 of 19
+    assert verify(sig_net, "w1_1_1", no_eta, "update").score == round(13 / 14, 3)
+    assert verify(sig_net, "w1_1_1", no_eta, "update", rubric={"learning_rate": 6}).score == round(13 / 19, 3)
+    assert set(RUBRIC) == {"constant", "learning_rate", "error", "activation_derivative", "weight", "input"}
+
+
+def test_answers_file_rubric_and_scores(tmp_path, sig_net):
+    path = tmp_path / "a.toml"
+    path.write_text('[rubric]\nlearning_rate = 6\n\n[[answer]]\nparam = "w1_1_1"\nquantity = "update"\n'
+                    'expr = "x1*y1_1*(1 - y1_1)*w2_1_1*(d1 - y2_1)*y2_1*(1 - y2_1)"\n')
+    graded = grade(sig_net, load_answers(path), rubric=load_rubric(path))
+    assert graded[0].result.score == round(13 / 19, 3)
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[rubric]\nslope = 2\n\n[[answer]]\nparam = "w1_1_1"\nexpr = "x1"\n')
+    out = subprocess.run([sys.executable, "-m", "symbp", "verify", "2-2-1", "--activation", "sigmoid",
+                          "--answers", str(bad)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "rubric.slope" in out.stderr
+
+
+def test_cli_json_score_and_matrix_mistake():
+    out = subprocess.run([sys.executable, "-m", "symbp", "verify", "2-3-2", "--activation", "sigmoid",
+                          "--param", "W2", "--expr", "-y1.T @ delta2", "--json"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1, out.stderr
+    data = json.loads(out.stdout)
+    assert data["mistake"] == "wrong_order" and data["score"] == 0 and data["equivalent"] is False
