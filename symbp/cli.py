@@ -197,12 +197,12 @@ def cmd_exercises(args) -> int:
 
 
 def cmd_grade(args) -> int:
-    from .grade import write_grades
+    from .grade import grades_text, write_grades
     paths, book = write_grades(args.dir)
     for s in book.students:
         if s.error:
             print(f"symbp: warning: {s.id}: {s.error}", file=sys.stderr)
-        print(f"{s.id:<12} {s.total:g}/{s.max:g} ({s.percent:g} %)")
+    print(grades_text(book))
     print(", ".join(str(p) for p in paths))
     return 1 if any(s.error for s in book.students) else 0
 

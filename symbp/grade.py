@@ -209,6 +209,18 @@ def grade_class(folder: str | Path) -> Gradebook:
 
 # -- writing ------------------------------------------------------------------------------------
 
+def grades_text(book: Gradebook) -> str:
+    """What `symbp grade` prints: a line per student, then the class mean of each question's score."""
+    lines = [f"{s.id:<16} {s.total:>6g} / {s.max:g}  {s.percent:>6g} %" + (f"  ({s.error})" if s.error else "")
+             for s in book.students]
+    graded = [s for s in book.students if s.error is None]
+    if graded:
+        means = [sum(m.score for s in graded for m in s.marks if m.id == q) / len(graded) for q in book.questions]
+        lines.append(f"mean of {len(graded)} graded: " + ", ".join(f"{q} {m:.2f}" for q, m in zip(book.questions,
+                                                                                                    means)))
+    return "\n".join(lines)
+
+
 def grades_csv(book: Gradebook) -> str:
     """One row per student: per question its score (0..1) and mistake, then total, max, percent, error."""
     ids = book.questions
