@@ -85,7 +85,7 @@ def _numbers(net: Network, variant: Variant, decimals: int) -> list[dict]:
                 groups.append((f"layer {l}, {what}", [rf"{to_latex(_symbol(net, n), net)} = "
                                                       rf"{_fixed(vals[n], decimals)}" for n in names]))
     groups.append(("learning rate", [rf"\eta = {_fixed(ex.learning_rate, decimals)}"]))
-    return [{"what": what, "rows": _rows(items)} for what, items in groups]
+    return [{"what": what, "entries": items} for what, items in groups]
 
 
 def _identifiers(net: Network) -> list[dict]:
