@@ -130,3 +130,55 @@ def bundle(pairs: list[tuple[Disc, Disc]], obstacles: list[Disc], level: tuple[f
 
 def _round(p: Point) -> Point:
     return round(p[0], 3) + 0.0, round(p[1], 3) + 0.0
+
+
+# -- the learning curve: a plot in plain TikZ, every coordinate computed here ----------------------
+
+def nice_step(span: float, ticks: int = 5) -> float:
+    """A tick spacing of 1, 2 or 5 times a power of ten, giving about ``ticks`` ticks over ``span``."""
+    from math import floor, log10
+    raw = span / max(ticks, 1)
+    power = 10 ** floor(log10(raw))
+    return next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+
+
+@dataclass(frozen=True)
+class Curve:
+    """A polyline in a width x height box (cm), with the ticks of both axes as (position, value); on a
+    logarithmic y axis the y tick values are powers of ten's exponents."""
+
+    points: tuple[Point, ...]
+    xticks: tuple[tuple[float, float], ...]
+    yticks: tuple[tuple[float, float], ...]
+    width: float
+    height: float
+    log: bool = False
+
+
+LOG_SPAN = 100.0       # a curve falling by more than this factor is drawn on a logarithmic axis
+
+
+def curve(xs: list[float], ys: list[float], width: float = 10.0, height: float = 5.0, log: bool = False) -> Curve:
+    """Data -> TikZ coordinates: x from 0 to its largest value; y from 0 to a tick at or above the largest,
+    or (``log`` and a fall by more than LOG_SPAN) between the powers of ten around the data."""
+    from math import ceil, floor, log10
+    x_top = max(xs) or 1.0
+    xstep = nice_step(x_top)
+    xticks = tuple((round(n * xstep / x_top * width, 3), round(n * xstep, 10))
+                   for n in range(int(x_top // xstep) + 1))
+    low = min(y for y in ys if y > 0) if any(y > 0 for y in ys) else 0.0
+    if log and low > 0 and max(ys) / low > LOG_SPAN:
+        bottom, top = floor(log10(low)), ceil(log10(max(ys)))
+        top = max(top, bottom + 1)
+        every = max(1, ceil((top - bottom) / 6))
+        points = tuple((round(x / x_top * width, 3), round((log10(max(y, low)) - bottom) / (top - bottom) * height, 3))
+                       for x, y in zip(xs, ys))
+        yticks = tuple((round((e - bottom) / (top - bottom) * height, 3), float(e))
+                       for e in range(bottom, top + 1, every))
+        return Curve(points, xticks, yticks, width, height, True)
+    ystep = nice_step(max(ys) or 1.0)
+    y_top = ystep * -(-max(ys) // ystep) or ystep
+    points = tuple((round(x / x_top * width, 3), round(y / y_top * height, 3)) for x, y in zip(xs, ys))
+    yticks = tuple((round(n * ystep / y_top * height, 3), round(n * ystep, 10))
+                   for n in range(int(round(y_top / ystep)) + 1))
+    return Curve(points, xticks, yticks, width, height)

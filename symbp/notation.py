@@ -24,6 +24,10 @@ class Profile:
     source: str
     sample: str = "n"               # the index of a training sample (ont's n is the net input)
     generic_tex: str = r"\varphi"   # the activation letter where the profile's is the logistic's sigma
+    # the four equations of backpropagation in the source's words: output delta, hidden recursion,
+    # bias gradient, weight gradient (Nielsen's BP1-BP4)
+    equations: tuple[str, str, str, str] = ("output local gradient", "hidden local gradient",
+                                            "bias gradient", "weight gradient")
 
     def activation_letter(self, logistic: bool) -> str:
         """The generic activation's LaTeX: sigma only names the logistic function."""
@@ -38,15 +42,19 @@ class Profile:
 
 PROFILES: tuple[Profile, ...] = (
     Profile("haykin", "v", "y", "d", "E", "e", -1, "phi",
-            "v", "y", "d", r"\mathcal{E}", r"\varphi", "Haykin, Neural Networks and Learning Machines, ch. 4"),
+            "v", "y", "d", r"\mathcal{E}", r"\varphi", "Haykin, Neural Networks and Learning Machines, ch. 4",
+            equations=("output local gradient", "hidden local gradient", "bias correction", "delta rule")),
     Profile("ont", "n", "o", "t", "E", None, +1, "sigma",
             "n", "o", "t", "E", r"\sigma",
-            "o for outputs, n for net inputs, t for targets", sample="p"),
+            "o for outputs, n for net inputs, t for targets", sample="p",
+            equations=("output delta", "hidden delta", "bias gradient", "weight gradient")),
     Profile("mitchell", "net", "a", "t", "E", None, -1, "f",
-            r"\mathrm{net}", "a", "t", "E", "f", "Mitchell, Machine Learning, ch. 4"),
+            r"\mathrm{net}", "a", "t", "E", "f", "Mitchell, Machine Learning, ch. 4",
+            equations=("output unit error term", "hidden unit error term", "bias gradient", "weight gradient")),
     Profile("nielsen", "z", "a", "y", "C", None, +1, "sigma",
             "z", "a", "y", "C", r"\sigma",
-            "Nielsen, Neural Networks and Deep Learning, ch. 2", sample="x"),
+            "Nielsen, Neural Networks and Deep Learning, ch. 2", sample="x",
+            equations=("BP1", "BP2", "BP3", "BP4")),
 )
 
 _BY_NAME = {p.name: p for p in PROFILES}

@@ -941,6 +941,200 @@ def _matrix(T: _Tex, d: Derivation) -> list[dict]:
     return out
 
 
+def _layer_vector_forward(T: _Tex, l: int) -> list[str]:
+    """v^(l) = W^(l) y^(l-1) (+ skips) +/- b^(l) and y^(l) = phi(v^(l)) (+ shortcuts), as vectors."""
+    net = T.net
+    v, y = _vector_v(net, l), _vector(net, l)
+    total = sp.MatAdd(*[sp.MatMul(fm.weight_matrix(net, c), _vector(net, c.src)) for c in net.graph.inputs(l)])
+    pieces = [T(total)]
+    if net.bias:
+        pieces.append(("+ " if net.bias_sign > 0 else "- ") + T(sp.MatrixSymbol(f"b{l}", net.layers[l], 1)))
+    act = net.activation(l)
+    if act.elementwise:
+        z = sp.Symbol("z", real=True)
+        phi = NotesLatexPrinter(net, {"symbol_names": {**T.names, z: T(v)}}).doprint(act.function(z))
+    else:
+        phi = rf"\operatorname{{{act.name}}}\left({T(v)}\right)"
+    phi += "".join(f" + {T(_vector(net, c.src))}" for c in net.graph.shortcuts(l))
+    return [rf"{T(v)} &= {' '.join(pieces)}", rf"{T(y)} &= {phi}"]
+
+
+def _algorithm(T: _Tex, d: Derivation) -> dict:
+    """Backpropagation for this network as numbered steps: forward, output deltas, backward, updates,
+    each step the derived matrix rule; the four equations named in the profile's words."""
+    net, names = T.net, T.net.profile.equations
+    L, E = net.depth, T(net.loss_symbol)
+    forward = [row for l in net.graph.order for row in _layer_vector_forward(T, l)]
+    by_layer = {m.layer: m for m in d.matrix}
+    out = by_layer[L]
+    dvec = {l: T(sp.MatrixSymbol(f"delta{l}", net.layers[l], 1)) for l in by_layer}
+    output = [rf"{dvec[L]} &= {T(out.delta)}"]
+    if net.e:
+        output[0] += rf" = \boldsymbol{{{net.profile.target_tex}}} - {T(_vector(net, L))}"
+    backward = []
+    for l in sorted(by_layer, reverse=True):
+        if l < L:
+            backward += rows(dvec[l], T.terms(by_layer[l].delta))
+    grads, updates = [], []
+    for l in sorted(by_layer, reverse=True):
+        m = by_layer[l]
+        for c, (_, g) in zip(net.graph.inputs(l), m.weight_grads):
+            W = fm.weight_matrix(net, c)
+            grads.append(rf"\frac{{\partial {E}}}{{\partial {T(W)}}} &= {T(g)}")
+            updates.append(rf"{T(W)} &\leftarrow {T.plus(W, -net.eta * g)}")
+        if m.grad_b is not None:
+            b = sp.MatrixSymbol(f"b{l}", net.layers[l], 1)
+            grads.append(rf"\frac{{\partial {E}}}{{\partial {T(b)}}} &= {T(m.grad_b)}")
+            updates.append(rf"{T(b)} &\leftarrow {T.plus(b, -net.eta * m.grad_b)}")
+    idx = d.index
+    dl, w, b = T(ix.B["delta"][ix.j]), ix.B["w"][ix.j, ix.k], ix.B["b"][ix.j]
+    hidden = next((r for r in idx.hidden.values() if len(r.paths) == 1), None)
+    four = [{"name": names[0], "tex": f"{dl} = {T(idx.output.delta)}", "where": "output layer"}]
+    if hidden is not None:
+        four.append({"name": names[1], "tex": f"{dl} = {T(hidden.hidden_delta)}", "where": "hidden layer"})
+    if net.bias:
+        four.append({"name": names[2], "tex": rf"\frac{{\partial {E}}}{{\partial {T(b)}}} = {T(idx.bias_gradient)}",
+                     "where": "every layer"})
+    four.append({"name": names[3], "tex": rf"\frac{{\partial {E}}}{{\partial {T(w)}}} = {T(idx.weight_gradient)}",
+                 "where": "every layer"})
+    return {"forward": forward, "output": output, "backward": backward, "gradients": grads, "updates": updates,
+            "four": four, "proof": _proof(T, hidden) if hidden is not None else None,
+            "flow": _signal_flow(T, d), "speed": _speed(net), "layers": L, "names": list(names),
+            "dv_db": "1" if net.bias_sign > 0 else "-1"}
+
+
+def _proof(T: _Tex, r) -> list[str]:
+    """The hidden recursion, step by step: the chain rule through the next layer's net inputs, the
+    factors SymPy derived for any width, the rule."""
+    net, s = T.net, T.net.profile.delta_sign
+    j, m, M = ix.j, ix.m, sp.Symbol("M", integer=True, positive=True)
+    E, v, y, vn = net.loss_symbol, ix.B["v"][j], ix.B["y"][j], ix.B["v_next"][m]
+    sign = "-" if s < 0 else ""
+    chain = rf"{sign}\sum_{{m=1}}^{{M}} {T.partial(E, vn)} \, {T.partial(vn, y)} \, {T.partial(y, v)}"
+    factors = sp.Sum(ix.B["delta_next"][m] * r.dvnext_dy, (m, 1, M))
+    out = rows(T(ix.B["delta"][j]), [_delta_definition(T, T(v))])
+    out += continued([chain])
+    out += continued([rf"{T(factors)} \, {T.factor(r.dy_dv)}"])
+    out += continued(T.terms(r.hidden_delta))
+    return out
+
+
+def _signal_flow(T: _Tex, d: Derivation) -> Optional[dict]:
+    """Haykin's signal-flow graph of one hidden unit's backward pass: the next layer's deltas, through
+    the weights out of the unit, summed, times phi'(v_j), give delta_j (chains only)."""
+    net = T.net
+    if net.depth < 2 or not net.graph.is_chain:
+        return None
+    l, L = net.depth - 1, net.depth
+    units = list(shown(net.layers[L]))[:2] + ([None, net.layers[L]] if net.layers[L] > 3 else
+                                               list(shown(net.layers[L]))[2:])
+    rule = d.deltas[net.delta[l][0]]
+    slope = rule.chain[0][-1]            # dy_j/dv_j, the same on every path
+    top = (len(units) - 1) / 2 * 1.2
+    nodes = []
+    for n, k in enumerate(units):
+        y = round(top - n * 1.2, 3)
+        if k is None:
+            nodes.append({"name": f"d{n}", "y": y, "label": r"\vdots", "weight": "", "dots": True})
+        else:
+            nodes.append({"name": f"d{n}", "y": y, "label": T(net.delta[L][k - 1]),
+                          "weight": T(net.W[L][k - 1][0]), "dots": False})
+    return {"nodes": nodes, "slope": T(slope.result), "delta": T(net.delta[l][0]), "v": T(rule.net)}
+
+
+def _speed(net: Network) -> dict:
+    """Multiplications of one gradient, counted on this network: a backward pass against finite
+    differences and forward-mode differentiation (one multiplication per weight and per unit)."""
+    weights = sum(net.layers[c.src] * net.layers[c.dst] for c in net.graph.weighted)
+    hidden_units = sum(net.layers[1:-1])
+    back_weights = sum(net.layers[c.src] * net.layers[c.dst] for c in net.graph.weighted if c.src > 0)
+    forward = weights
+    backward = back_weights + hidden_units + weights
+    W = net.n_params
+    return {"W": f"{W:,}".replace(",", "{,}"), "forward": f"{forward:,}".replace(",", "{,}"),
+            "backward": f"{backward:,}".replace(",", "{,}"),
+            "pass_back": f"{back_weights:,}".replace(",", "{,}"), "units": f"{hidden_units:,}".replace(",", "{,}"),
+            "weights": f"{weights:,}".replace(",", "{,}"),
+            "fd": f"{(W + 1) * forward:,}".replace(",", "{,}"), "fwd_mode": f"{W * forward:,}".replace(",", "{,}"),
+            "ratio": f"{(W + 1) * forward / max(forward + backward, 1):,.0f}".replace(",", "{,}"),
+            "counts": {"W": W, "forward": forward, "backward": backward, "fd": (W + 1) * forward,
+                       "fwd_mode": W * forward}}
+
+
+TRAIN_STEPS = 500
+TRAIN_RATES = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0)     # tried besides the example's own, the best one drawn
+TRAIN_MAX_PARAMS = 5000      # above this the notes skip the training run (say so) rather than slow the build
+XOR = ([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]], [[0.0], [1.0], [1.0], [0.0]])
+
+
+CONVERGED = 1e-12      # a run stops once the loss is this small a fraction of where it started
+
+
+def train(compiled, params: dict, X, T, eta: float, steps: int = TRAIN_STEPS) -> tuple[list[float], dict, str]:
+    """Batch gradient descent with the compiled gradients: the loss before each step and after the last,
+    the final parameters and how the run ended: "done", "converged" (the loss fell by CONVERGED) or
+    "diverged" (the loss stopped being finite)."""
+    params = {k: np.array(v, dtype=float) for k, v in params.items()}
+    losses = []
+    with np.errstate(over="ignore", invalid="ignore"):
+        for _ in range(steps):
+            loss, grads = compiled.loss_and_gradients(params, X, T)
+            if not np.isfinite(loss):
+                return losses, params, "diverged"
+            losses.append(float(loss))
+            if losses[-1] <= CONVERGED * losses[0]:
+                return losses, params, "converged"
+            params = {k: v - eta * grads[k] for k, v in params.items()}
+        loss = float(compiled.loss(params, X, T))
+    if not np.isfinite(loss):
+        return losses, params, "diverged"
+    return losses + [loss], params, "done"
+
+
+def _training(T: _Tex, compiled, ex: dict) -> dict:
+    """A few hundred steps of batch gradient descent from the worked example's parameters, on the spec's
+    samples (XOR for a 2-2-1 with none given), drawn as a learning curve; wide networks are skipped."""
+    from .example import example_params
+    net = T.net
+    if net.n_params > TRAIN_MAX_PARAMS:
+        return {"skipped": True, "limit": f"{TRAIN_MAX_PARAMS:,}".replace(",", "{,}"), "why": "wide"}
+    xor = net.spec.example is None and list(net.layers) == [2, 2, 1] and net.loss.targets != "distribution"
+    X, Y = (np.array(XOR[0]), np.array(XOR[1])) if xor else (np.array(ex["inputs"]), np.array(ex["targets"]))
+    start = {k: np.array(v, dtype=float) for k, v in example_params(net, net.spec.example).items()}
+    for name, pos in net.positions.items():       # the worked example's numbers (moved off kinks)
+        start[pos.key][pos.index] = ex["params"][name]
+    runs = {}
+    for eta in sorted({float(ex["learning_rate"]), *TRAIN_RATES}):
+        runs[eta] = train(compiled, start, X, Y, eta)
+    # the run that converged fastest, else the lowest final loss (ties: the smaller rate)
+    done = {e: r for e, r in runs.items() if r[2] != "diverged"}
+    eta = min(done or runs, key=lambda e: (runs[e][2] == "diverged", runs[e][2] != "converged",
+                                           len(runs[e][0]), runs[e][0][-1] if runs[e][0] else 0, e))
+    losses, final, status = runs[eta]
+    if not losses:      # even the first loss was not finite: nothing to draw
+        return {"skipped": True, "limit": "", "why": "infinite"}
+    rates = [{"eta": number(e), "last": number(r[0][-1], 3) if r[2] != "diverged" else "",
+              "steps": len(r[0]) - 1, "converged": r[2] == "converged"} for e, r in runs.items()]
+    every = max(1, len(losses) // 100)
+    kept = list(range(0, len(losses), every)) + ([len(losses) - 1] if (len(losses) - 1) % every else [])
+    c = fg.curve([float(i) for i in kept], [losses[i] for i in kept], log=True)
+    path = " -- ".join(f"({x}, {y})" for x, y in c.points)
+    by_name = {sym.name: sym for sym in T.names}
+    table = [{"gap": True} if n is None else
+             {"gap": False, "tex": T(by_name[n]), "start": number(ex["params"][n]),
+              "end": number(float(final[net.positions[n].key][net.positions[n].index]))} for n in present_params(net)]
+    outputs = compiled.output(final, X)
+    return {"skipped": False, "xor": xor, "steps": len(losses) - 1, "diverged": status == "diverged",
+            "converged": status == "converged", "max_steps": TRAIN_STEPS,
+            "eta": number(eta), "samples": len(X), "rates": rates, "given_eta": number(ex["learning_rate"]),
+            "log": c.log, "first": number(losses[0]), "last": number(losses[-1]),
+            "path": path, "xticks": [{"at": at, "label": f"{v:g}"} for at, v in c.xticks],
+            "yticks": [{"at": at, "label": (rf"10^{{{int(v)}}}" if c.log else number(v, 3))} for at, v in c.yticks],
+            "width": c.width, "height": c.height, "params": table, "losses": losses,
+            "outputs": [{"x": _vector_numbers(list(x)), "t": _vector_numbers(list(t)), "y": _vector_numbers(list(o))}
+                        for x, t, o in zip(X.tolist(), Y.tolist(), np.atleast_2d(outputs).tolist())][:8]}
+
+
 def _summary(T: _Tex, d: Derivation) -> dict:
     """Every parameter's update (two per row when short), or per layer the general rule and a few."""
     net = T.net
@@ -1128,6 +1322,7 @@ def notes_context(derivation: Derivation, compiled=None) -> dict:
     chosen = {d.params[n].symbol for n in (out_name, hidden_name, skip_name) if n}
     p = net.profile
     simplification = next((r for r in d.deltas.values() if r.simplification), None)
+    example = _example(T, d, compiled)
     return {
         "title": _title(net),
         "network": {"layers": "--".join(map(str, net.layers)), "depth": net.depth, "widths": list(net.layers),
@@ -1151,7 +1346,9 @@ def notes_context(derivation: Derivation, compiled=None) -> dict:
         "index": _index(T, d),
         "matrix": _matrix(T, d),
         "summary": _summary(T, d),
-        "example": _example(T, d, compiled),
+        "example": example,
+        "algorithm": _algorithm(T, d),
+        "training": _training(T, compiled, example["raw"]),
         "simplification": None if simplification is None else {
             "unit": T(simplification.symbol), "why": tex_escape(simplification.simplification),
             "raw": _simplification_rows(T, simplification)},
