@@ -59,7 +59,8 @@ class CompiledNetwork:
         return self.module.forward(self._checked(params), X)
 
     def loss(self, params: Params, X, T) -> float:
-        """E over the batch: the per-sample loss summed over the samples (it carries 1/N for mse)."""
+        """E over the batch: the per-sample loss summed over the samples (it carries 1/N for mse and under
+        reduction = "mean"), plus the regulariser lambda/2 sum w^2 under weight decay."""
         return float(self.module.loss(self._checked(params), X, T))
 
     def gradients(self, params: Params, X, T) -> dict[str, np.ndarray]:
@@ -70,6 +71,15 @@ class CompiledNetwork:
         """(loss, gradients) from one forward and one backward pass: what loss() and gradients() return."""
         E, grads = self.module.loss_and_gradients(self._checked(params), X, T)
         return float(E), grads
+
+    def step(self, params: Params, state: Optional[Params], X, T, eta: float) -> tuple[dict, dict]:
+        """One step of the [training] learning rule: Delta p(n) = alpha Delta p(n-1) - eta dE/dp(n) on the
+        regularised loss; ``state`` is Delta p(n-1) (None on the first call). Returns (params, state)."""
+        return self.module.step(self._checked(params), state, X, T, eta)
+
+    def hessian_vector(self, params: Params, X, T, V: Params) -> dict[str, np.ndarray]:
+        """The Hessian of loss() times V (keyed like params), by the R-operator on the derived rules (symbp.rop)."""
+        return self.module.hessian_vector(self._checked(params), X, T, self._checked(V))
 
     def ravel(self, params: Params) -> np.ndarray:
         """params as one 1-D vector: the keys in net.param_keys() order, each array row-major."""

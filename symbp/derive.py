@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -87,6 +87,13 @@ class ParamRule:
     new: sp.Expr               # p + Delta p
     src: int | None = None  # the layer a weight reads (layer - 1 on the chain); None for a bias
     network: Network | None = field(default=None, repr=False, compare=False)   # to print in its notation
+    decay: sp.Expr = sp.Integer(0)   # d/dp of the regulariser lambda/2 p^2 (0 without weight decay)
+    previous: sp.Symbol | None = None   # Delta p(n-1) under momentum: update = alpha Delta p(n-1) - eta dE/dp
+
+    @property
+    def loss_gradient(self) -> sp.Expr:
+        """dE/dp of the data loss alone, in the unit's delta (the gradient without the decay term)."""
+        return self.gradient - self.decay
 
     def _repr_latex_(self) -> str:
         """dE/dp and the update of p, in the network's notation."""
@@ -125,6 +132,23 @@ class ParamRules(Mapping):
 
     def __len__(self) -> int:
         return len(self._names)
+
+
+class _DataRules(Mapping):
+    """The rules with the data loss's gradient in ``gradient`` (what the matrix form lays out)."""
+
+    def __init__(self, rules: Mapping):
+        self._rules = rules
+
+    def __getitem__(self, name: str) -> ParamRule:
+        rule = self._rules[name]
+        return replace(rule, gradient=rule.loss_gradient, decay=sp.Integer(0))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._rules)
+
+    def __len__(self) -> int:
+        return len(self._rules)
 
 
 @dataclass(eq=False)
@@ -181,8 +205,27 @@ class Derivation:
 
     @cached_property
     def matrix(self):
+        """The matrix form of the data loss's gradients (the decay terms are ``matrix_decay``)."""
         from .forms import matrix_form
-        return matrix_form(self)
+        if not self.net.training.weight_decay:
+            return matrix_form(self)
+        # matrix_form checks its entries against the rules' gradients: give it the data loss's
+        return matrix_form(Derivation(self.net, self.deltas, _DataRules(self.params)))
+
+    @cached_property
+    def matrix_decay(self) -> dict[str, sp.Expr]:
+        """params key -> d/dP of the regulariser for a decayed matrix or vector P (lambda*P), else absent.
+
+        sympy.diff of lambda/2 p^2 for the key's first entry, written for the whole array: the
+        regulariser is the same term for every entry of a key.
+        """
+        out = {}
+        for key in self.net.param_keys():
+            first = next(p for p in self.net.params() if self.net.positions[p.name].key == key)
+            g = sp.diff(self.net.regulariser_term(first), first)
+            if g != 0:
+                out[key] = g.xreplace({first: sp.Symbol(key, real=True)})
+        return out
 
     def to_dict(self) -> dict:
         from .report import derivation_dict
@@ -257,10 +300,12 @@ def _output_delta(net: Network, j: int) -> DeltaRule:
     L = net.depth
     chain = _output_chain(net, j)
     raw = _multiply(chain)
-    simplified, note, general = _simplify_output(net, raw)
+    # the mean's 1/N is a common factor: simplify what it multiplies (sum of the targets = 1 stays visible)
+    c = net.loss_scale if net.training.reduction == "mean" else sp.Integer(1)
+    simplified, note, general = _simplify_output(net, sp.expand(raw / c))
     s = net.profile.delta_sign
-    return DeltaRule(L, j, net.delta[L][j - 1], net.v[L][j - 1], True, chain, raw, s * simplified, note, network=net,
-                     general=None if general is None else s * general)
+    return DeltaRule(L, j, net.delta[L][j - 1], net.v[L][j - 1], True, chain, raw, c * (s * simplified), note,
+                     network=net, general=None if general is None else c * (s * general))
 
 
 def _symbol_for(net: Network, layer: int):
@@ -354,11 +399,15 @@ def _param_rule_factory(net: Network) -> Callable[[str], ParamRule]:
             general = rules.dv_dw if conn.kind == "chain" else dict(rules.skip_dv_dw)[src - layer]
             dv_dp = ix.instantiate(general, {ix.j: j, ix.k: k}, widths, lookup)
         v, d = net.v[layer][j - 1], net.delta[layer][j - 1]
-        grad = s * d * dv_dp
-        update = -eta * grad
+        # the regulariser is part of E: d/dp of lambda/2 sum q^2 is d/dp of p's own term
+        decay = sp.diff(net.regulariser_term(p), p)
+        grad = s * d * dv_dp + decay
+        # the momentum recursion is a rule stated, not derived: Delta p(n) = alpha Delta p(n-1) - eta dE/dp(n)
+        prev = net.previous(p) if net.training.momentum > 0 else None
+        update = -eta * grad + (net.alpha * prev if prev is not None else 0)
         return ParamRule(name, p, "weight" if k else "bias", layer, j, k,
                          (Factor(E, v, s * d, "delta"), Factor(v, p, dv_dp, "net_input")), grad, update, p + update,
-                         src, net)
+                         src, net, decay, prev)
     return make
 
 

@@ -132,7 +132,9 @@ def worked_example(net_or_spec) -> dict[str, Any]:
     Keys: ``forward`` (net input and output of every unit, by canonical name in the
     profile's letters), ``deltas`` and ``errors`` (per unit), ``loss``, ``gradients``
     (dE/dp by canonical parameter name, summed over the samples), ``params`` (the values
-    used), ``updated`` (p - eta dE/dp), ``learning_rate``, ``inputs`` and ``targets``.
+    used), ``updated`` (p - eta dE/dp), ``learning_rate``, ``inputs`` and ``targets``. Under
+    momentum also ``momentum`` and ``steps``: two steps of the learning rule, each with its
+    ``params``, ``loss``, ``gradients``, ``change`` (Delta p(n)) and ``updated`` (p(n+1)).
     """
     compiled = _compiled(net_or_spec)
     net = compiled.net
@@ -163,4 +165,22 @@ def worked_example(net_or_spec) -> dict[str, Any]:
         "learning_rate": eta,
         "inputs": X.tolist(),
         "targets": T.tolist(),
+        **_learning_rule_steps(compiled, params, X, T, eta),
     }
+
+
+def _learning_rule_steps(compiled: CompiledNetwork, params: dict, X, T, eta: float) -> dict[str, Any]:
+    """Under momentum, two steps of the module's step(): Delta p(1) = -eta dE/dp(1) (Delta p(0) = 0), then
+    Delta p(2) = alpha Delta p(1) - eta dE/dp(2) at the parameters after step 1 (``steps``, one dict each)."""
+    net = compiled.net
+    if not net.training.momentum:
+        return {}
+    steps, state, now = [], None, params
+    for n in (1, 2):
+        with np.errstate(over="ignore", invalid="ignore"):
+            loss, grads = compiled.loss_and_gradients(now, X, T)
+            after, state = compiled.step(now, state, X, T, eta)
+        steps.append({"step": n, "params": flat_params(net, now), "loss": loss, "gradients": flat_params(net, grads),
+                      "change": flat_params(net, state), "updated": flat_params(net, after)})
+        now = after
+    return {"momentum": net.training.momentum, "steps": steps}

@@ -40,6 +40,20 @@ def _keyword_spec(layers: Sequence[int], options: dict) -> Spec:
     return Spec(layers=tuple(layers), activations=tuple(n.strip() for n in names), **pairs, **options)
 
 
+class DecaySymbol(sp.Symbol):
+    """lambda, the weight decay: identifier ``lam`` (``lambda`` is a Python keyword), printed as \\lambda."""
+
+    def _latex(self, printer) -> str:
+        return r"\lambda"
+
+
+class PreviousStep(sp.Symbol):
+    """Delta p(n-1) of parameter p, identifier ``d{p}_prev`` (``dw2_1_1_prev``), printed as \\Delta p(n-1)."""
+
+    def _latex(self, printer) -> str:
+        return rf"\Delta {printer._print(sp.Symbol(self.name[1:-len('_prev')], real=True))}(n-1)"
+
+
 class Position(NamedTuple):
     """Where a weight or bias sits: params[key][index], key "W{layer}", "W{layer}_{src}" or "b{layer}".
 
@@ -207,7 +221,7 @@ class Network:
     @cached_property
     def lam(self) -> sp.Symbol:
         """lambda, the weight decay (``lam``: ``lambda`` is a Python keyword)."""
-        return sp.Symbol("lam", positive=True)
+        return DecaySymbol("lam", positive=True)
 
     @cached_property
     def alpha(self) -> sp.Symbol:
@@ -216,7 +230,7 @@ class Network:
 
     def previous(self, p: sp.Symbol) -> sp.Symbol:
         """Delta p(n-1), the previous step of parameter p: ``dw2_1_1_prev``."""
-        return sp.Symbol(f"d{p.name}_prev", real=True)
+        return PreviousStep(f"d{p.name}_prev", real=True)
 
     def decayed(self, p: sp.Symbol) -> bool:
         """Whether the regulariser counts p: every weight when lambda > 0, biases only with decay_biases."""
@@ -230,6 +244,12 @@ class Network:
     def regulariser(self) -> sp.Expr:
         """lambda/2 sum p^2 over the decayed parameters (0 without weight decay), counted once per batch."""
         return sp.Add(*[self.regulariser_term(p) for p in self.params()])
+
+    def training_symbols(self) -> list[sp.Symbol]:
+        """The symbols [training] adds to the rules: lam (weight decay), alpha and every Delta p(n-1) (momentum)."""
+        t = self.training
+        out = [self.lam] if t.weight_decay else []
+        return out + ([self.alpha] + [self.previous(p) for p in self.params()] if t.momentum else [])
 
     @property
     def loss_scale(self) -> sp.Expr:

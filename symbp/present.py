@@ -113,3 +113,76 @@ def present(d: Derivation, full: bool = False) -> Presentation:
                                () if output else tuple(consumers(net, l)), matrix[l], units,
                                _layer_params(net, l, full)))
     return Presentation(d, tuple(views), full)
+
+
+# -- the learning rule ([training]) ---------------------------------------------------------
+
+@dataclass(frozen=True)
+class LearningRule:
+    """The update equations [training] implies, for any weight w_jk (and bias b_j) of a layer.
+
+    ``gradient`` is dE/dw_jk of the regularised loss: the data term of the index form plus
+    sympy.diff of the regulariser lambda/2 w_jk^2 (absent without weight decay). ``update`` is the
+    momentum recursion, a rule stated rather than derived: alpha Delta w(n-1) - eta dE/dw(n).
+    ``previous`` is the symbol of Delta w_jk(n-1). ``notes`` say in words what the reduction,
+    the regulariser's once-per-batch and the momentum do.
+    """
+
+    momentum: float
+    weight_decay: float
+    decay_biases: bool
+    reduction: str
+    loss: sp.Expr                   # the batch loss: scale * sum_n E(n) + lambda/2 sum w^2
+    gradient: sp.Expr               # dE/dw_jk (index form), decay term included
+    bias_gradient: sp.Expr | None   # dE/db_j, decay term included when decay_biases
+    update: sp.Expr                 # Delta w_jk(n)
+    previous: sp.Symbol             # Delta w_jk(n - 1)
+    notes: tuple[str, ...]
+
+    @property
+    def plain(self) -> bool:
+        return not (self.momentum or self.weight_decay or self.reduction != "sum")
+
+
+class _GeneralPrevious(sp.Symbol):
+    """Delta w_jk(n-1) of the general rule, printed in the notes' letters."""
+
+    def _latex(self, printer) -> str:
+        from . import indexform as ix
+        return rf"\Delta {printer._print(ix.B['w'][ix.j, ix.k])}(n-1)"
+
+
+def learning_rule(d: Derivation) -> LearningRule:
+    """The learning rule of ``d``'s network: its loss over a batch, gradient and update, in index form."""
+    from . import indexform as ix
+    net, idx, t = d.net, d.index, d.net.training
+    w, b = ix.B["w"][ix.j, ix.k], ix.B["b"][ix.j]
+    n = sp.Symbol("n", integer=True, positive=True)
+    En = sp.Function(net.profile.loss)(n)
+    # one index over the decayed parameters (the printers take a Sum of one limit)
+    weights = sp.Sum(ix.B["w"][ix.i] ** 2, (ix.i, 1, sp.Symbol("W", integer=True, positive=True)))
+    # the regulariser's share of w_jk, differentiated by SymPy like the rest of the loss
+    reg = net.lam / 2 * w ** 2 if t.weight_decay else sp.Integer(0)
+    reg_b = net.lam / 2 * b ** 2 if t.weight_decay and t.decay_biases else sp.Integer(0)
+    gradient = idx.weight_gradient + sp.diff(reg, w)
+    bias_gradient = idx.bias_gradient + sp.diff(reg_b, b) if net.bias else None
+    total = net.loss_scale * sp.Sum(En, (n, 1, net.batch)) + (net.lam / 2 * weights if t.weight_decay else 0)
+    previous = _GeneralPrevious("dw_prev", real=True)
+    update = -net.eta * gradient + (net.alpha * previous if t.momentum else 0)
+    return LearningRule(t.momentum, t.weight_decay, t.decay_biases, t.reduction, total, gradient, bias_gradient,
+                        update, previous, _learning_notes(net))
+
+
+def _learning_notes(net) -> tuple[str, ...]:
+    t, out = net.training, []
+    if t.reduction == "mean":
+        out.append("reduction mean: the batch loss is multiplied by 1/N, so every delta carries 1/N"
+                   + (" (mse is a mean already: its 1/N is not applied twice)" if net.loss.mean else ""))
+    if t.weight_decay:
+        which = "weights and biases" if t.decay_biases else "weights only, not the biases"
+        out.append(f"weight decay lambda = {t.weight_decay:g}: E + lambda/2 sum w^2 over the {which}; "
+                   "its gradient lambda w is added once per batch, not once per sample")
+    if t.momentum:
+        out.append(f"momentum alpha = {t.momentum:g}: Delta w(n) = alpha Delta w(n-1) - eta dE/dw(n), "
+                   "w(n+1) = w(n) + Delta w(n), with Delta w(0) = 0")
+    return tuple(out)

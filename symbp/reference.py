@@ -420,3 +420,54 @@ def gradients(params: Params, X, T, activations: Sequence[str], loss_name: str,
         v, a, _ = fwd[l - 1]
         dv[l] = dy[l] * activation_derivative(activations[l - 1], v, a)
     return _param_gradients(params, graph, dv, ys, s)
+
+
+# -- learning rules: weight decay, the mean over the batch, momentum ------------------------
+
+def _decayed(key: str, decay_biases: bool) -> bool:
+    return key.startswith("W") or decay_biases
+
+
+def _mean_factor(loss_name: str, reduction: str, N: int) -> float:
+    # mse divides by N already; "mean" never divides a second time
+    if reduction not in ("sum", "mean"):
+        raise ValueError(f"reduction must be 'sum' or 'mean', not {reduction!r}")
+    return 1.0 / N if reduction == "mean" and loss_name != "mse" else 1.0
+
+
+def regularised_loss(params: Params, X, T, activations: Sequence[str], loss_name: str, bias_sign: Sign = +1,
+                     *, residual: Pairs = (), weight_decay: float = 0.0, decay_biases: bool = False,
+                     reduction: str = "sum") -> float:
+    """E (times 1/N under reduction "mean") + weight_decay/2 * the sum of squares of every W (and b)."""
+    N = _rows(X).shape[0]
+    E = _mean_factor(loss_name, reduction, N) * loss(params, X, T, activations, loss_name, bias_sign,
+                                                     residual=residual)
+    penalty = sum(float(np.sum(np.asarray(p, dtype=float) ** 2)) for k, p in params.items()
+                  if _decayed(k, decay_biases))
+    return E + 0.5 * weight_decay * penalty
+
+
+def regularised_gradients(params: Params, X, T, activations: Sequence[str], loss_name: str,
+                          bias_sign: Sign = +1, *, residual: Pairs = (), weight_decay: float = 0.0,
+                          decay_biases: bool = False, reduction: str = "sum") -> dict[str, np.ndarray]:
+    """The gradients of regularised_loss: the data gradients (scaled) plus weight_decay * p."""
+    N = _rows(X).shape[0]
+    c = _mean_factor(loss_name, reduction, N)
+    grads = gradients(params, X, T, activations, loss_name, bias_sign, residual=residual)
+    return {k: c * g + (weight_decay * np.asarray(params[k], dtype=float) if _decayed(k, decay_biases) else 0.0)
+            for k, g in grads.items()}
+
+
+def momentum_step(params: Params, state: Optional[Params], X, T, eta: float, activations: Sequence[str],
+                  loss_name: str, bias_sign: Sign = +1, *, residual: Pairs = (), momentum: float = 0.0,
+                  weight_decay: float = 0.0, decay_biases: bool = False,
+                  reduction: str = "sum") -> tuple[dict, dict]:
+    """Haykin's generalized delta rule: Delta p(n) = momentum Delta p(n-1) - eta dE/dp(n), p(n+1) = p(n) + Delta p(n).
+
+    ``state`` holds Delta p(n-1) (None on the first step, as Delta p(0) = 0); returns (new params, Delta p(n)).
+    """
+    g = regularised_gradients(params, X, T, activations, loss_name, bias_sign, residual=residual,
+                              weight_decay=weight_decay, decay_biases=decay_biases, reduction=reduction)
+    step = {k: -eta * g[k] + (momentum * np.asarray(state[k], dtype=float) if state is not None else 0.0)
+            for k in g}
+    return {k: np.asarray(params[k], dtype=float) + step[k] for k in g}, step

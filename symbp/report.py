@@ -4,7 +4,7 @@ from __future__ import annotations
 import sympy as sp
 
 from .indexform import Role
-from .present import SHOWN_MAX, consumers, present, shown
+from .present import SHOWN_MAX, consumers, learning_rule, present, shown
 from .printing import role_layer, to_latex, to_text
 
 UNROLLED_MAX = 200     # parameters; above, the unrolled forms grow as width^depth
@@ -23,7 +23,22 @@ def _network_dict(net) -> dict:
     return {"layers": list(s.layers), "activations": list(s.activations), "loss": s.loss, "bias": s.bias,
             "bias_sign": s.bias_sign, "notation": s.notation, "numbering": s.numbering, "title": s.title,
             "skip": [list(p) for p in s.skip], "residual": [list(p) for p in s.residual],
-            "parameters": net.n_params}
+            "parameters": net.n_params, "training": _training_dict(net)}
+
+
+def _training_dict(net) -> dict:
+    t = net.training
+    return {"momentum": t.momentum, "weight_decay": t.weight_decay, "decay_biases": t.decay_biases,
+            "reduction": t.reduction}
+
+
+def _learning_rule_dict(d) -> dict:
+    """The update equations [training] implies, in index form (present.learning_rule)."""
+    net, r = d.net, learning_rule(d)
+    return {"loss": _pair(r.loss, net), "weight_gradient": _pair(r.gradient, net),
+            "bias_gradient": None if r.bias_gradient is None else _pair(r.bias_gradient, net),
+            "update": _pair(r.update, net), "previous": "d{param}_prev (Delta p(n-1), 0 at n = 1)",
+            "notes": list(r.notes)}
 
 
 def derivation_dict(d) -> dict:
@@ -44,7 +59,8 @@ def derivation_dict(d) -> dict:
                         "source_layer": rule.src,
                         "delta": net.delta[rule.layer][rule.unit - 1].name,
                         "gradient": _pair(rule.gradient, net), "update": _pair(rule.update, net),
-                        "new": _pair(rule.new, net),
+                        "new": _pair(rule.new, net), "decay": _pair(rule.decay, net),
+                        "previous": None if rule.previous is None else rule.previous.name,
                         "gradient_unrolled": _pair(d.unrolled(rule.gradient), net) if unrolled else None}
     idx = d.index
     matrix = [{"layer": m.layer, "delta": _pair(m.delta, net), "grad_W": _pair(m.grad_W, net),
@@ -63,6 +79,7 @@ def derivation_dict(d) -> dict:
                        "skip_weight_gradient": {c.key: _pair(g, net) for c, g in idx.skip_gradients.items()},
                        "bias_gradient": _pair(idx.bias_gradient, net) if net.bias else None},
         "matrix_form": matrix,
+        "learning_rule": _learning_rule_dict(d),
         "batch": "the batch gradient is the sum over samples n = 1..N of the per-sample gradients"
                  + (" (the 1/N of mse is inside the output delta)" if net.loss.mean else ""),
         "check": None if d.check is None else {"method": d.check.method, "rules": d.check.checked,
@@ -102,6 +119,7 @@ def derivation_text(d, full: bool = False) -> str:
     for view in pres.layers:
         lines += _matrix_lines(view.matrix, p)
     lines += ["", "Update equations (online: one sample n; batch: sum the gradient over n = 1..N first):"]
+    lines += _learning_rule_lines(d)
     for name in pres.params():
         if name is None:
             lines.append(GAP)
@@ -112,6 +130,19 @@ def derivation_text(d, full: bool = False) -> str:
     if d.check is not None:
         lines += ["", f"Self-check: {d.check}"]
     return "\n".join(lines)
+
+
+def _learning_rule_lines(d) -> list[str]:
+    """The [training] rule in general form, when it is more than plain gradient descent on the sum."""
+    r = learning_rule(d)
+    if r.plain:
+        return []
+    p, lines = d.net.profile, [f"  learning rule: {note}" for note in r.notes]
+    lines.append(f"  {p.loss} = {to_text(r.loss)}")
+    lines.append(f"  d{p.loss}/dw(l)_jk = {to_text(r.gradient)}   Delta w(l)_jk(n) = {to_text(r.update)}"
+                 + ("   (dw_prev: Delta w(l)_jk(n-1); per parameter d{name}_prev, such as "
+                    f"{d.net.previous(d.net.params()[0]).name})" if r.momentum else ""))
+    return lines
 
 
 def _errors_text(net, full: bool) -> str:
@@ -174,7 +205,14 @@ def derivation_latex(d, full: bool = False) -> str:
             W = sp.MatrixSymbol(key, 1, 1)
             rows.append(rf"\frac{{\partial {E}}}{{\partial {T(W)}}} &= {T(grad)}")
         rows += [r"&\;\;\vdots" if rule is None else rf"{T(rule.symbol)} &= {T(rule.value)}" for rule in view.units]
-    rows.append(rf"&\text{{every parameter: }} \Delta p = -\eta \, \partial {E} / \partial p")
+    r = learning_rule(d)
+    if r.momentum:
+        rows.append(rf"&\text{{every parameter: }} \Delta p(n) = \alpha \, \Delta p(n-1) - \eta \, "
+                    rf"\partial {E} / \partial p(n)")
+    else:
+        rows.append(rf"&\text{{every parameter: }} \Delta p = -\eta \, \partial {E} / \partial p")
+    if r.weight_decay:
+        rows.append(rf"\frac{{\partial {E}}}{{\partial w^{{(l)}}_{{jk}}}} &= {T(r.gradient)}")
     if d.check is not None:
         rows.append(rf"&\text{{{_latex_text(str(d.check))}}}")
     return r"$\begin{aligned}" + r"\\ ".join(rows) + r"\end{aligned}$"

@@ -131,6 +131,7 @@ def _random_point(net, rng: random.Random, any_sum: bool = False) -> dict:
         values.update({t: r(0.05, 0.95) for t in net.t})
     values[net.batch] = sp.Integer(3)
     values[net.eta] = r(0.1, 1.0)
+    values[net.lam] = r(0.1, 1.0)     # weight decay: a wrong factor of lambda must not cancel
     return values
 
 
@@ -258,7 +259,36 @@ def _line_derivative(net, pt: _Point, uW: dict, ub: dict, loss_line) -> mpmath.m
         ys[l] = y
         dys[l] = sum((dys[c.src] for c in net.graph.shortcuts(l)), _apply(net, l, v, dv)[1])
     y, dy = ys[net.depth], dys[net.depth]
-    return loss_line(list(y[:, 0]), list(dy[:, 0]), list(pt.t[:, 0]), 3)
+    return loss_line(list(y[:, 0]), list(dy[:, 0]), list(pt.t[:, 0]), 3) + _regulariser_line(net, pt, uW, ub)
+
+
+LAM = mpmath.mpf("0.3125")   # lambda at the numeric check's points
+
+
+def _regulariser_line(net, pt: _Point, uW: dict, ub: dict) -> mpmath.mpf:
+    """d/dtau of the regulariser lambda/2 sum p^2 along p + tau u, by sympy.diff of each key's term."""
+    total = []
+    for p in _first_of_each_key(net):
+        a, b, tau = sp.symbols("a b tau", real=True)
+        term = net.regulariser_term(p)
+        if term == 0:
+            continue
+        slope = sp.lambdify((a, b, net.lam), sp.diff(term.xreplace({p: a + b * tau}), tau).subs(tau, 0), "mpmath")
+        pos = net.positions[p.name]
+        values, u = (pt.W[pos.key], uW[pos.key]) if pos.is_weight else (pt.b[pos.layer], ub[pos.layer])
+        total += [slope(x, ux, LAM) for x, ux in zip(values.ravel(), u.ravel())]
+    return mpmath.fsum(total)
+
+
+def _first_of_each_key(net) -> list:
+    """The first parameter of every params key (W1, b1, W2, ...): a key's entries share one regulariser term."""
+    seen, out = set(), []
+    for p in net.params():
+        key = net.positions[p.name].key
+        if key not in seen:
+            seen.add(key)
+            out.append(p)
+    return out
 
 
 def _unit_values(d, pt: _Point, any_targets: bool = False) -> dict:
@@ -279,6 +309,7 @@ def _unit_values(d, pt: _Point, any_targets: bool = False) -> dict:
         vals.update(zip(net.v[l], v[:, 0]))
         vals.update(zip(net.y[l], y[:, 0]))
     vals[net.batch] = mpmath.mpf(3)
+    vals[net.lam] = LAM
     vals.update({e: _evaluate(net.error(j), vals) for j, e in enumerate(net.e, start=1)})
     rule = (lambda r: r.any_targets) if any_targets else (lambda r: r.value)
     for l in reversed(net.graph.order):
@@ -334,6 +365,13 @@ def _matrix_gradients(d, vals: dict) -> tuple[dict, dict]:
         gW.update({key: evaluate(grad, algebra) for key, grad in m.weight_grads})
         if m.grad_b is not None:
             gb[m.layer] = evaluate(m.grad_b, algebra)
+    for key, decay in d.matrix_decay.items():     # lambda*P, the derivation's decay term of each key
+        f = sp.lambdify((sp.Symbol(key, real=True), net.lam), decay, "mpmath")
+        if key in gW:
+            gW[key] = gW[key] + np.array([[f(w, LAM) for w in row] for row in arrays[key]], dtype=object)
+        else:
+            layer = int(key[1:])
+            gb[layer] = gb[layer] + np.array([[f(vals[b], LAM)] for b in net.b[layer]], dtype=object)
     return gW, gb
 
 

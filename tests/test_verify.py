@@ -194,6 +194,7 @@ def test_delta_of_the_wrong_layer(mse_net):
 GRAPH_AND_MATRIX_MISTAKES = {"missing_path", "missing_transpose"}   # tests/test_verify_graph.py
 # need two output units or a matrix answer: tests/test_verify_diagnose.py
 GRAPH_AND_MATRIX_MISTAKES |= {"missing_sum", "hadamard_vs_matrix_product", "wrong_order"}
+GRAPH_AND_MATRIX_MISTAKES |= {"decay_sign_or_factor"}   # needs [training] weight decay: tests/test_training.py
 
 
 def test_every_mistake_code_is_covered():

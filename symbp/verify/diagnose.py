@@ -23,7 +23,8 @@ from .symbols import Point, close, evaluate, matrix_symbols
 from .target import Target, layer_names, matrix_rule, target
 
 MISTAKES = ("constant_factor", "sign", "missing_activation_derivative", "missing_path", "wrong_index",
-            "wrong_layer", "gradient_vs_update", "missing_learning_rate", "missing_transpose", "other")
+            "wrong_layer", "gradient_vs_update", "missing_learning_rate", "missing_transpose",
+            "decay_sign_or_factor", "other")
 
 # modelled in mistakes.py (tried after the checks of this module) and, for a matrix answer whose shapes
 # do not fit, by reading it with one product as the other kind or in the other order (verify.repair)
@@ -157,8 +158,8 @@ def _agree(mine: list, other: list) -> bool:
 
 def diagnose(case: Case) -> Diagnosis:
     """The first mistake that explains the candidate, in a fixed order of likelihood; else "other"."""
-    for check in (_quantity_confusion, _sign_or_factor, _missing_activation_derivative, _missing_path,
-                  _missing_transpose, _wrong_index, _wrong_layer):
+    for check in (_quantity_confusion, _decay_sign_or_factor, _sign_or_factor, _missing_activation_derivative,
+                  _missing_path, _missing_transpose, _wrong_index, _wrong_layer):
         found = check(case)
         if found is not None:
             return found
@@ -198,6 +199,30 @@ def _quantity_confusion(case: Case) -> Diagnosis | None:
     for expr, code, why in guesses:
         if expr.free_symbols and case.matches(expr):
             return Diagnosis(code, f"Not {what}: {why}.")
+    return None
+
+
+# -- weight decay: lambda w with the wrong sign or factor -------------------------------------
+
+# c in "c lambda w instead of lambda w": the classic slips of differentiating lambda/2 w^2
+_DECAY_SLIPS = ((-1, "has the wrong sign: -lambda w instead of + lambda w in dE/dw"),
+                (2, "is twice too large: 2 lambda w is the derivative of lambda w^2, but the regulariser is "
+                    "lambda/2 w^2, whose derivative is lambda w"),
+                (sp.Rational(1, 2), "is half what it should be: d/dw of lambda/2 w^2 is lambda w, not lambda w / 2"),
+                (0, "is missing: the regulariser lambda/2 w^2 adds lambda w to dE/dw"))
+
+
+def _decay_sign_or_factor(case: Case) -> Diagnosis | None:
+    """The answer is the rule with its decay term lambda*w times -1, 2, 1/2 or 0."""
+    t, d = case.target, case.d
+    if t.quantity == "delta" or all(d.params[n].decay == 0 for n in t.names):
+        return None
+    # the step part: dE/dp for a gradient, Delta p = ... - eta dE/dp for an update or new value
+    per = 1 if t.quantity == "gradient" else -d.net.eta
+    for c, why in _DECAY_SLIPS:
+        guess = t.build(lambda n, c=c: case._step(n) + per * (c - 1) * d.params[n].decay)
+        if case.explains(guess):
+            return Diagnosis("decay_sign_or_factor", f"The weight decay term {why}.")
     return None
 
 

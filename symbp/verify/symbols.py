@@ -42,7 +42,7 @@ ELEMENTARY: dict[str, Callable[[sp.Expr], sp.Expr]] = {
 def symbol_table(net: Network) -> dict[str, sp.Symbol]:
     """Every canonical identifier of ``net`` (plus ``y0_k`` for input k) -> its symbol."""
     table: dict[str, sp.Symbol] = {}
-    groups = [net.x, net.params(), net.t, net.e, [net.eta, net.batch]]
+    groups = [net.x, net.params(), net.t, net.e, [net.eta, net.batch], net.training_symbols()]
     for grid in (net.v, net.y, net.delta):
         groups += [grid[l] for l in sorted(grid)]
     for group in groups:
@@ -206,6 +206,9 @@ def _point(net: Network, rng: random.Random) -> Point:
     free.update(zip(net.t, targets))
     free[net.eta] = _value(rng, 0.05, 0.95)
     free[net.batch] = sp.Integer(rng.randint(2, 5))
+    # [training]: lambda and alpha in (0, 1), a previous step Delta p(n-1) of either sign
+    free.update({s: _value(rng, -1, 1) if s.name.endswith("_prev") else _value(rng, 0.05, 0.95)
+                 for s in net.training_symbols()})
     units: dict[sp.Symbol, sp.Expr] = {}
     for l in range(1, net.depth + 1):
         for j in net.units(l):
@@ -300,6 +303,7 @@ def symbol_listing(net: Network) -> str:
     rows += [(t.name, f"target of output {j}") for j, t in enumerate(net.t, start=1)]
     rows += [(e.name, f"error of output {j}: {net.error(j)}") for j, e in enumerate(net.e, start=1)]
     rows += [("eta", "learning rate"), ("N", "number of samples in the batch")]
+    rows += _training_rows(net)
     rows += [(m.name, f"{m.rows} x {m.cols} {'vector' if m.cols == 1 else 'matrix'} of "
                       f"{', '.join(e.name for e in _ends(entries))}")
              for m, entries in matrix_symbols(net).items()]
@@ -310,6 +314,19 @@ def symbol_listing(net: Network) -> str:
                    "* + - ** entry by entry, .T the transpose")
     width = max(len(n) for n, _ in rows)
     return "\n".join(f"{n:<{width}}  {m}" for n, m in rows) + "\n" + fns + "\n" + layer_level
+
+
+def _training_rows(net: Network) -> list[tuple[str, str]]:
+    """lam, alpha and the previous steps d{param}_prev, where [training] uses them."""
+    t, rows = net.training, []
+    if t.weight_decay:
+        rows.append(("lam", f"weight decay lambda (E + lam/2 sum w^2; {t.weight_decay:g} in this network)"))
+    if t.momentum:
+        rows.append(("alpha", f"momentum constant ({t.momentum:g} in this network)"))
+        prev = [net.previous(p).name for p in net.params()]
+        rows.append((prev[0] if len(prev) == 1 else f"{prev[0]} ... {prev[-1]}",
+                     "the previous step Delta p(n-1) of each parameter p: d{p}_prev"))
+    return rows
 
 
 def _shortcut_note(net: Network, layer: int, j: int) -> str:

@@ -125,7 +125,13 @@ def matrix_rule(d: Derivation, t: Target, quantity: str | None = None) -> sp.Mat
     if t.kind == "delta":
         return layer.delta
     grad = layer.grad_b if t.kind == "bias" else dict(layer.weight_grads)[t.name]
+    decay = d.matrix_decay.get(t.name)       # lambda*P of the regulariser, where P is decayed
+    if decay is not None:
+        grad = grad + decay.xreplace({sp.Symbol(t.name, real=True): sp.MatrixSymbol(t.name, *t.shape)})
     if quantity == "gradient":
         return grad
+    if d.net.training.momentum:
+        raise VerifyError(f"param: a layer's {quantity} under momentum reads every entry's previous step; "
+                          f"verify one entry such as {t.names[0]} (with d{t.names[0]}_prev), got {t.name!r}")
     update = -d.net.eta * grad
     return update if quantity == "update" else sp.MatrixSymbol(t.name, *t.shape) + update
