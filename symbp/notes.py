@@ -1007,7 +1007,7 @@ def _proof(T: _Tex, r) -> list[str]:
     """The hidden recursion, step by step: the chain rule through the next layer's net inputs, the
     factors SymPy derived for any width, the rule."""
     net, s = T.net, T.net.profile.delta_sign
-    j, m, M = ix.j, ix.m, sp.Symbol("M", integer=True, positive=True)
+    j, m, M = ix.j, ix.m, ix.M
     E, v, y, vn = net.loss_symbol, ix.B["v"][j], ix.B["y"][j], ix.B["v_next"][m]
     sign = "-" if s < 0 else ""
     chain = rf"{sign}\sum_{{m=1}}^{{M}} {T.partial(E, vn)} \, {T.partial(vn, y)} \, {T.partial(y, v)}"

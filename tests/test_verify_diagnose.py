@@ -167,3 +167,27 @@ def test_cli_json_score_and_matrix_mistake():
     assert out.returncode == 1, out.stderr
     data = json.loads(out.stdout)
     assert data["mistake"] == "wrong_order" and data["score"] == 0 and data["equivalent"] is False
+
+
+# -- feedback in the student's notation (item 5) --------------------------------------------------
+
+MISSING_SLOPE = r"\eta (d_1 - y_4) w_{41} x_1"        # seed 003's Delta w_11 without y_1 (1 - y_1)
+
+
+def test_feedback_follows_the_numbering_the_student_wrote():
+    layered = Network.from_string("2-3-1", activation="sigmoid,linear")      # numbering = layer
+    r = verify(layered, "w1_1_1", MISSING_SLOPE, "update", latex=True)   # written in global numbering
+    assert r.mistake == "missing_activation_derivative"
+    assert "w_{41} = 0.88" in r.message and "y_{4} = " in r.message and "w2_1_1 =" not in r.message
+    assert r.expected_shown.endswith(r"w_{41} y_{1} \left(1 - y_{1}\right) x_{1}")
+    data = r.to_dict()                                                    # JSON: canonical names
+    assert "w2_1_1 = 0.88" in data["message"] and "w2_1_1" in data["counterexample"]
+    layered_tex = r"\eta (d_1 - y^{(2)}_1) w^{(2)}_{11} x_1"
+    r = verify(layered, "w1_1_1", layered_tex, "update", latex=True)
+    assert "w^{(2)}_{11} = 0.88" in r.message and r"y^{(1)}_{1} \left(1 - y^{(1)}_{1}\right)" in r.expected_shown
+
+
+def test_text_answers_keep_the_identifiers():
+    layered = Network.from_string("2-3-1", activation="sigmoid,linear")
+    r = verify(layered, "w1_1_1", "eta*(d1 - y2_1)*w2_1_1*x1", "update")
+    assert "w2_1_1 = 0.88" in r.message and r.expected_shown == r.expected_text

@@ -137,3 +137,11 @@ def test_a_second_equals_makes_a_chain(seed003):
     r = verify(seed003, expr="Delta w2_1_1 = eta*y1_1 = 3")
     assert len(r.steps) == 2 and r.equivalent is False
     assert [k.equivalent for k in r.steps] == [False, False]
+
+
+def test_the_profiles_sample_index():
+    # ont writes samples p (its n is the net input): o_1(p) is o_1, dE(p)/dw(p) the gradient
+    ont = Network.from_string("2-2-1", activation="sigmoid", notation="ont")
+    text = r"w^{(2)}_{11}(n+1) = w^{(2)}_{11}(p) - \eta \frac{\partial E(p)}{\partial w^{(2)}_{11}(p)}"
+    r = verify(ont, expr=text, latex=True, steps=True)       # one '=': a chain only when asked
+    assert r.equivalent is True and len(r.steps) == 1

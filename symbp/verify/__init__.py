@@ -59,6 +59,10 @@ class VerifyResult:
     param: str | None = field(default=None, compare=False)       # what was checked, as given or
     quantity: str | None = field(default=None, compare=False)    # as the answer's left side named it
     score: float | None = field(default=None, compare=False)     # partial credit in [0, 1] (README, verify)
+    explanation: str | None = field(default=None, compare=False)  # the diagnosis, before the example
+    shown: tuple = field(default=(), compare=False)              # the counterexample's names in the message
+    entry: str = field(default="", compare=False)                # "entry (1, 2), dE/dW2: " of a matrix
+    notation: Network | None = field(default=None, repr=False, compare=False)  # a LaTeX answer's numbering
     steps: tuple | None = field(default=None, compare=False)     # the links of a chain (steps.Link), in order
 
     def _repr_latex_(self) -> str:
@@ -72,13 +76,28 @@ class VerifyResult:
             rows.append(rf"&\text{{expected: }} {to_latex(self.rule, self.network)}")
         return r"$\begin{aligned}" + r"\\ ".join(rows) + r"\end{aligned}$"
 
+    @property
+    def expected_shown(self) -> str:
+        """The expected rule as the student wrote theirs: LaTeX in their numbering, or identifiers."""
+        from ..printing import to_latex
+        if self.notation is None or self.rule is None:
+            return self.expected_text
+        rule = to_latex(self.rule, self.notation)
+        if alg.is_matrix(self.expected) or self.rule == self.expected:
+            return rule
+        return f"{rule} = {to_latex(self.expected, self.notation)}"     # in deltas, then written out
+
     def to_dict(self) -> dict:
         """The JSON of ``symbp verify --json``."""
+        canonical = self.notation is not None and self.explanation is not None and self.counterexample
         out = {"equivalent": self.equivalent, "expected": self.expected_text,
-               "counterexample": self.counterexample, "mistake": self.mistake, "message": self.message,
+               "counterexample": self.counterexample, "mistake": self.mistake,
+               "message": _example_message(self) if canonical else self.message,
                "param": self.param, "quantity": self.quantity, "score": self.score}
         if self.steps is not None:
             out["steps"] = [link.to_dict() for link in self.steps]
+        if self.notation is not None:
+            out["expected_latex"] = self.expected_shown
         return out
 
 
@@ -130,15 +149,17 @@ def verify(net: Network | Derivation | str, param: str | None = None,
     True
     """
     network = net.net if isinstance(net, Derivation) else Network.load(net, **flags)
+    original = expr
     if expr is None:
         raise VerifyError("expr: expected a formula")
     if isinstance(expr, str) and (steps or is_chain(expr)):     # a derivation: checked link by link
         return check_chain(network, expr, param, quantity, latex, seed,
                            net if isinstance(net, Derivation) else None, rubric)
     repairs: list = []
+    seen: set = set()
     if isinstance(expr, str):       # parsed first: a refused answer never waits for the derivation
         try:
-            answer = read_answer(network, expr, param, quantity, latex)
+            answer = read_answer(network, expr, param, quantity, latex, seen=seen)
         except ExpressionError as exc:     # shapes that do not fit: is it the slip of one product?
             answer = _slip_reading(network, expr, param, quantity, latex, repairs, exc)
         param, quantity, expr = answer.param, answer.quantity, answer.value
@@ -148,6 +169,8 @@ def verify(net: Network | Derivation | str, param: str | None = None,
     t = target(network, param, quantity or "gradient")
     d = net if isinstance(net, Derivation) else _derivation(network)
     result = _verify_value(d, t, resolve(expr, d), seed, rubric)
+    if latex and isinstance(original, str):
+        result = in_notation(result, _numbering(d.net, seen))
     if repairs:
         if not result.equivalent:
             raise repairs[-1]           # read as the slip, it is still wrong: the shapes are the message
@@ -155,6 +178,39 @@ def verify(net: Network | Derivation | str, param: str | None = None,
         return replace(result, equivalent=False, mistake=mistake, score=0.0, counterexample=None,
                        message=f"Not {t.what}: {why}; read so, it would be right.")
     return result
+
+
+def _numbering(net: Network, seen: set) -> Network:
+    """The network in the numbering the student wrote: its own, or the other where names were read so."""
+    if "other numbering" not in seen:
+        return net
+    other = "layer" if net.spec.numbering == "global" else "global"
+    return _twin(net, other)
+
+
+@lru_cache(maxsize=8)
+def _twin(net: Network, numbering: str) -> Network:
+    from dataclasses import replace as replace_spec
+    return Network(replace_spec(net.spec, numbering=numbering))
+
+
+def in_notation(result: VerifyResult, net: Network) -> VerifyResult:
+    """The result with its counterexample in ``net``'s LaTeX names (the JSON keeps the identifiers)."""
+    from ..printing import latex_names
+    names = {s.name: tex for s, tex in latex_names(net).items()}
+    result = replace(result, notation=net)
+    if result.explanation is None or result.counterexample is None:
+        return result
+    return replace(result, message=_example_message(result, names))
+
+
+def _example_message(result: VerifyResult, names: dict[str, str] | None = None) -> str:
+    """The diagnosis and the point where the formulas differ, with ``names`` for the identifiers."""
+    names, values = names or {}, result.counterexample
+    shown = ", ".join(f"{names.get(k, k)} = {values[k]:.6g}" for k in result.shown)
+    want, got = values["expected_value"], values["candidate_value"]
+    return (f"{result.explanation} For example at {shown}: {result.entry}expected {_show(want)}, "
+            f"got {_show(got)}.")
 
 
 def _slip_reading(network, expr: str, param, quantity, latex: bool, repairs: list, exc: ExpressionError):
@@ -291,10 +347,9 @@ def _wrong(case: Case, expected, text, point, want, got) -> VerifyResult:
     values["expected_value"] = None if want is None else float(want)
     values["candidate_value"] = None if got is None else float(got)
     direct = {s.name for e in (cand, exp) for s in e.free_symbols}
-    shown = ", ".join(f"{k} = {v:.6g}" for k, v in values.items() if k in direct)
-    at = f"{entry}: " if entry else ""
-    message = f"{found.message} For example at {shown}: {at}expected {_show(want)}, got {_show(got)}."
-    return VerifyResult(False, expected, text, values, found.mistake, message)
+    result = VerifyResult(False, expected, text, values, found.mistake, "", explanation=found.message,
+                          shown=tuple(k for k in values if k in direct), entry=f"{entry}: " if entry else "")
+    return replace(result, message=_example_message(result))
 
 
 def _first_difference(case: Case, expected, want, got):

@@ -233,6 +233,7 @@ class SymbolMap:
         self.losses = {"E", net.profile.loss, re.sub(r"\\mathcal\{(\w)\}", r"\1", net.profile.loss_tex)}
         self.layered = {k[0] for m in (self.primary, self.secondary) for k in m if k[1] is not None}
         self.notation = net.profile.name
+        self.sample = net.profile.sample      # the index of a training sample: w_{41}(n), o_1(p)
 
     def could_be_layer(self, base: str, layer: int, groups: list[str]) -> bool:
         """Would ^{layer} on this indexed name name a unit of the network's own numbering?"""
@@ -277,6 +278,10 @@ class SymbolMap:
                 return sorted(found, key=lambda s: s.name), True
         return [], base in self.bases
 
+    def in_primary(self, base: str, layer: tuple | None, groups: list[str]) -> bool:
+        """Is the name written in the network's own numbering (not read by the fallback)?"""
+        return any((base, layer, r) in self.primary for r in _user_readings(groups))
+
 
 @lru_cache(maxsize=8)
 def _symbol_map(net: Network) -> SymbolMap:
@@ -309,6 +314,7 @@ class _Builder:
         self.fn_names = {name.lower(): name for name in functions if not name.endswith("'")}
         self.params = smap.params if smap is not None else None
         self.repairs: list | None = None        # a list: shapes that do not fit are read as a slip
+        self.seen: set | None = None            # a set: notes that a name was read in the other numbering
 
     # positions and messages
     @staticmethod
@@ -397,10 +403,11 @@ class _Builder:
         return value
 
     def _drop_sample_index(self, items: list[Tree]) -> list[Tree]:
-        """``w_{41}(n)``, ``y_1(n)``: the sample index n of the lecture notes says nothing more; dropped."""
-        if self.smap is not None and self.smap.lookup("n", None, [])[0]:
-            return items            # n names a symbol of this profile: a product, not an index
-        return [node for i, node in enumerate(items) if i == 0 or not _is_sample_index(node)]
+        """``w_{41}(n)``, ``y_1(n)``: the sample index of the lecture notes says nothing more; dropped."""
+        letter = self.smap.sample if self.smap is not None else "n"
+        if self.smap is not None and self.smap.lookup(letter, None, [])[0]:
+            return items            # the letter names a symbol of this profile: a product, not an index
+        return [node for i, node in enumerate(items) if i == 0 or not _is_sample_index(node, letter)]
 
     def _quantity(self, value, quantity: str, piece) -> alg.Value:
         """``\\Delta w_{41}`` or ``\\partial E/\\partial w_{41}`` inside a formula: the placeholder of that quantity."""
@@ -413,12 +420,13 @@ class _Builder:
     def _gradient_ref(self, frac: Tree, node) -> sp.Symbol:
         """\\frac{\\partial E}{\\partial w_{41}(n)} inside a formula: the gradient's placeholder."""
         num, den = _single_product(frac.children[1]), _single_product(frac.children[2])
-        letters = [self._src(i).strip() for i in num[1:] if not _is_sample_index(i)]
+        sample = self.smap.sample if self.smap else "n"
+        letters = [self._src(i).strip() for i in num[1:] if not _is_sample_index(i, sample)]
         loss = re.sub(r"\\mathcal\s*\{?\s*(\w)\s*\}?", r"\1", " ".join(letters)).strip()
         if self.smap is None or loss not in self.smap.losses:
             self.fail(f"\\partial {loss}: the loss is {' or '.join(sorted(self.smap.losses if self.smap else {'E'}))}",
                       frac)
-        if len(den) == 3 and not _is_sample_index(den[2]):
+        if len(den) == 3 and not _is_sample_index(den[2], sample):
             self.fail("\\frac{\\partial E}{\\partial ...} takes one weight or bias below", frac)
         piece = self.item(den[1], False)
         return self._quantity(piece.value, "gradient", Piece(start=self._pos(frac)))
@@ -745,6 +753,8 @@ class _Builder:
             self.fail(f"unknown symbol '{source}'", tree)
         found, known = self.smap.lookup(base, layer, groups)
         if len(found) == 1:
+            if self.seen is not None and not self.smap.in_primary(base, layer, groups):
+                self.seen.add("other numbering")        # feedback then follows the student's numbering
             return found[0]
         if len(found) > 1:
             names = ", ".join(s.name for s in found)
@@ -786,12 +796,12 @@ def _is_euler_item(node: Tree) -> bool:
     return is_e and script.data == "sup" and _layer_of(script.children[0]) is None
 
 
-def _is_sample_index(node: Tree) -> bool:
-    """(n) as an item: a bracket around the bare letter n."""
+def _is_sample_index(node: Tree, letter: str = "n") -> bool:
+    """(n) as an item: a bracket around the bare letter of the sample index."""
     if len(node.children) != 1 or node.children[0].data != "paren":
         return False
     inner = _single_item(node.children[0].children[0])
-    return inner is not None and inner.data == "letter" and str(inner.children[0]) == "n"
+    return inner is not None and inner.data == "letter" and str(inner.children[0]) == letter
 
 
 def _partial_pair(frac: Tree) -> Tree | None:
@@ -906,12 +916,13 @@ def _parse_tree(text: str) -> tuple[Tree, str]:
         raise ExpressionError("the formula is too deeply nested") from None
 
 
-def parse_latex_expression(text: str, symbols: SymbolMap | None, functions, repairs: list | None = None) -> alg.Value:
+def parse_latex_expression(text: str, symbols: SymbolMap | None, functions, repairs: list | None = None,
+                           seen: set | None = None) -> alg.Value:
     """Parse LaTeX ``text`` with a symbol map and a function table (see parse_latex_for)."""
     tree, clean = _parse_tree(text)
     try:
         builder = _Builder(clean, symbols, functions)
-        builder.repairs = repairs
+        builder.repairs, builder.seen = repairs, seen
         expr = builder.build(tree)
     except RecursionError:
         raise ExpressionError("the formula is too deeply nested") from None
@@ -919,7 +930,7 @@ def parse_latex_expression(text: str, symbols: SymbolMap | None, functions, repa
     return expr
 
 
-def parse_latex_for(net: Network, text: str, repairs: list | None = None) -> alg.Value:
+def parse_latex_for(net: Network, text: str, repairs: list | None = None, seen: set | None = None) -> alg.Value:
     r"""Parse a LaTeX formula in ``net``'s notation into a SymPy expression in its symbols.
 
     Accepts the letters of the notes (``w^{(1)}_{21}``, or ``w_{41}`` with global
@@ -933,4 +944,4 @@ def parse_latex_for(net: Network, text: str, repairs: list | None = None) -> alg
     transpose; the result is then an ImmutableMatrix. Raises ExpressionError (with the
     column) for anything else, including every TeX command not on the whitelist.
     """
-    return parse_latex_expression(text, _symbol_map(net), function_table(net), repairs)
+    return parse_latex_expression(text, _symbol_map(net), function_table(net), repairs, seen)

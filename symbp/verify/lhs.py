@@ -47,7 +47,7 @@ class Answer:
 
 
 def read_answer(net: Network, text: str, param: str | None, quantity: str | None,
-                latex: bool, repairs: list | None = None) -> Answer:
+                latex: bool, repairs: list | None = None, seen: set | None = None) -> Answer:
     """Parse ``text`` (``rhs`` or ``lhs = rhs``) against ``net``; the left side must agree with
     ``param`` and ``quantity`` where they are given, and supplies them where not."""
     from . import parse_for
@@ -57,7 +57,9 @@ def read_answer(net: Network, text: str, param: str | None, quantity: str | None
     if latex:
         text = _strip_math_delimiters(text)
     split = split_equals(text, latex)
-    parse = parse_latex_for if latex else parse_for
+    def parse(net, text, repairs):
+        return parse_latex_for(net, text, repairs, seen) if latex else parse_for(net, text, repairs)
+
     if split is None:
         return Answer(param, quantity, parse(net, text, repairs))
     lhs, rhs, offset = split

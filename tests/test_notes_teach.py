@@ -1,0 +1,224 @@
+"""What the notes teach beyond the rules (issue 13): the algorithm, the counts, numbers put into rules, a
+training run; and each profile's letters kept to itself. Oracles: the hand-written reference backprop,
+numbers counted by hand, the derivation's own rules read back from the displayed LaTeX."""
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+import sympy as sp
+
+from symbp import Network, builtin_spec, derive
+from symbp import indexform as ix
+from symbp import reference as ref
+from symbp.compile import CompiledNetwork
+from symbp.example import worked_example
+from symbp.notes import (XOR, _algorithm, _example, _simplification_rows, _speed, _Tex, _training, notes_context,
+                         render_tex, train)
+from symbp.verify.latex import parse_latex_for
+
+from test_notes_wrap import same
+
+
+def _ctx(layers: str, **flags) -> tuple[Network, dict]:
+    net = Network.from_string(layers, **flags)
+    return net, notes_context(derive(net, check=False))
+
+
+# -- the counts of "why backpropagation is fast", worked out by hand -------------------------------
+
+def test_speed_counts_by_hand():
+    # 2-3-1: 6 + 3 = 9 weights, W = 13; back through W2: 3, slopes of 3 hidden units, 9 weight gradients
+    c = _speed(Network(builtin_spec()))["counts"]
+    assert c == {"W": 13, "forward": 9, "backward": 3 + 3 + 9, "fd": 14 * 9, "fwd_mode": 13 * 9}
+    # 784-256-10: 200,704 + 2,560 weights; back through W2 only (2,560), 256 slopes
+    wide = _speed(Network.from_string("784-256-10", activation="sigmoid,softmax", loss="ce"))["counts"]
+    assert wide["forward"] == 203_264 and wide["backward"] == 2_560 + 256 + 203_264
+    assert wide["W"] == 203_530 and wide["fd"] == 203_531 * 203_264
+
+
+# -- numbers put into the rules ---------------------------------------------------------------------
+
+def _read_number(tex: str) -> float:
+    """A number as number() prints it: 1.2 \\times 10^{-5}."""
+    mant, _, exp = tex.partition(r" \times 10^")
+    return float(mant) * (10 ** int(exp.strip("{}")) if exp else 1)
+
+
+@pytest.mark.parametrize("layers,flags", [
+    ("2-3-1", {"activation": "sigmoid,linear"}),
+    ("2-2-2", {"activation": "tanh,sigmoid", "loss": "bce", "notation": "nielsen"}),
+    ("3-4-2", {"activation": "relu,linear", "notation": "ont", "bias_sign": "-", "loss": "sse"}),
+])
+def test_worked_numbers_are_the_rules_and_the_reference(layers, flags):
+    net = Network.from_string(layers, **flags)
+    d = derive(net, check=False)
+    T = _Tex(net)
+    ex = _example(T, d, CompiledNetwork(d))
+    rows = ex["worked"]["rows"]
+    assert len(rows) == 3                                    # output delta, hidden delta, one update
+    rng = random.Random(7)
+    for r in rows:
+        # the printed rule is the derivation's (its last form, errors written out)
+        shown = parse_latex_for(net, r["rule"].split(" = ")[-1])
+        assert same(shown, r["expr"], rng), r["rule"]
+        # the numbers put in, evaluated, give the value printed
+        numbers = sp.sympify(0) + parse_latex_for(net, r["numbers"])
+        assert float(numbers) == pytest.approx(r["exact"], rel=1e-5, abs=1e-9)
+        assert _read_number(r["value"]) == pytest.approx(r["exact"], rel=1e-5)
+    # the update's value is -eta times the reference's gradient of that weight
+    raw = ex["raw"]
+    params = {k: np.array(v) for k, v in _params(net, raw).items()}
+    acts = tuple(a.name for a in net.activations)
+    want = ref.gradients(params, np.array(raw["inputs"]), np.array(raw["targets"]), acts, net.loss.name,
+                         net.bias_sign)
+    assert rows[2]["exact"] == pytest.approx(-raw["learning_rate"] * want["W1"][0, 0], rel=1e-10)
+
+
+def _params(net: Network, ex: dict) -> dict:
+    from symbp.example import example_params
+    p = {k: np.array(v, dtype=float) for k, v in example_params(net, None).items()}
+    for name, pos in net.positions.items():
+        p[pos.key][pos.index] = ex["params"][name]
+    return p
+
+
+def test_default_relu_numbers_stay_off_the_kink():
+    net = Network.from_string("4-5-3", activation="relu,softmax", loss="ce")
+    ex = worked_example(net)
+    assert min(abs(ex["forward"][v.name]) for v in net.v[1]) >= 0.05
+    assert sum(g == 0 for g in ex["gradients"].values()) == 0
+
+
+def test_batch_example_one_number_per_cell():
+    net = Network.load("tests/data/two_two_one_ont_batch.toml")
+    tex = render_tex(derive(net, check=False))
+    body = tex[tex.index(r"\subsection{Every unit}"):tex.index("One step of gradient descent")]
+    assert body.count(r"\begin{longtable}") == 2 and r"\allowbreak" not in body
+    assert r"The batch total of the loss over the 2 samples is $E_{\text{batch}}" in tex
+
+
+# -- the matched pairs, every step shown ------------------------------------------------------------
+
+@pytest.mark.parametrize("layers,flags", [
+    ("4-5-3", {"activation": "relu,softmax", "loss": "ce", "notation": "nielsen"}),
+    ("2-2-2", {"activation": "sigmoid", "loss": "bce"}),
+])
+def test_simplification_rows_mean_the_rule(layers, flags):
+    net = Network.from_string(layers, **flags)
+    d = derive(net, check=False)
+    T = _Tex(net)
+    r = next(r for r in d.deltas.values() if r.simplification)
+    lines = _simplification_rows(T, r)
+    assert len(lines) == 4                                   # definition, product, collected or cancelled, rule
+    one = {t: sp.Integer(1) - sp.Add(*[u for u in net.t if u != t]) for t in net.t[:1]}   # targets sum to 1
+    rng = random.Random(3)
+    for line in lines[1:]:
+        got = parse_latex_for(net, line.removeprefix("&= "))
+        assert same(got.xreplace(one), r.value.xreplace(one), rng), line
+
+
+def test_general_softmax_delta_shows_the_sum_of_targets():
+    _, ctx = _ctx("4-5-3", activation="relu,softmax", loss="ce", notation="nielsen")
+    first, second = ctx["index"]["output"]
+    assert r"\sum_{m=1}^{M} y_{m}" in first and r"a^{(l)}_{j} - y_{j}" in second
+
+
+# -- the algorithm -----------------------------------------------------------------------------------
+
+def test_algorithm_steps_are_the_matrix_rules():
+    net, ctx = _ctx("3-4-4-2", activation="tanh,tanh,linear", notation="mitchell")
+    alg, matrix = ctx["algorithm"], {m["layer"]: m["rows"] for m in ctx["matrix"]}
+    assert alg["backward"] == matrix[2][:1] + matrix[1][:1]          # delta^(2), then delta^(1), as derived
+    assert len(alg["updates"]) == len(alg["gradients"]) == 6          # W and b of three layers
+    assert [e["name"] for e in alg["four"]] == list(net.profile.equations)
+    _, nielsen = _ctx("2-3-2", activation="sigmoid", loss="bce", notation="nielsen")
+    assert [e["name"] for e in nielsen["algorithm"]["four"]] == ["BP1", "BP2", "BP3", "BP4"]
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "tanh", "relu"])
+def test_proof_of_the_hidden_rule_reaches_the_rule(activation):
+    """The proof's third line (SymPy's factors) equals its last (the rule) once y_j = phi(v_j)."""
+    net = Network.from_string("2-3-1", activation=f"{activation},linear")
+    d = derive(net, check=False)
+    r = d.index.hidden[1]
+    act = net.activation(1)
+    y, v = ix.B["y"][ix.j], ix.B["v"][ix.j]
+    factors = sp.Sum(ix.B["delta_next"][ix.m] * r.dvnext_dy, (ix.m, 1, ix.M)) * r.dy_dv
+    rule = r.hidden_delta.xreplace({y: act.function(v)})
+    assert sp.simplify((factors - rule).doit()) == 0
+    alg = _algorithm(_Tex(net), d)
+    assert alg["proof"][-1].endswith(_Tex(net)(r.hidden_delta))
+
+
+# -- the training run --------------------------------------------------------------------------------
+
+def test_training_curve_is_the_reference_descent():
+    """XOR on a 2-2-1: the drawn losses are gradient descent with the hand-written reference's gradients."""
+    net = Network.from_string("2-2-1", activation="tanh,linear")
+    d = derive(net, check=False)
+    T, compiled = _Tex(net), CompiledNetwork(d)
+    ex = _example(T, d, compiled)
+    run = _training(T, compiled, ex["raw"])
+    assert run["xor"] and not run["skipped"]
+    eta = float(run["eta"])
+    p = _params(net, ex["raw"])
+    X, Y = np.array(XOR[0]), np.array(XOR[1])
+    acts = ("tanh", "linear")
+    want = []
+    for _ in range(run["steps"] + 1):
+        want.append(ref.loss(p, X, Y, acts, "half_sse", 1))
+        g = ref.gradients(p, X, Y, acts, "half_sse", 1)
+        p = {k: v - eta * g[k] for k, v in p.items()}
+    np.testing.assert_allclose(run["losses"], want, rtol=1e-8, atol=1e-12)
+    assert run["losses"][-1] < 0.01 * run["losses"][0]               # it learned
+    assert len(run["path"].split(" -- ")) <= 102
+
+
+def test_training_stops_when_the_loss_is_no_longer_finite():
+    net = Network.from_string("2-2-1", activation="tanh,linear")
+    d = derive(net, check=False)
+    start = {k: np.asarray(v, dtype=float) for k, v in _params(net, worked_example(net)).items()}
+    losses, _, status = train(CompiledNetwork(d), start, np.array(XOR[0]), np.array(XOR[1]), 50.0, 500)
+    assert status == "diverged" and all(np.isfinite(losses)) and len(losses) < 500
+
+
+def test_wide_network_skips_the_training_run():
+    net = Network.from_string("60-90-2", activation="sigmoid", loss="bce")
+    d = derive(net, check=False)
+    T = _Tex(net)
+    assert net.n_params > 5000
+    assert _training(T, None, {})["skipped"]
+
+
+# -- each profile's letters ----------------------------------------------------------------------------
+
+def test_profiles_keep_their_letters():
+    nielsen = render_tex(derive(Network.from_string("4-5-3", activation="relu,softmax", loss="ce",
+                                                    notation="nielsen"), check=False))
+    assert r"a_{1} = \frac{e^{z_{1}}}" in nielsen and "v_{1}" not in nielsen
+    assert r"a^{(1)}_{1} = \varphi(z^{(1)}_{1})" in nielsen          # sigma only names the logistic
+    assert "sample $x$" in nielsen
+    ont = render_tex(derive(Network.from_string("2-2-1", activation="sigmoid", loss="sse", notation="ont",
+                                                bias_sign="-"), check=False))
+    assert "sample $n$" not in ont and "sample $p$" in ont and "output $y$" not in ont
+    assert r"{$-1$}" in ont and "constant input $-1$" in ont and "(p+1)" in ont
+    mitchell = render_tex(derive(Network.from_string("2-2-1", notation="mitchell"), check=False))
+    assert r"\mathrm{net}" in mitchell and r"\mathit{net}" not in mitchell
+    glob = render_tex(derive(Network(builtin_spec()), check=False))
+    assert r"$w_{41} = w^{(2)}_{11}$" in glob and r"e_{1} = d_{1} - y_{4}" in glob
+
+
+def test_prose_is_for_students():
+    tex = render_tex(derive(Network(builtin_spec())))
+    for program in ("sympy.diff", "half_sse", "seed", "proved by expansion", "the half the", "linear: z."):
+        assert program not in tex, program
+    assert "every rule was checked against SymPy's differentiation of the loss\\footnote{" in tex
+    assert r"\varphi(z) = z" in tex
+
+
+def test_notes_with_a_training_run_are_deterministic():
+    d = derive(Network.from_string("2-2-1", activation="sigmoid", loss="bce"), check=False)
+    assert render_tex(d) == render_tex(d)
+
