@@ -8,17 +8,26 @@ import random
 import numpy as np
 import pytest
 import sympy as sp
+from test_notes_wrap import same
 
 from symbp import Network, builtin_spec, derive
 from symbp import indexform as ix
 from symbp import reference as ref
 from symbp.compile import CompiledNetwork
 from symbp.example import worked_example
-from symbp.notes import (XOR, _algorithm, _example, _simplification_rows, _speed, _Tex, _training, notes_context,
-                         render_tex, train)
+from symbp.notes import (
+    XOR,
+    _algorithm,
+    _example,
+    _simplification_rows,
+    _speed,
+    _Tex,
+    _training,
+    notes_context,
+    render_tex,
+    train,
+)
 from symbp.verify.latex import parse_latex_for
-
-from test_notes_wrap import same
 
 
 def _ctx(layers: str, **flags) -> tuple[Network, dict]:
@@ -186,7 +195,6 @@ def test_training_stops_when_the_loss_is_no_longer_finite():
 
 def test_wide_network_skips_the_training_run():
     net = Network.from_string("60-90-2", activation="sigmoid", loss="bce")
-    d = derive(net, check=False)
     T = _Tex(net)
     assert net.n_params > 5000
     assert _training(T, None, {})["skipped"]
