@@ -17,7 +17,16 @@ from .files import STDIN, check_output_dir, check_output_file, read_text
 from .network import Network
 from .present import SHOWN_MAX
 from .progress import reporter
-from .spec import LIMITS, builtin_spec, check_budget, load_spec, looks_like_layer_string, spec_from_layer_string
+from .spec import (
+    LIMITS,
+    TRAINING_KEYS,
+    builtin_spec,
+    check_budget,
+    load_spec,
+    looks_like_layer_string,
+    spec_from_layer_string,
+    with_training,
+)
 
 MAX_EXPR_BYTES = 100_000   # verify --expr - reads at most this much of stdin
 NET_FLAGS = ("activation", "loss", "bias_sign", "notation", "numbering", "title", "skip", "residual")
@@ -43,8 +52,25 @@ def _net_arguments(p: argparse.ArgumentParser, optional: bool = False) -> None:
     g.add_argument("--title", help="a title for the notes")
     g.add_argument("--skip", metavar="S:L,...", help="weighted skip connections from layer S into layer L: 0:2,1:3")
     g.add_argument("--residual", metavar="S:L,...", help="identity shortcuts y(L) += y(S) between hidden layers: 1:3")
+    t = p.add_argument_group("learning rule (the spec's [training]; with a spec file these replace its values)")
+    t.add_argument("--momentum", type=_number("momentum"), metavar="ALPHA",
+                   help="Delta w(n) = alpha Delta w(n-1) - eta dE/dw(n), 0 <= alpha < 1")
+    t.add_argument("--weight-decay", type=_number("weight_decay"), metavar="LAMBDA",
+                   help="E + lambda/2 sum w^2 (weights only unless --decay-biases), lambda >= 0")
+    t.add_argument("--decay-biases", action="store_true", default=None, help="weight decay on the biases too")
+    t.add_argument("--reduction", help="the batch loss: sum (the default) or mean (times 1/N; mse is a mean already)")
     p.add_argument("--quiet", action="store_true", help="no progress or warnings on stderr")
     p.add_argument("--force", action="store_true", help="derive a network beyond the parameter budget (see Limits)")
+
+
+def _number(key: str):
+    """An argparse type: a float, or one line naming training.KEY (its range is checked by the spec)."""
+    def parse(text: str) -> float:
+        try:
+            return float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"training.{key}: expected a number, got {text!r}") from None
+    return parse
 
 
 def _progress(args, what: str = "self-check") -> callable | None:
@@ -68,6 +94,7 @@ def load_network(args) -> Network:
             raise SymbpError(f"--{next(iter(flags)).replace('_', '-')}: layer-string flags apply to a NET such as "
                              "2-3-1; a spec file sets them in its [network] table")
         spec = load_spec(args.net)
+    spec = with_training(spec, **{k: getattr(args, k, None) for k in TRAINING_KEYS})
     warning = check_budget(spec, force=getattr(args, "force", False))
     if warning and not getattr(args, "quiet", False):
         print(f"symbp: warning: {warning}", file=sys.stderr)
@@ -117,7 +144,7 @@ def cmd_verify(args) -> int:
     else:
         print(result.message)
         if not result.equivalent:
-            print(f"expected: {result.expected_text}")
+            print(f"expected: {result.expected_shown}")     # LaTeX in the student's numbering, if theirs was
     return {True: 0, False: 1, None: 1}[result.equivalent]
 
 
@@ -133,6 +160,13 @@ def cmd_example(args) -> int:
         print(f"{title}:")
         for name, value in data[key].items():
             print(f"  {name} = {value!r}")
+    for step in data.get("steps", [])[1:]:     # momentum: step 1 is the one above
+        print(f"step {step['step']} (momentum alpha = {data['momentum']}): loss = {step['loss']!r}")
+        for title, key in (("gradients", "gradients"), ("Delta p = alpha Delta p(n-1) - eta dE/dp", "change"),
+                           ("after the step", "updated")):
+            print(f"{title}:")
+            for name, value in step[key].items():
+                print(f"  {name} = {value!r}")
     return 0
 
 
@@ -197,12 +231,12 @@ def cmd_exercises(args) -> int:
 
 
 def cmd_grade(args) -> int:
-    from .grade import write_grades
+    from .grade import grades_text, write_grades
     paths, book = write_grades(args.dir)
     for s in book.students:
         if s.error:
             print(f"symbp: warning: {s.id}: {s.error}", file=sys.stderr)
-        print(f"{s.id:<12} {s.total:g}/{s.max:g} ({s.percent:g} %)")
+    print(grades_text(book))
     print(", ".join(str(p) for p in paths))
     return 1 if any(s.error for s in book.students) else 0
 
