@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -369,6 +370,7 @@ def measure_case(case, rounds: int = ROUNDS, block: float = BLOCK, torch_python:
     finally:
         for w in workers.values():
             w.close()
+        shutil.rmtree(tmp, ignore_errors=True)
     med = {n: statistics.median(s) for n, s in samples.items()}
     per_call = {n: statistics.median(p) for n, p in pairs.items()}
     torch_diff = None
