@@ -145,3 +145,9 @@ def test_the_profiles_sample_index():
     text = r"w^{(2)}_{11}(n+1) = w^{(2)}_{11}(p) - \eta \frac{\partial E(p)}{\partial w^{(2)}_{11}(p)}"
     r = verify(ont, expr=text, latex=True, steps=True)       # one '=': a chain only when asked
     assert r.equivalent is True and len(r.steps) == 1
+
+
+def test_a_latex_chain_answers_in_the_students_numbering():
+    layered = Network.from_string("2-3-1", activation="sigmoid,linear", loss="half_sse")   # layer numbering
+    r = verify(layered, expr=rf"{BIAS} = b_1(n) - \eta \delta_1", latex=True, steps=True)     # written globally
+    assert "w_{41} = 0.88" in r.message and r"w_{41} y_{1} \left(1 - y_{1}\right)" in r.expected_shown

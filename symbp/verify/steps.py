@@ -108,7 +108,10 @@ def check_chain(network: Network, text: str, param: str | None, quantity: str | 
     from .refs import resolve
     from .target import target
     parts = split_chain(text)
-    parse = parse_latex_for if latex else parse_for
+    seen: set = set()
+
+    def parse(net, part):
+        return parse_latex_for(net, part, None, seen) if latex else parse_for(net, part)
     head = parts[0][0]
     try:
         if len(parts) == 1:
@@ -137,13 +140,18 @@ def check_chain(network: Network, text: str, param: str | None, quantity: str | 
     t = target(network, named, implied)
     d = d or _derivation(network)       # parsed first: a refused step never waits for the derivation
     fitted = [_fit(d, t, resolve(v, d)) for v in values]
+    from . import _numbering
+    notation = _numbering(d.net, seen) if latex else None       # feedback in the student's numbering
     return _links(d, t, [s.strip() for s, _ in steps], fitted, head.strip() if steps is not parts else None,
-                  seed, rubric)
+                  seed, rubric, notation)
 
 
-def _links(d, t, texts: list[str], values: list, head: str | None, seed: int, rubric: dict | None):
-    from . import VerifyResult, _verify_value
+def _links(d, t, texts: list[str], values: list, head: str | None, seed: int, rubric: dict | None,
+           notation: Network | None = None):
+    from . import VerifyResult, _verify_value, in_notation
     truth = [_verify_value(d, t, v, seed, rubric) for v in values]      # each step against the derived rule
+    if notation is not None:
+        truth = [in_notation(r, notation) for r in truth]
     links: list[Link] = []
     for i, (text, result) in enumerate(zip(texts, truth), start=1):
         source = (head or t.what) if i == 1 else texts[i - 2]
@@ -171,7 +179,7 @@ def _links(d, t, texts: list[str], values: list, head: str | None, seed: int, ru
     base = last if last.equivalent is not True else truth[broken.index - 1]
     return VerifyResult(equivalent, base.expected, base.expected_text, broken.counterexample, broken.mistake,
                         message, rule=base.rule, network=d.net, param=t.name, quantity=t.quantity,
-                        steps=tuple(links), score=score)
+                        steps=tuple(links), score=score, notation=notation)
 
 
 def _relative(d, t, before, after, index: int, source: str, to: str, seed: int, right) -> Link:
@@ -238,6 +246,6 @@ def steps_text(result) -> str:
         lines.append(f"step {k.index} of {n}: {verdict:<28} {k.to}")
     lines.append(result.message)
     if not result.equivalent:
-        lines.append(f"expected: {result.expected_text}")
+        lines.append(f"expected: {result.expected_shown}")
     lines.append(f"score: {result.score:g}")
     return "\n".join(lines)
