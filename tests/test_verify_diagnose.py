@@ -191,3 +191,17 @@ def test_text_answers_keep_the_identifiers():
     layered = Network.from_string("2-3-1", activation="sigmoid,linear")
     r = verify(layered, "w1_1_1", "eta*(d1 - y2_1)*w2_1_1*x1", "update")
     assert "w2_1_1 = 0.88" in r.message and r.expected_shown == r.expected_text
+
+
+# -- a time limit per grading run (issue 17) ----------------------------------------------------------
+
+def test_grading_run_time_limit(tmp_path, sig_net):
+    path = tmp_path / "a.toml"
+    path.write_text('[[answer]]\nexpr = "Delta w2_1_1 = eta*delta2_1*y1_1"\n\n'
+                    '[[answer]]\nexpr = "w2_1_1(n+1) = w2_1_1 + eta*delta2_1*y1_1 = w2_1_1 + eta*2*delta2_1*y1_1"\n')
+    answers = load_answers(path)
+    graded = grade(sig_net, answers)
+    assert graded[0].correct and graded[1].result.steps[1].mistake == "constant_factor"   # a chain in a file
+    late = grade(sig_net, answers, seconds=0)          # the limit reached before the first answer
+    assert [g.result.equivalent for g in late] == [None, None]
+    assert all("time limit of 0 s" in g.result.message and g.result.score == 0 for g in late)

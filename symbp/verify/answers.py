@@ -8,6 +8,7 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from time import monotonic
 
 from ..derive import QUANTITIES, Derivation
 from ..errors import SpecError, SymbpError
@@ -15,6 +16,9 @@ from ..files import MAX_SPEC_BYTES, read_text
 from ..network import Network
 from . import VerifyResult, _derivation, verify
 from .lhs import read_answer
+from .steps import is_chain
+
+GRADING_SECONDS = 120.0     # one answers file: answers not begun by then are undecided (README, verify)
 
 ANSWER_KEYS = ("param", "quantity", "expr", "id", "latex")
 
@@ -94,14 +98,19 @@ def _answer(i: int, entry: dict) -> Answer:
 
 
 def grade(net: Network | Derivation, answers: list[Answer], latex: bool = False,
-          rubric: dict | None = None) -> list[Graded]:
+          rubric: dict | None = None, seconds: float = GRADING_SECONDS) -> list[Graded]:
     """Check every answer (LaTeX where ``latex = true``, or all with ``latex``); an unreadable
     formula is graded wrong with its message, not fatal. Answers are read before deriving.
-    ``rubric`` weighs the partial credit of each wrong answer (see score.RUBRIC)."""
+    ``rubric`` weighs the partial credit of each wrong answer (see score.RUBRIC). Answers not begun
+    within ``seconds`` of the start are undecided (``equivalent`` None) and say why."""
     network = net.net if isinstance(net, Derivation) else net
+    start = monotonic()
     read: list = []
     for a in answers:
         try:
+            if is_chain(a.expr):        # a derivation: its steps are read by verify, link by link
+                read.append(None)
+                continue
             r = read_answer(network, a.expr, a.param, a.quantity, latex if a.latex is None else a.latex)
             if r.param is None:
                 raise SymbpError("param: expected a param key, or an expr lhs = rhs whose left side names it")
@@ -116,12 +125,23 @@ def grade(net: Network | Derivation, answers: list[Answer], latex: bool = False,
         if isinstance(r, SymbpError):
             out.append(Graded(a, None, str(r)))
             continue
-        a = Answer(r.param, r.quantity or "gradient", a.expr, a.id, a.latex)
-        try:
-            out.append(Graded(a, verify(d, a.param, r.value, quantity=a.quantity, rubric=rubric)))
+        tex = latex if a.latex is None else a.latex
+        if r is not None:
+            a = Answer(r.param, r.quantity or "gradient", a.expr, a.id, a.latex)
+        if monotonic() - start >= seconds:
+            out.append(Graded(a, _undecided(a, seconds)))
+            continue
+        try:            # the text again, so the feedback follows the student's notation
+            out.append(Graded(a, verify(d, a.param, a.expr, quantity=a.quantity, latex=tex, rubric=rubric)))
         except SymbpError as exc:
             out.append(Graded(a, None, str(exc)))
     return out
+
+
+def _undecided(a: Answer, seconds: float) -> VerifyResult:
+    return VerifyResult(None, None, "", None, None, f"Undecided: not checked, the grading run's time limit of "
+                        f"{seconds:g} s was reached before this answer", param=a.param, quantity=a.quantity,
+                        score=0.0)
 
 
 def grade_dict(graded: list[Graded]) -> dict:
