@@ -11,9 +11,10 @@ import sys
 import pytest
 
 from symbp.derive import derive
+from symbp.errors import SymbpError
 from symbp.network import Network
 from symbp.verify import ExpressionError, verify
-from symbp.verify.steps import read_steps
+from symbp.verify.steps import read_steps, steps_text
 
 SEED003 = ["2-3-1", "--activation", "sigmoid,linear", "--loss", "half_sse", "--numbering", "global"]
 BIAS = r"b_1(n+1) = b_1(n) + \Delta b_1(n)"
@@ -116,8 +117,9 @@ def test_cli_steps_json(tmp_path):
     assert [s["equivalent"] for s in data["steps"]] == [True, True, False]
     assert data["steps"][2]["mistake"] == data["mistake"] == "missing_activation_derivative"
     assert 0 <= data["score"] < 1
-    text = cli("--steps", str(path))
-    assert text.returncode == 1 and "step 3 of 3: " in text.stdout and "is not equal to step 2" in text.stdout
+    text = steps_text(verify(Network.from_string(*SEED003[:1], activation="sigmoid,linear", numbering="global"),
+                             expr=read_steps(str(path)), latex=True))
+    assert "step 3 of 3: not equal (missing_activation_derivative)" in text and "is not equal to step 2" in text
 
 
 def test_cli_steps_right_and_refused(tmp_path):
@@ -128,8 +130,8 @@ def test_cli_steps_right_and_refused(tmp_path):
     bad.write_text(r"\begin{tabular} b_1(n+1) &= b_1 \end{tabular}")
     out = cli("--steps", str(bad))
     assert out.returncode == 2 and "tabular" in out.stderr and "Traceback" not in out.stderr
-    out = cli("--steps", str(good), "--param", "w1_1_1")
-    assert out.returncode == 2 and "names b1_1" in out.stderr
+    with pytest.raises(SymbpError, match="names b1_1"):
+        verify(Network.from_string("2-3-1", numbering="global"), "w1_1_1", read_steps(str(good)), latex=True)
 
 
 def test_a_second_equals_makes_a_chain(seed003):
