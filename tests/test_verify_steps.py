@@ -94,8 +94,8 @@ def test_a_refused_step_names_the_step(seed003):
 
 ALIGN = r"""% seed 003: the bias of hidden unit 1
 \begin{align*}
-b_1(n+1) &= b_1(n) + \Delta b_1(n) \\
-         &= b_1(n) + \eta \delta_1 \\[2pt]
+b_1(n+1) &= b_1(n) + \Delta b_1(n) \label{eq:b1} \\
+         &= b_1(n) + \eta \delta_1 \tag{2} \\[2pt]
          &= STEP \nonumber
 \end{align*}
 """

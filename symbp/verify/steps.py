@@ -80,7 +80,8 @@ def read_steps(path: str) -> str:
     r"""The chain written in a .tex file: the lines of an align environment (``&=``, ``\\``) joined.
 
     Math delimiters, ``\begin{align*}``/``\end{align*}`` (and the other display environments),
-    ``&``, ``\\``, ``\nonumber``, ``\notag`` and TeX comments are layout: they are dropped.
+    ``&``, ``\\``, ``\nonumber``, ``\notag``, ``\label{}``, ``\tag{}`` and TeX comments are layout:
+    they are dropped.
     """
     text = read_text(path, "steps file", MAX_SPEC_BYTES)
     check_plain(text, "steps file", whitespace="\t\r\n", hint="")
@@ -91,6 +92,7 @@ def read_steps(path: str) -> str:
                              "expected align, align*, equation or aligned")
     text = re.sub(r"\\(begin|end)\s*\{[^}]*\}(\{[^}]*\})?", " ", text)
     text = re.sub(r"\\(nonumber|notag)(?![A-Za-z])", " ", text)
+    text = re.sub(r"\\(label|tag\*?)\s*\{[^}]*\}", " ", text)          # \label{eq:b1}, \tag{3}
     text = re.sub(r"\\\\(\[[^\]]*\])?", " ", text)             # line breaks, \\[2pt]
     text = re.sub(r"\$\$|\$|\\\[|\\\]", " ", text)
     text = text.replace("&", " ")
