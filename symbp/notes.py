@@ -1214,13 +1214,18 @@ def sample_values(net: Network, ex: dict, n: int = 0) -> dict[sp.Symbol, float]:
     return values
 
 
-def _substituted(T: _Tex, expr, values: dict) -> str:
-    """``expr`` printed with each symbol replaced by its number (negative ones bracketed), products dotted."""
-    names = {}
-    for s in expr.free_symbols:
-        text = number(values[s])
-        names[s] = rf"\left({text}\right)" if values[s] < 0 else text
-    return NotesLatexPrinter(T.net, {"symbol_names": {**T.names, **names}, "mul_symbol": "dot"}).doprint(expr)
+def _numbers_printer(T: _Tex, values: dict) -> _Tex:
+    """Printers of ``T``'s network that print each symbol as its number (negative ones bracketed) and dot
+    products, so that a rule prints with the numbers put in, and wraps like the rule."""
+    names = {**T.names}
+    for s, value in values.items():
+        text = number(value)
+        names[s] = rf"\left({text}\right)" if value < 0 else text
+    out = _Tex.__new__(_Tex)
+    out.net, out.names = T.net, names
+    out.p = NotesLatexPrinter(T.net, {"symbol_names": names, "mul_symbol": "dot"})
+    out.raw = NotesLatexPrinter(T.net, {"order": "none", "symbol_names": names, "mul_symbol": "dot"})
+    return out
 
 
 def _worked_numbers(T: _Tex, d: Derivation, ex: dict) -> dict:
@@ -1228,16 +1233,18 @@ def _worked_numbers(T: _Tex, d: Derivation, ex: dict) -> dict:
     the rule with numbers, the value the compiled code computed."""
     net = T.net
     values = sample_values(net, ex, 0)
+    N = _numbers_printer(T, values)
     out = []
-
     errors = {e: net.error(j) for j, e in enumerate(net.e, start=1)}
 
     def rule(lhs, expr, value):
         # an error signal is written out (e_1 = d_1 - y_4) so that the numbers put in are the sample's own
         plain = expr.xreplace(errors)
-        tex = T(expr) + (f" = {T(plain)}" if plain != expr else "")
-        out.append({"lhs": lhs, "rule": tex, "numbers": _substituted(T, plain, values), "value": number(value),
-                    "expr": plain, "exact": value})
+        lines = rows(lhs, T.terms(expr)) + (continued(T.terms(plain)) if plain != expr else [])
+        numbers = N.terms(plain)
+        lines += continued(numbers) + [f"&= {number(value)}"]
+        out.append({"lhs": lhs, "rule": T(plain), "numbers": " ".join(numbers), "value": number(value),
+                    "expr": plain, "exact": value, "rows": lines})
 
     L = net.depth
     delta = net.delta[L][0]
