@@ -153,3 +153,5 @@ def test_a_latex_chain_answers_in_the_students_numbering():
     layered = Network.from_string("2-3-1", activation="sigmoid,linear", loss="half_sse")   # layer numbering
     r = verify(layered, expr=rf"{BIAS} = b_1(n) - \eta \delta_1", latex=True, steps=True)     # written globally
     assert "w_{41} = 0.88" in r.message and r"w_{41} y_{1} \left(1 - y_{1}\right)" in r.expected_shown
+    data = r.to_dict()                                          # JSON in the identifiers
+    assert "w2_1_1 = 0.88" in data["message"] and "w2_1_1 = 0.88" in data["steps"][1]["message"]

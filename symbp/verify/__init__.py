@@ -63,6 +63,7 @@ class VerifyResult:
     shown: tuple = field(default=(), compare=False)              # the counterexample's names in the message
     entry: str = field(default="", compare=False)                # "entry (1, 2), dE/dW2: " of a matrix
     notation: Network | None = field(default=None, repr=False, compare=False)  # a LaTeX answer's numbering
+    canonical: str | None = field(default=None, compare=False)  # the message in identifiers, for JSON
     steps: tuple | None = field(default=None, compare=False)     # the links of a chain (steps.Link), in order
 
     def _repr_latex_(self) -> str:
@@ -89,10 +90,9 @@ class VerifyResult:
 
     def to_dict(self) -> dict:
         """The JSON of ``symbp verify --json``."""
-        canonical = self.notation is not None and self.explanation is not None and self.counterexample
         out = {"equivalent": self.equivalent, "expected": self.expected_text,
                "counterexample": self.counterexample, "mistake": self.mistake,
-               "message": _example_message(self) if canonical else self.message,
+               "message": self.canonical or self.message,
                "param": self.param, "quantity": self.quantity, "score": self.score}
         if self.steps is not None:
             out["steps"] = [link.to_dict() for link in self.steps]
@@ -201,7 +201,7 @@ def in_notation(result: VerifyResult, net: Network) -> VerifyResult:
     result = replace(result, notation=net)
     if result.explanation is None or result.counterexample is None:
         return result
-    return replace(result, message=_example_message(result, names))
+    return replace(result, message=_example_message(result, names), canonical=result.message)
 
 
 def _example_message(result: VerifyResult, names: dict[str, str] | None = None) -> str:

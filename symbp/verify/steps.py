@@ -35,10 +35,11 @@ class Link:
     counterexample: dict | None = None
     right: bool | None = None        # is ``to`` the true rule itself?
     credit: float = 0.0              # 1 if the link holds; a first wrong step's partial credit; else 0
+    canonical: str | None = None     # the message in identifiers, where ``message`` is in the student's
 
     def to_dict(self) -> dict:
         return {"from": self.source, "to": self.to, "equivalent": self.equivalent, "mistake": self.mistake,
-                "message": self.message, "counterexample": self.counterexample}
+                "message": self.canonical or self.message, "counterexample": self.counterexample}
 
 
 def split_chain(text: str) -> list[tuple[str, int]]:
@@ -159,7 +160,7 @@ def _links(d, t, texts: list[str], values: list, head: str | None, seed: int, ru
         source = (head or t.what) if i == 1 else texts[i - 2]
         if i == 1 or truth[i - 2].equivalent:
             link = Link(i, source, text, result.equivalent, result.mistake, result.message, result.counterexample,
-                        result.equivalent, result.score)
+                        result.equivalent, result.score, result.canonical)
         else:
             link = _relative(d, t, values[i - 2], values[i - 1], i, source, text, seed, result.equivalent)
         links.append(link)
@@ -169,19 +170,24 @@ def _links(d, t, texts: list[str], values: list, head: str | None, seed: int, ru
     score = round(sum(k.credit for k in links) / len(links), 3)
     if broken is None:
         message = f"Every step follows ({len(links)} of {len(links)}): {last.message}"
-        return replace(last, message=message, steps=tuple(links), score=1.0)
-    n = len(links)
-    before = "the rule it names" if broken.index == 1 else f"step {broken.index - 1}"
-    why = broken.message
-    message = (f"step {broken.index} of {n}: {broken.to} is not equal to {before}"
-               f"{': ' + broken.mistake.replace('_', ' ') if broken.mistake else ''}. {why}")
-    if held:
-        message += f" {held} of {n} steps follow (an error carried forward costs its own step only)."
+        return replace(last, message=message, steps=tuple(links), score=1.0, canonical=None)
+    message = _chain_message(broken, len(links), held, broken.message)
+    canonical = _chain_message(broken, len(links), held, broken.canonical) if broken.canonical else None
     equivalent = None if broken.equivalent is None and all(k.equivalent is not False for k in links) else False
     base = last if last.equivalent is not True else truth[broken.index - 1]
     return VerifyResult(equivalent, base.expected, base.expected_text, broken.counterexample, broken.mistake,
                         message, rule=base.rule, network=d.net, param=t.name, quantity=t.quantity,
-                        steps=tuple(links), score=score, notation=notation)
+                        steps=tuple(links), score=score, notation=notation, canonical=canonical)
+
+
+def _chain_message(broken: Link, n: int, held: int, why: str) -> str:
+    """step k of n: ... is not equal to step k-1: mistake. Why. m of n steps follow."""
+    before = "the rule it names" if broken.index == 1 else f"step {broken.index - 1}"
+    message = (f"step {broken.index} of {n}: {broken.to} is not equal to {before}"
+               f"{': ' + broken.mistake.replace('_', ' ') if broken.mistake else ''}. {why}")
+    if held:
+        message += f" {held} of {n} steps follow (an error carried forward costs its own step only)."
+    return message
 
 
 def _relative(d, t, before, after, index: int, source: str, to: str, seed: int, right) -> Link:
