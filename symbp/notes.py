@@ -98,6 +98,8 @@ def make_env(template_dir: Optional[str | Path] = None) -> jinja2.Environment:
 class _Tex:
     """The printers of one network: ``p`` in SymPy's order, ``raw`` keeping the order given."""
 
+    times = ""      # between a factor and a wrapped sum: nothing for symbols, a dot between numbers
+
     def __init__(self, net: Network):
         self.net = net
         self.names = latex_names(net)
@@ -147,7 +149,8 @@ class _Tex:
                 # the factor before the wrapped sum keeps its parentheses: (1 - y^2)(...), not 1 - y^2(...)
                 head = sign + ("" if rest == 1 else self.p.parenthesize(rest, PRECEDENCE["Mul"], strict=True))
                 inner = self.terms(sums[0])
-                inner[0] = head + r"\bigl(" + inner[0]
+                times = self.times if rest != 1 else ""
+                inner[0] = head + times + r"\bigl(" + inner[0]
                 inner[-1] = inner[-1] + r"\bigr)"
                 return inner
         return [self(expr)]
@@ -1222,7 +1225,7 @@ def _numbers_printer(T: _Tex, values: dict) -> _Tex:
         text = number(value)
         names[s] = rf"\left({text}\right)" if value < 0 else text
     out = _Tex.__new__(_Tex)
-    out.net, out.names = T.net, names
+    out.net, out.names, out.times = T.net, names, r" \cdot "
     out.p = NotesLatexPrinter(T.net, {"symbol_names": names, "mul_symbol": "dot"})
     out.raw = NotesLatexPrinter(T.net, {"order": "none", "symbol_names": names, "mul_symbol": "dot"})
     return out
