@@ -9,12 +9,15 @@ diagnose() tries them after its own checks.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import islice
 
 import sympy as sp
 
 from ..activations import ACTIVATIONS
 from ..printing import to_text
 from .diagnose import Case, Diagnosis, _activation_factor, _trials, _units_by_layer, _uses
+
+MAX_GUESSES = 60        # slips (or sum terms) tried per matrix or layer: a wide layer has one per unit
 
 # -- the sum over the next layer -----------------------------------------------------------------
 
@@ -32,7 +35,7 @@ def missing_sum(case: Case) -> Diagnosis | None:
         hidden = [(r, phi, terms) for r, phi, terms in hidden if len(terms) > 1]
         if not hidden:
             continue
-        for i in range(max(len(terms) for _, _, terms in hidden)):
+        for i in range(min(MAX_GUESSES, max(len(terms) for _, _, terms in hidden))):
             per_unit = [(r, phi * terms[i]) for r, phi, terms in hidden if i < len(terms)]
             for rule, overrides in _trials(case, per_unit):
                 if _uses(case, overrides) and case.explains(case.true_part, overrides):
@@ -181,7 +184,7 @@ def index_slips(case: Case) -> Diagnosis | None:
         mine = [(i, n) for i, n in cells.items() if n in used]
         if len(mine) < 2:
             continue
-        for slip, why in _slips(cells, mine):
+        for slip, why in islice(_slips(cells, mine), MAX_GUESSES):
             guess = once.xreplace({sp.Symbol(a, real=True): sp.Symbol(b, real=True) for a, b in slip.items()})
             if guess != once and case.explains(guess):
                 return Diagnosis("wrong_index", f"Wrong index in every term: {why} "
