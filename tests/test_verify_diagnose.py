@@ -49,6 +49,8 @@ WRONG = [
     ("two_out", "delta1_1", "delta", "y1_1*(1 - y1_1)*(w2_1_2*delta2_1 + w2_2_2*delta2_2)", "wrong_index"),
     # w_kj for w_jk in both terms of delta1_2 = y1_2 (1 - y1_2) (w2_1_2 delta2_1 + w2_2_2 delta2_2)
     ("two_out", "delta1_2", "delta", "y1_2*(1 - y1_2)*(w2_2_1*delta2_1 + w2_2_2*delta2_2)", "wrong_index"),
+    # two different slips at once: x2 for x1 and w2_1_2 for w2_1_1 in Delta w1_1_1 = eta delta1_1 x1
+    ("sig_net", "w1_1_1", "update", "eta*delta2_1*w2_1_2*y1_1*(1 - y1_1)*x2", "wrong_index"),
 ]
 
 

@@ -15,7 +15,7 @@ import sympy as sp
 
 from ..activations import ACTIVATIONS
 from ..printing import to_text
-from .diagnose import Case, Diagnosis, _activation_factor, _trials, _units_by_layer, _uses
+from .diagnose import Case, Diagnosis, _activation_factor, _groups, _trials, _units_by_layer, _uses
 
 MAX_GUESSES = 60        # slips (or sum terms) tried per matrix or layer: a wide layer has one per unit
 
@@ -189,6 +189,18 @@ def index_slips(case: Case) -> Diagnosis | None:
             if guess != once and case.explains(guess):
                 return Diagnosis("wrong_index", f"Wrong index in every term: {why} "
                                                 f"({', '.join(f'{b} for {a}' for a, b in slip.items())}).")
+    return _two_slips(case, once)
+
+
+def _two_slips(case: Case, once: sp.Expr) -> Diagnosis | None:
+    """Two different symbols, each with a slipped index (x2 for x1 and w2_1_2 for w2_1_1)."""
+    groups = _groups(case)
+    singles = [(s, o) for s in sorted(once.free_symbols, key=lambda s: s.name) for o in groups.get(s, [])]
+    pairs = ((a, b) for i, a in enumerate(singles) for b in singles[i + 1:] if a[0] != b[0])
+    for (s1, o1), (s2, o2) in islice(pairs, MAX_GUESSES):
+        if case.explains(once.xreplace({s1: o1, s2: o2})):
+            return Diagnosis("wrong_index", f"Wrong indices: {o1} appears where {s1} belongs, "
+                                            f"and {o2} where {s2} does.")
     return None
 
 
