@@ -111,18 +111,21 @@ def _off_kinks(compiled: CompiledNetwork, params: dict[str, np.ndarray], X, T) -
     derivative jumps, and a value like -2.8e-17 makes gradients zero by rounding. A unit that sits
     there gets 0.1 more bias (or, without biases, on its first weight)."""
     net, params = compiled.net, {k: np.array(v, dtype=float) for k, v in params.items()}
-    for l in net.graph.order:
-        for _ in range(5):
-            with np.errstate(over="ignore", invalid="ignore"):
-                units = compiled.unit_values(params, X, T)
-            near = [j for j, v in enumerate(net.v[l]) if np.any(np.abs(np.asarray(units[v])) < KINK_MARGIN)]
-            if not near:
+    for _ in range(5 * net.depth):       # one forward pass per try: the first layer with a unit on 0 moves
+        with np.errstate(over="ignore", invalid="ignore"):
+            units = compiled.unit_values(params, X, T)
+        near = []
+        for l in net.graph.order:
+            near = [(l, j) for j, v in enumerate(net.v[l]) if np.any(np.abs(np.asarray(units[v])) < KINK_MARGIN)]
+            if near:
                 break
-            for j in near:
-                if net.bias:
-                    params[f"b{l}"][j] = round(params[f"b{l}"][j] + 0.1, 4)
-                else:
-                    params[f"W{l}"][j, 0] = round(params[f"W{l}"][j, 0] + 0.1, 4)
+        if not near:
+            break
+        for l, j in near:
+            if net.bias:
+                params[f"b{l}"][j] = round(params[f"b{l}"][j] + 0.1, 4)
+            else:
+                params[f"W{l}"][j, 0] = round(params[f"W{l}"][j, 0] + 0.1, 4)
     return params
 
 

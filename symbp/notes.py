@@ -971,9 +971,9 @@ def _algorithm(T: _Tex, d: Derivation) -> dict:
     by_layer = {m.layer: m for m in d.matrix}
     out = by_layer[L]
     dvec = {l: T(sp.MatrixSymbol(f"delta{l}", net.layers[l], 1)) for l in by_layer}
-    output = [rf"{dvec[L]} &= {T(out.delta)}"]
-    if net.e:
-        output[0] += rf" = \boldsymbol{{{net.profile.target_tex}}} - {T(_vector(net, L))}"
+    output = rows(dvec[L], T.terms(out.delta))
+    if net.e:           # the error vector the rule is written in, defined beside it
+        output.append(rf"\boldsymbol{{e}} &= \boldsymbol{{{net.profile.target_tex}}} - {T(_vector(net, L))}")
     backward = []
     for l in sorted(by_layer, reverse=True):
         if l < L:
@@ -1236,7 +1236,6 @@ def _worked_numbers(T: _Tex, d: Derivation, ex: dict) -> dict:
     the rule with numbers, the value the compiled code computed."""
     net = T.net
     values = sample_values(net, ex, 0)
-    N = _numbers_printer(T, values)
     out = []
     errors = {e: net.error(j) for j, e in enumerate(net.e, start=1)}
 
@@ -1251,13 +1250,16 @@ def _worked_numbers(T: _Tex, d: Derivation, ex: dict) -> dict:
 
     L = net.depth
     delta = net.delta[L][0]
-    rule(T(delta), d.deltas[delta].value, values[delta])
-    if L > 1:
-        hidden = net.delta[L - 1][0]
-        rule(T(hidden), d.deltas[hidden].value, values[hidden])
+    hidden = net.delta[L - 1][0] if L > 1 else None
     name = _pick(net)[1] or _pick(net)[0]
     r = d.params[name]
     step = net.eta * sp.cancel(r.update / net.eta)
+    exprs = [d.deltas[delta].value, step] + ([d.deltas[hidden].value] if hidden is not None else [])
+    used = set().union(*(e.xreplace(errors).free_symbols for e in exprs))
+    N = _numbers_printer(T, {s: values[s] for s in used})      # only the numbers put in: W can be 200,000
+    rule(T(delta), d.deltas[delta].value, values[delta])
+    if hidden is not None:
+        rule(T(hidden), d.deltas[hidden].value, values[hidden])
     change = float(step.xreplace(values)) if len(ex["inputs"]) > 1 else -values[net.eta] * ex["gradients"][name]
     rule(rf"\Delta {T(r.symbol)}", step, change)
     n = net.profile.sample

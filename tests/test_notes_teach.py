@@ -140,6 +140,11 @@ def test_algorithm_steps_are_the_matrix_rules():
     net, ctx = _ctx("3-4-4-2", activation="tanh,tanh,linear", notation="mitchell")
     alg, matrix = ctx["algorithm"], {m["layer"]: m["rows"] for m in ctx["matrix"]}
     assert alg["backward"] == matrix[2][:1] + matrix[1][:1]          # delta^(2), then delta^(1), as derived
+    assert alg["output"] == matrix[3][:1]                            # no error vector in mitchell
+    _, sig = _ctx("3-4-1", activation="tanh,sigmoid")
+    first, e = sig["algorithm"]["output"]
+    assert first == {m["layer"]: m["rows"] for m in sig["matrix"]}[2][0]
+    assert e == r"\boldsymbol{e} &= \boldsymbol{d} - \boldsymbol{y}^{(2)}"         # defined, not equated
     assert len(alg["updates"]) == len(alg["gradients"]) == 6          # W and b of three layers
     assert [e["name"] for e in alg["four"]] == list(net.profile.equations)
     _, nielsen = _ctx("2-3-2", activation="sigmoid", loss="bce", notation="nielsen")
