@@ -62,6 +62,13 @@ def test_hidden_layer_mistakes(request, net, param, quantity, expr, mistake):
     assert 0 < result.score < 1
 
 
+def test_one_term_left_out_of_a_longer_sum():
+    # 2-2-3: delta1_1 = y1_1 (1 - y1_1) (w2_1_1 delta2_1 + w2_2_1 delta2_2 + w2_3_1 delta2_3); the third is left out
+    d = derive(Network.from_string("2-2-3", activation="sigmoid,sigmoid"))
+    r = verify(d, "delta1_1", "y1_1*(1 - y1_1)*(w2_1_1*delta2_1 + w2_2_1*delta2_2)")
+    assert r.mistake == "missing_sum" and "delta2_3*w2_3_1 is left out" in r.message
+
+
 def test_missing_sum_names_the_term_kept(two_out):
     r = verify(two_out, "delta1_1", "y1_1*(1 - y1_1)*w2_2_1*delta2_2")
     assert "keeps only delta2_2*w2_2_1" in r.message

@@ -44,6 +44,21 @@ def missing_sum(case: Case) -> Diagnosis | None:
                     return Diagnosis("missing_sum", f"A sum is missing from {where}: it adds one term per unit "
                                                     f"fed by unit {r.unit} of layer {l} ({to_text(sp.Add(*terms))}), "
                                                     f"and yours keeps only {to_text(terms[i])}.")
+    return _missing_term(case)
+
+
+def _missing_term(case: Case) -> Diagnosis | None:
+    """The sum over the next layer with one of its (three or more) terms left out."""
+    for _l, rules in _units_by_layer(case):
+        hidden = [(r, *_terms(r)) for r in rules if not r.output]
+        for r, phi, terms in hidden:
+            if len(terms) < 3 or r.symbol not in case.depends_on:
+                continue
+            for term in terms[:MAX_GUESSES]:
+                if case.explains(case.true_part, {r.symbol: phi * (sp.Add(*terms) - term)}):
+                    return Diagnosis("missing_sum", f"A term is missing from the sum in {r.symbol}: "
+                                                    f"{to_text(term)} is left out of {to_text(sp.Add(*terms))} "
+                                                    f"(one term per unit of the next layer).")
     return None
 
 
