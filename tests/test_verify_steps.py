@@ -155,3 +155,9 @@ def test_a_latex_chain_answers_in_the_students_numbering():
     assert "w_{41} = 0.88" in r.message and r"w_{41} y_{1} \left(1 - y_{1}\right)" in r.expected_shown
     data = r.to_dict()                                          # JSON in the identifiers
     assert "w2_1_1 = 0.88" in data["message"] and "w2_1_1 = 0.88" in data["steps"][1]["message"]
+
+
+def test_jupyter_shows_each_step(seed003):
+    r = verify(seed003, expr=rf"{BIAS} = b_1(n) - \eta \delta_1", latex=True)
+    tex = r._repr_latex_()
+    assert r"step 1: follows}\quad b_1(n) + \Delta b_1(n)" in tex and "step 2: does not follow" in tex

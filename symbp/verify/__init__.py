@@ -73,6 +73,10 @@ class VerifyResult:
         if self.mistake:
             verdict += f" ({self.mistake.replace('_', ' ')})"
         rows = [rf"&\text{{{verdict}.}}"]
+        for link in self.steps or ():         # a derivation: one row per step, the student's LaTeX beside it
+            ok = {True: "follows", False: "does not follow", None: "undecided"}[link.equivalent]
+            shown = rf"\quad {link.to}" if self.notation is not None else ""
+            rows.append(rf"&\text{{step {link.index}: {ok}}}{shown}")
         if self.rule is not None and self.network is not None:
             rows.append(rf"&\text{{expected: }} {to_latex(self.rule, self.network)}")
         return r"$\begin{aligned}" + r"\\ ".join(rows) + r"\end{aligned}$"
