@@ -105,7 +105,7 @@ def read_steps(path: str) -> str:
 def check_chain(network: Network, text: str, param: str | None, quantity: str | None, latex: bool,
                 seed: int = 0, d=None, rubric: dict | None = None):
     """The VerifyResult of a chain: links in order, the first broken one named, a score for the rest."""
-    from . import _derivation, _fit, parse_for
+    from . import _derivation, _fit, _numbering, parse_for
     from .latex import parse_latex_for
     from .lhs import read_lhs
     from .refs import resolve
@@ -115,6 +115,7 @@ def check_chain(network: Network, text: str, param: str | None, quantity: str | 
 
     def parse(net, part):
         return parse_latex_for(net, part, None, seen) if latex else parse_for(net, part)
+
     head = parts[0][0]
     try:
         if len(parts) == 1:
@@ -143,7 +144,6 @@ def check_chain(network: Network, text: str, param: str | None, quantity: str | 
     t = target(network, named, implied)
     d = d or _derivation(network)       # parsed first: a refused step never waits for the derivation
     fitted = [_fit(d, t, resolve(v, d)) for v in values]
-    from . import _numbering
     notation = _numbering(d.net, seen) if latex else None       # feedback in the student's numbering
     return _links(d, t, [s.strip() for s, _ in steps], fitted, head.strip() if steps is not parts else None,
                   seed, rubric, notation)
