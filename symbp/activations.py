@@ -1,7 +1,7 @@
 """Registry of activations: SymPy functions that know their derivative, LaTeX and NumPy form."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 import re
@@ -255,6 +255,16 @@ class softsign(_Explicit):
         return (1 - sp.Abs(softsign(self.args[0]))) ** 2
 
 
+def formula_function(name: str, z: sp.Symbol, formula: sp.Expr, tex: str) -> type:
+    """A SymPy Function ``name`` that is ``formula`` (in ``z``): an activation defined in a spec.
+
+    Everything it knows comes from the formula: phi' is SymPy's derivative of it, and the code
+    printers print the formula itself.
+    """
+    return type(name, (_Explicit,), {"tex": tex, "__module__": __name__, "__doc__": f"{name}(z) = {formula}",
+                                     "_formula": classmethod(lambda cls, x: formula.xreplace({z: x}))})
+
+
 def _decimal(a: sp.Expr) -> str:
     """A parameter as the decimal it was written as (1/5 -> 0.2)."""
     return repr(float(a))
@@ -293,6 +303,9 @@ class Activation:
     kink: Optional[float] = None
     log_output: Optional[Callable] = None
     init: str = "glorot"          # the weight initialisation that suits it: "he" for the relu family
+    # (phi, phi') as NumPy callables for symbp.reference, for a row defined by a formula (symbp.formula);
+    # the built-in rows are written out in reference.py by hand instead.
+    reference: Optional[tuple] = field(default=None, compare=False)
 
 
 LEAKY_DEFAULT = sp.Rational(1, 100)

@@ -315,11 +315,19 @@ class ModulePrinter(_ModuleCode, NumPyPrinter):
         # _print_<Class> (sigmoid) comes first.
         self.printmethod = "_symbp_numpycode"
 
+    def _print_erf(self, expr):
+        """NumPy has no erf (gelu): math.erf entry by entry, in the argument's floating dtype."""
+        a, f = self._print(expr.args[0]), self._module_format
+        return f"{f('numpy.frompyfunc')}({f('math.erf')}, 1, 1)({a}).astype({f('numpy.result_type')}({a}, 0.5))"
+
 
 class JaxModulePrinter(_ModuleCode, JaxPrinter):
     """jax.numpy code for the exported module."""
 
     alias = "jnp"
+
+    def _print_erf(self, expr):
+        return f"{self._module_format('jax.scipy.special.erf')}({self._print(expr.args[0])})"
 
 
 @dataclass(frozen=True)
@@ -457,10 +465,12 @@ class _PythonModule:
         return self.printer.doprint(expr)
 
     def source(self) -> str:
+        body = [self.samples(), self.forward_pass(),
+                self.backward_pass(), self.loss_helper(), self.layers(), self.forward(), self.loss(),
+                self.local_gradients(), self.loss_and_gradients(), self.gradients()]
+        # the header last: it imports math only where the body printed math.erf (gelu)
         parts = [self.header(), _PRELUDE.substitute(np=self.np, rng=self.target.random[0], prepare=self.target.random[1],
-                                                           draw=self.target.random[2]), self.samples(), self.forward_pass(),
-                 self.backward_pass(), self.loss_helper(), self.layers(), self.forward(), self.loss(),
-                 self.local_gradients(), self.loss_and_gradients(), self.gradients()]
+                                                    draw=self.target.random[2]), *body]
         text = "\n\n\n".join(part.rstrip("\n") for part in parts) + "\n"
         # the module must not name SymPy's Dummy symbols or leave anything unprinted
         if "Dummy" in text or "# Not supported" in text:
@@ -505,7 +515,8 @@ class _PythonModule:
             constants += [f"SKIP = {tuple(net.spec.skip)!r}", f"RESIDUAL = {tuple(net.spec.residual)!r}"]
         if self.target.blocks:
             constants.append(f"BLOCK = {block_size(net.layers)}   # samples per block of gradients()")
-        return "\n".join([*doc, *self.target.imports, "", *constants]) + "\n"
+        imports = [*self.target.imports, *(["import math"] if "math" in self.printer.module_imports else [])]
+        return "\n".join([*doc, *imports, "", *constants]) + "\n"
 
     def init_schemes(self) -> dict[str, str]:
         net = self.net

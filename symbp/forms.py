@@ -105,22 +105,18 @@ def vectorize(expr: sp.Expr, scalars: dict, n: int) -> sp.MatrixExpr:
     if expr.is_Pow and expr.exp.is_Integer and expr.exp > 0:
         return sp.HadamardProduct(*[vectorize(expr.base, scalars, n)] * int(expr.exp))
     z = sp.Dummy("z", real=True)   # real: Heaviside refuses a complex-capable argument
+    used = [s for s in scalars if expr.has(s)]
+    if len(used) == 1:
+        # a function of one unit value (sigma(v), elu's Piecewise in y, 1/(1 + |v|)^2) applies entry by
+        # entry to that value's vector; the printers write the Lambda's body with the vector in it
+        return sp.Basic.__new__(ElementwiseApplyFunction, sp.Lambda(z, expr.xreplace({used[0]: z})),
+                                vectorize(used[0], scalars, n))
     if isinstance(expr, sp.Piecewise):
-        return _vectorize_piecewise(expr, scalars, n, z)
+        raise NotImplementedError(f"a piecewise rule in {len(used)} unit values has no matrix form: {expr}")
     arg, *rest = expr.args   # Heaviside(v, 0) carries its value at 0 as a constant argument
     # Basic.__new__: the constructor would apply the function at once to a 1x1 symbol,
     # which Heaviside refuses (a MatrixElement is not known to be real).
     return sp.Basic.__new__(ElementwiseApplyFunction, sp.Lambda(z, expr.func(z, *rest)), vectorize(arg, scalars, n))
-
-
-def _vectorize_piecewise(expr: sp.Piecewise, scalars: dict, n: int, z: sp.Dummy) -> sp.MatrixExpr:
-    """A Piecewise in one unit value (elu' = 1 for y > 0, y + 1 below) applies entry by entry to its vector;
-    the printers write the Lambda's body, a where() in code and cases in the notes."""
-    used = [s for s in scalars if expr.has(s)]
-    if len(used) != 1:
-        raise NotImplementedError(f"a piecewise rule in {len(used)} unit values has no matrix form: {expr}")
-    body = expr.xreplace({used[0]: z})
-    return sp.Basic.__new__(ElementwiseApplyFunction, sp.Lambda(z, body), vectorize(used[0], scalars, n))
 
 
 def matrix_form(d) -> list[MatrixLayer]:

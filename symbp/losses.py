@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sympy as sp
 
@@ -23,6 +23,9 @@ class Loss:
     description: str
     needs: str | None = None   # activation the output layer must use, if any
     targets: str = "any"          # "probability": each t_j in [0, 1]; "distribution": a sample's t_j sum to 1
+    # (term, dterm/dy) as NumPy callables for symbp.reference, for a loss defined by a formula (symbp.formula);
+    # the built-in losses are written out in reference.py by hand instead.
+    reference: tuple | None = field(default=None, compare=False)
 
     def targets_ok(self, row) -> bool:
         """Whether one sample's targets are of the kind the loss is defined for."""
@@ -47,16 +50,31 @@ LOSSES: tuple[Loss, ...] = (
 )
 
 _BY_NAME = {loss.name: loss for loss in LOSSES}
+_DEFINED: dict[str, Loss] = {}     # rows built from a spec's [loss.NAME] formula
 
 
 def loss_names() -> list[str]:
-    """Every accepted loss name."""
-    return [loss.name for loss in LOSSES]
+    """Every accepted loss name (the registry's, then those defined by a formula)."""
+    return [loss.name for loss in LOSSES] + sorted(_DEFINED)
 
 
 def get_loss(name: str) -> Loss:
-    """The registry entry for ``name`` (KeyError if unknown)."""
-    return _BY_NAME[name]
+    """The registry entry for ``name``, or a loss defined by a formula (KeyError if unknown)."""
+    return _BY_NAME[name] if name in _BY_NAME else _DEFINED[name]
+
+
+def register(row: Loss) -> Loss:
+    """Make a loss defined by a formula known by its name; the same definition again gives the same row.
+
+    One name keeps one definition for the whole process (derived rules are cached by name).
+    """
+    if row.name in _BY_NAME:
+        raise ValueError(f"a name of your own, not the built-in loss {row.name!r}")
+    known = _DEFINED.setdefault(row.name, row)
+    if known.description != row.description:
+        raise ValueError(f"one definition per name: {row.name!r} is already defined as {known.description!r} "
+                         "in this session (give the new formula a new name)")
+    return known
 
 
 def scale(loss: Loss, batch: sp.Symbol) -> sp.Expr:

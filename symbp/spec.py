@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .activations import activation_names, get_activation
+from .activations import activation_names, get_activation, parametrised
 from .errors import SpecError
 from .files import MAX_SPEC_BYTES, STDIN, read_text
 from .graph import Graph
@@ -19,7 +19,7 @@ from .texchars import MAX_TITLE, untypesettable
 
 Matrix = tuple[tuple[float, ...], ...]
 
-TOP_KEYS = ("title", "network", "example", "training")
+TOP_KEYS = ("title", "network", "example", "training", "activation", "loss")   # [activation.NAME]: a formula
 NETWORK_KEYS = ("layers", "activations", "loss", "bias", "bias_sign", "notation", "numbering", "skip", "residual")
 EXAMPLE_KEYS = ("inputs", "targets", "weights", "biases", "learning_rate")
 TRAINING_KEYS = ("momentum", "weight_decay", "decay_biases", "reduction")
@@ -233,6 +233,10 @@ def _activation(fld: str, name: Any):
     try:
         return get_activation(name)
     except KeyError:
+        try:
+            parametrised(name)
+        except ValueError as exc:           # leaky_relu(2): say what the parameter must be
+            raise SpecError(fld, str(exc), name) from None
         raise SpecError(fld, "one of " + ", ".join(activation_names()) + _did_you_mean(name, activation_names()),
                         name) from None
 
@@ -360,7 +364,9 @@ def example_from_dict(raw: dict) -> Example:
 
 def spec_from_dict(raw: dict) -> Spec:
     """A parsed TOML document -> Spec; every problem raises SpecError naming the field."""
+    from . import formula  # verify's parser, which formula uses, imports the network: late
     _unknown_keys("", raw, TOP_KEYS)
+    defined = formula.definitions(raw)      # rows of your own, registered before any name is looked up
     if "network" not in raw:
         raise SpecError("network", "a [network] table with at least `layers`", "missing")
     net = _table("network", raw["network"])
@@ -376,6 +382,8 @@ def spec_from_dict(raw: dict) -> Spec:
     if not isinstance(acts, list) or not all(isinstance(a, str) for a in acts):
         raise SpecError("network.activations", "a list of activation names, or one name for all", acts)
     example = raw.get("example")
+    formula.check_used(defined, [_canonical_activation(i, a) for i, a in enumerate(acts)],
+                       net.get("loss", "half_sse"))
     return Spec(
         skip=_pairs("network.skip", net.get("skip", [])),
         residual=_pairs("network.residual", net.get("residual", [])),

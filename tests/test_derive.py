@@ -20,6 +20,11 @@ PLAIN = {
     "linear": lambda v: v,
     "relu": lambda v: sp.Max(0, v),
     "softplus": lambda v: sp.log(1 + sp.exp(v)),
+    "elu": lambda v: sp.Piecewise((v, v > 0), (sp.exp(v) - 1, True)),
+    "leaky_relu": lambda v: sp.Max(v, v / 100),
+    "silu": lambda v: v / (1 + sp.exp(-v)),
+    "gelu": lambda v: v * (1 + sp.erf(v / sp.sqrt(2))) / 2,
+    "softsign": lambda v: v / (1 + sp.Abs(v)),
 }
 
 
