@@ -955,7 +955,7 @@ def _layer_vector_forward(T: _Tex, l: int) -> list[str]:
     act = net.activation(l)
     if act.elementwise:
         z = sp.Symbol("z", real=True)
-        phi = NotesLatexPrinter(net, {"symbol_names": {**T.names, z: T(v)}}).doprint(act.function(z))
+        phi = NotesLatexPrinter(None, {"symbol_names": {z: T(v)}}).doprint(act.function(z))
     else:
         phi = rf"\operatorname{{{act.name}}}\left({T(v)}\right)"
     phi += "".join(f" + {T(_vector(net, c.src))}" for c in net.graph.shortcuts(l))
@@ -1205,22 +1205,21 @@ def _example(T: _Tex, d: Derivation, compiled=None) -> dict:
             "worked": _worked_numbers(T, d, ex), "raw": ex}
 
 
-def sample_values(net: Network, ex: dict, n: int = 0) -> dict[sp.Symbol, float]:
-    """Every symbol of the network at sample n of a worked example: inputs, targets, parameters, eta,
-    net inputs, outputs, errors and local gradients."""
+def sample_values(net: Network, ex: dict, n: int = 0, symbols: Optional[Iterable] = None) -> dict[sp.Symbol, float]:
+    """The symbols of the network (or those given) at sample n of a worked example: inputs, targets,
+    parameters, eta, N, net inputs, outputs, errors and local gradients."""
     named = {**ex["forward"], **ex["deltas"], **ex["errors"], **ex["params"]}
     named.update({x.name: ex["inputs"][n][k] for k, x in enumerate(net.x)})
     named.update({t.name: ex["targets"][n][j] for j, t in enumerate(net.t)})
-    values = {s: _at(named[s.name], n) for s in latex_names(net) if s.name in named}
-    values[net.eta] = float(ex["learning_rate"])
-    values[net.batch] = float(len(ex["inputs"]))
-    return values
+    named.update({net.eta.name: float(ex["learning_rate"]), net.batch.name: float(len(ex["inputs"]))})
+    symbols = latex_names(net) if symbols is None else symbols
+    return {s: _at(named[s.name], n) for s in symbols if s.name in named}
 
 
 def _numbers_printer(T: _Tex, values: dict) -> _Tex:
     """Printers of ``T``'s network that print each symbol as its number (negative ones bracketed) and dot
     products, so that a rule prints with the numbers put in, and wraps like the rule."""
-    names = {**T.names}
+    names = {}
     for s, value in values.items():
         text = number(value)
         names[s] = rf"\left({text}\right)" if value < 0 else text
@@ -1235,7 +1234,6 @@ def _worked_numbers(T: _Tex, d: Derivation, ex: dict) -> dict:
     """Sample 1's numbers put into the output delta, a hidden delta and one update, line by line: the rule,
     the rule with numbers, the value the compiled code computed."""
     net = T.net
-    values = sample_values(net, ex, 0)
     out = []
     errors = {e: net.error(j) for j, e in enumerate(net.e, start=1)}
 
@@ -1255,8 +1253,11 @@ def _worked_numbers(T: _Tex, d: Derivation, ex: dict) -> dict:
     r = d.params[name]
     step = net.eta * sp.cancel(r.update / net.eta)
     exprs = [d.deltas[delta].value, step] + ([d.deltas[hidden].value] if hidden is not None else [])
-    used = set().union(*(e.xreplace(errors).free_symbols for e in exprs))
-    N = _numbers_printer(T, {s: values[s] for s in used})      # only the numbers put in: W can be 200,000
+    used = set().union(*(e.xreplace(errors).free_symbols for e in exprs)) | {r.symbol, delta}
+    if hidden is not None:
+        used.add(hidden)
+    values = sample_values(net, ex, 0, used)        # only the numbers put in: W can be 200,000
+    N = _numbers_printer(T, values)
     rule(T(delta), d.deltas[delta].value, values[delta])
     if hidden is not None:
         rule(T(hidden), d.deltas[hidden].value, values[hidden])

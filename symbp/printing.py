@@ -194,7 +194,8 @@ class NotesLatexPrinter(FactorOrder, NaturalOrder, LatexPrinter):
     def __init__(self, net=None, settings=None):
         settings = dict(settings or {})
         if net is not None:
-            settings.setdefault("symbol_names", latex_names(net))
+            if "symbol_names" not in settings:      # not setdefault: the names of W = 200,000 cost seconds
+                settings["symbol_names"] = latex_names(net)
         settings.setdefault("mul_symbol", None)
         super().__init__(settings)
         self._given = settings
@@ -298,10 +299,9 @@ class IdentifierPrinter(NaturalOrder, StrPrinter):
 
     def _print_ElementwiseApplyFunction(self, expr):
         func = expr.function.expr.func
-        body, var = expr.function.expr, expr.function.variables[0]
-        if not (isinstance(body, sp.Function) and body.args[0] == var):
-            # no call of its variable (elu's Piecewise in y, 1/(1 + |v|)^2): the body, the vector in it
-            return self._print(body.xreplace({var: sp.Symbol(self._print(expr.expr))}))
+        if not expr.function.expr.args or expr.function.expr.args[0] != expr.function.variables[0]:
+            # a body that is no call of its variable (elu's Piecewise in y): the body, variable renamed
+            return self._print(expr.function.expr.xreplace({expr.function.variables[0]: sp.Symbol(self._print(expr.expr))}))
         name = "step" if func is sp.Heaviside else func.__name__
         return f"{name}({self._print(expr.expr)})"
 
