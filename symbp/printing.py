@@ -299,9 +299,10 @@ class IdentifierPrinter(NaturalOrder, StrPrinter):
 
     def _print_ElementwiseApplyFunction(self, expr):
         func = expr.function.expr.func
-        if not expr.function.expr.args or expr.function.expr.args[0] != expr.function.variables[0]:
-            # a body that is no call of its variable (elu's Piecewise in y): the body, variable renamed
-            return self._print(expr.function.expr.xreplace({expr.function.variables[0]: sp.Symbol(self._print(expr.expr))}))
+        body, var = expr.function.expr, expr.function.variables[0]
+        if not (isinstance(body, sp.Function) and body.args[0] == var):
+            # no call of its variable (elu's Piecewise in y, 1/(1 + |v|)^2): the body, the vector in it
+            return self._print(body.xreplace({var: sp.Symbol(self._print(expr.expr))}))
         name = "step" if func is sp.Heaviside else func.__name__
         return f"{name}({self._print(expr.expr)})"
 
