@@ -161,3 +161,13 @@ def test_jupyter_shows_each_step(seed003):
     r = verify(seed003, expr=rf"{BIAS} = b_1(n) - \eta \delta_1", latex=True)
     tex = r._repr_latex_()
     assert r"step 1: follows}\quad b_1(n) + \Delta b_1(n)" in tex and "step 2: does not follow" in tex
+
+
+def test_lines_without_a_left_side_take_param(seed003, tmp_path):
+    path = tmp_path / "d.tex"
+    path.write_text("\\begin{align*}\n&= b_1(n) + \\eta \\delta_1 \\\\\n&= " + RIGHT + "\n\\end{align*}\n")
+    text = read_steps(str(path))
+    r = verify(seed003, "b1_1", text, quantity="new", latex=True, steps=True)
+    assert r.equivalent is True and len(r.steps) == 2 and r.steps[0].source == "the new value b1_1 + Delta b1_1"
+    with pytest.raises(ExpressionError, match="nothing before the first '='"):
+        verify(seed003, expr=text, latex=True, steps=True)

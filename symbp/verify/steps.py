@@ -42,8 +42,9 @@ class Link:
                 "message": self.canonical or self.message, "counterexample": self.counterexample}
 
 
-def split_chain(text: str) -> list[tuple[str, int]]:
-    """The parts of ``a = b = c`` (each with its column), split at top-level '=' only."""
+def split_chain(text: str, bare: bool = False) -> list[tuple[str, int]]:
+    """The parts of ``a = b = c`` (each with its column), split at top-level '=' only; with ``bare``
+    the first part may be empty (``&= ...`` lines under a --param that names the quantity)."""
     for op in _COMPARISONS:
         col = text.find(op)
         if col >= 0:
@@ -58,10 +59,15 @@ def split_chain(text: str) -> list[tuple[str, int]]:
             cuts.append(col)
     cuts.append(len(text))
     parts = [(text[a + 1:b], a + 1) for a, b in zip(cuts, cuts[1:])]
-    for (part, col), end in zip(parts, cuts[1:]):
+    for k, ((part, col), end) in enumerate(zip(parts, cuts[1:])):
+        if k == 0 and bare and not part.strip() and len(parts) > 1:
+            continue
+        if not part.strip() and k == 0:
+            raise ExpressionError("nothing before the first '=': start with the left side, as in "
+                                  "b_1(n+1) = ..., or name it with --param", 0)
         if not part.strip():
-            raise ExpressionError("an empty step between two '='" if 0 < col and end < len(text)
-                                  else "nothing on one side of '='", min(col, len(text) - 1))
+            raise ExpressionError("an empty step between two '='" if end < len(text)
+                                  else "nothing after the last '='", min(col, len(text) - 1))
     if len(parts) - 1 > MAX_STEPS:
         raise ExpressionError(f"more than {MAX_STEPS} steps in one derivation", cuts[MAX_STEPS + 1])
     return parts
@@ -110,7 +116,10 @@ def check_chain(network: Network, text: str, param: str | None, quantity: str | 
     from .lhs import read_lhs
     from .refs import resolve
     from .target import target
-    parts = split_chain(text)
+    parts = split_chain(text, bare=param is not None)
+    headless = not parts[0][0].strip()
+    if headless:
+        parts = parts[1:]           # no left side: --param names it, every part is a step
     seen: set = set()
 
     def parse(net, part):
@@ -118,8 +127,8 @@ def check_chain(network: Network, text: str, param: str | None, quantity: str | 
 
     head = parts[0][0]
     try:
-        if len(parts) == 1:
-            raise ExpressionError("a derivation without '='")
+        if len(parts) == 1 or headless:
+            raise ExpressionError("a derivation without a left side")
         named, implied = read_lhs(network, head, latex)
     except ExpressionError:
         if param is None:
