@@ -120,6 +120,15 @@ def test_matrix_product_mistakes(wide_out, param, expr, latex, mistake):
     assert r.score == 0
 
 
+def test_answers_file_names_a_matrix_slip(tmp_path, wide_out):
+    path = tmp_path / "a.toml"
+    path.write_text('[[answer]]\nparam = "W2"\nexpr = "-y1.T @ delta2"\n\n'
+                    '[[answer]]\nparam = "W2"\nexpr = "-delta2 @ W2"\n')
+    slip, wrong = grade(wide_out, load_answers(path))
+    assert slip.result.mistake == "wrong_order" and slip.error is None
+    assert wrong.result is None and "do not multiply" in wrong.error        # no slip explains it: unreadable
+
+
 def test_a_shape_error_that_no_slip_explains_is_still_refused(wide_out):
     from symbp.verify import ExpressionError
     with pytest.raises(ExpressionError, match="do not multiply"):

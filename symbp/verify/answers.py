@@ -16,6 +16,7 @@ from ..files import MAX_SPEC_BYTES, read_text
 from ..network import Network
 from . import VerifyResult, _derivation, verify
 from .lhs import read_answer
+from .parse import ExpressionError
 from .steps import is_chain
 
 GRADING_SECONDS = 120.0     # one answers file: answers not begun by then are undecided (README, verify)
@@ -111,7 +112,10 @@ def grade(net: Network | Derivation, answers: list[Answer], latex: bool = False,
             if is_chain(a.expr):        # a derivation: its steps are read by verify, link by link
                 read.append(None)
                 continue
-            r = read_answer(network, a.expr, a.param, a.quantity, latex if a.latex is None else a.latex)
+            r = _read(network, a, latex if a.latex is None else a.latex)
+            if r is None:
+                read.append(None)       # read only as a slip of a matrix product: verify names it
+                continue
             if r.param is None:
                 raise SymbpError("param: expected a param key, or an expr lhs = rhs whose left side names it")
             read.append(r)
@@ -136,6 +140,22 @@ def grade(net: Network | Derivation, answers: list[Answer], latex: bool = False,
         except SymbpError as exc:
             out.append(Graded(a, None, str(exc)))
     return out
+
+
+def _read(network: Network, a: Answer, latex: bool):
+    """The answer read against the network; None where it reads only with a matrix product taken as the
+    slip it would be (⊙ for @, the other order), which verify then diagnoses."""
+    try:
+        return read_answer(network, a.expr, a.param, a.quantity, latex)
+    except ExpressionError:
+        repairs: list = []
+        try:
+            read_answer(network, a.expr, a.param, a.quantity, latex, repairs)
+        except ExpressionError:
+            repairs = []
+        if not repairs:
+            raise
+        return None
 
 
 def _undecided(a: Answer, seconds: float) -> VerifyResult:
