@@ -222,7 +222,8 @@ class _ModuleCode:
         x = expr.args[0]
         e = self._print(sp.exp(-sp.Abs(x)))
         where = self._module_format("numpy.where")
-        return f"{where}({self.parenthesize(x, PRECEDENCE['Relational'])} >= 0, 1, {e})/(1 + {e})"
+        # in parentheses: printed as a function (an atom), a quotient would bind wrongly in sigma(v)**2
+        return f"({where}({self.parenthesize(x, PRECEDENCE['Relational'])} >= 0, 1, {e})/(1 + {e}))"
 
     def _print_Symbol(self, expr):
         return self._rename.get(expr.name, expr.name)
@@ -391,13 +392,13 @@ def _rows(a, X):
     return a[:, 0] if $np.ndim(X) == 1 else a.T
 
 
-def _param(params, key):
+def _param(params, key, name="params"):
     """params[key] as a float array, checked against SHAPES: an error names the key and the shapes."""
     if key not in params:
-        raise KeyError(f"params[{key!r}] is missing: expected shape {SHAPES[key]}")
+        raise KeyError(f"{name}[{key!r}] is missing: expected shape {SHAPES[key]}")
     a = _float(params[key])
     if a.shape != SHAPES[key]:
-        raise ValueError(f"params[{key!r}] has shape {a.shape}, expected {SHAPES[key]}")
+        raise ValueError(f"{name}[{key!r}] has shape {a.shape}, expected {SHAPES[key]}")
     return a
 
 
@@ -443,7 +444,73 @@ def _tuple(names) -> str:
     return f"({names[0]},)" if len(names) == 1 else f"({', '.join(names)})"
 
 
-class _PythonModule:
+class _HessianVector:
+    """The module's hessian_vector(): the R-operator's rules (symbp.rop), printed like the gradients."""
+
+    def hvp_rules(self) -> list:
+        from .rop import r_rules
+        if not hasattr(self, "_hvp_rules"):
+            self._hvp_rules = r_rules(self.d, output_delta_matrix(self.d))
+        return self._hvp_rules
+
+    def hvp_equations(self) -> list[str]:
+        from .rop import equations
+        lines = ["Hessian-vector product H V (hessian_vector): the R-operator R{f} = d/d(eps) f(params + eps V)",
+                 "at eps = 0 (Pearlmutter 1994) applied to the equations above; V{key} is V[key]:"]
+        return lines + [f"    {line}" for line in equations(self.hvp_rules(), to_text)]
+
+    def hessian_vector(self) -> str:
+        net, rules = self.net, self.hvp_rules()
+        exprs = [e for r in rules for e in (r.Rv, r.Ry, r.Rdelta, *(g for _, g in r.grads), *(v for _, v in r.sums))]
+        used = {s.name for e in exprs for s in e.atoms(sp.MatrixSymbol)}
+        batch = any(e.has(net.batch) for e in exprs) or bool(self.batch_arg)
+        body = [f"x, {self.t} = _samples(X, T)"] + (["N = x.shape[1]"] if batch else [])
+        body += [f"values, {_tuple(self.deltas)} = _backward(params, x, {self.t}{', N' if self.batch_arg else ''})",
+                 f"{', '.join(self.values)} = values"]
+        body += self.load(used)
+        body += [f'V{k} = _param(V, "{k}", "V"){"[:, None]" if k[0] == "b" else ""}'
+                 for k in self.parameters if f"V{k}" in used or k in self.hvp_decayed()]
+        if _reads_target_sum(self.d) and any(e.has(target_sum(net)) for e in exprs):
+            body.append(f"{self.pr(target_sum(net))} = {self.t}.sum(axis=0)")
+        if net.e and self.p.error in used:      # the error e = t - y, as _backward computes it
+            L, p = self.L, self.p
+            yL, tL = sp.Symbol(self.out[L], real=True), sp.Symbol(p.target, real=True)
+            body.append(f"{p.error} = {self.pr(net.error(1).xreplace({net.t[0]: tL, net.y[L][0]: yL}))}")
+        for r in rules:
+            body.append(f"R{self.vin[r.layer]} = {self.pr(r.Rv)}")
+            body += [f"{s} = ({self.pr(v)}).sum(axis=0)" for s, v in r.sums]    # one sum per sample
+            body.append(f"R{self.out[r.layer]} = {self.pr(r.Ry)}")
+        for r in reversed(rules):
+            body.append(f"Rdelta{r.layer} = {self.pr(r.Rdelta)}")
+        out = []
+        for r in rules:
+            for key, g in r.grads:
+                summed = self.target.printer(rename={**self.rename, f"Rdelta{r.layer}": f"Rdelta{r.layer}.sum(axis=1)",
+                                                     f"delta{r.layer}": f"delta{r.layer}.sum(axis=1)"})
+                body.append(f"h{key} = {(summed if key[0] == 'b' else self.printer).doprint(g)}")
+                out.append(f'"{key}": h{key}')
+        body += self.hvp_decay()
+        body.append("return {" + ", ".join(out) + "}")
+        doc = (f"H V: the Hessian of loss() times V (keyed and shaped like params), summed over the samples, by the "
+               "R-operator; relu's phi'' is 0 away from its kink.")
+        return self.define("hessian_vector(params, X, T, V)", doc, body)
+
+    def hvp_decayed(self) -> dict:
+        """params key -> the regulariser's gradient (lambda P) of each decayed key ([training] weight decay)."""
+        return getattr(self.d, "matrix_decay", {})
+
+    def hvp_decay(self) -> list[str]:
+        """R{lambda P} = lambda V for each decayed key: sympy.diff of its decay term along V."""
+        eps, lines = sp.Symbol("epsilon"), []
+        for key, g in self.hvp_decayed().items():
+            P, VP = sp.Symbol(key, real=True), sp.Symbol(f"V{key}", real=True)
+            r = sp.diff(g.xreplace({P: P + eps * VP}), eps).xreplace({eps: 0})
+            column = self.target.printer(rename={**self.rename, f"V{key}": f"V{key}[:, 0]"}) if key[0] == "b" else self.printer
+            lines.append(f"h{key} = h{key} + {column.doprint(self._constant(r))}")
+        return lines
+
+
+class _PythonModule(_HessianVector):
     """The source of one exported Python module, section by section, for one target."""
 
     def __init__(self, d: Derivation, target: PythonTarget):
@@ -467,7 +534,8 @@ class _PythonModule:
     def source(self) -> str:
         body = [self.samples(), self.forward_pass(),
                 self.backward_pass(), self.loss_helper(), self.layers(), self.forward(), self.loss(),
-                self.local_gradients(), self.loss_and_gradients(), self.gradients()]
+                self.local_gradients(), self.loss_and_gradients(), self.gradients(),
+                 self.hessian_vector()]
         # the header last: it imports math only where the body printed math.erf (gelu)
         parts = [self.header(), _PRELUDE.substitute(np=self.np, rng=self.target.random[0], prepare=self.target.random[1],
                                                     draw=self.target.random[2]), *body]
@@ -499,6 +567,7 @@ class _PythonModule:
                 *self.api(),
                 "Equations evaluated (per sample; @ matrix product, * elementwise, .T transpose):"]
         doc += [f"    {line}" for line in _equations(self.d)]
+        doc += self.hvp_equations()
         skips = ", a skip W{l}_{s} of shape (n_l, n_s)" if net.spec.skip else ""
         doc += ["", f"params maps W1, b1, W2, ... to arrays, W{{l}} of shape (n_l, n_{{l-1}}){skips}, b{{l}} of shape (n_l,).",
                 "Generated code: edit the network spec and export again rather than this file.", '"""']
@@ -537,6 +606,7 @@ class _PythonModule:
                 "    gradients(params, X, T)        the gradient of every params key, keyed like params",
                 f"    loss_and_gradients(params, X, T)  ({E}, gradients) from one forward and one backward pass",
                 "    ravel(params), unravel(vector)  params as one 1-D vector (PARAMETERS order, row-major) and back",
+                "    hessian_vector(params, X, T, V)  the Hessian of loss() times V (keyed like params)",
                 f"    init_params({self.target.random[0]}, scheme=None)  random weights (\"glorot\" or \"he\"), zero biases",
                 "A missing or misshapen params key raises an error naming the key and the shape expected.",
                 "The dtype is kept: float32 arguments give float32 results (mixed ones follow NumPy's",
