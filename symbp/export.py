@@ -146,8 +146,7 @@ def _equations(d: Derivation) -> list[str]:
 
 
 def _scale(net):
-    from .losses import scale
-    return scale(net.loss, net.batch)
+    return net.loss_scale      # 1/N for a mean (mse, or [training] reduction = "mean"), else 1
 
 
 def param_shapes(net: Network) -> dict[str, tuple[int, ...]]:
@@ -444,6 +443,78 @@ def _tuple(names) -> str:
     return f"({names[0]},)" if len(names) == 1 else f"({', '.join(names)})"
 
 
+class _LearningRule:
+    """The module's [training] part: the regulariser in loss() and the gradients, and step()."""
+
+    @property
+    def decayed(self) -> dict:
+        """params key -> d/dP of the regulariser (lambda*P), for the keys under weight decay."""
+        return self.d.matrix_decay
+
+    def _constant(self, expr: sp.Expr) -> sp.Expr:
+        net = self.net
+        return expr.xreplace({net.lam: sp.Symbol("WEIGHT_DECAY", positive=True),
+                              net.alpha: sp.Symbol("MOMENTUM", positive=True)})
+
+    def learning_rule(self) -> list[str]:
+        t, net = self.net.training, self.net
+        constants = "\n".join([
+            f"MOMENTUM = {float(t.momentum)!r}   # alpha: Delta p(n) = alpha Delta p(n-1) - eta dE/dp(n)",
+            f"WEIGHT_DECAY = {float(t.weight_decay)!r}   # lambda: E + lambda/2 sum p^2 over DECAYED",
+            f"DECAYED = {tuple(self.decayed)!r}",
+            f"REDUCTION = {t.reduction!r}   # the batch loss: summed, or times 1/N (mse is a mean already)"]) + "\n"
+        parts = [constants]
+        if self.decayed:
+            parts += [self.regulariser(), self.regularised_loss_and_gradients()]
+        return parts + [self.step()]
+
+    def regulariser(self) -> str:
+        net, first = self.net, {}
+        for p in net.params():
+            first.setdefault(net.positions[p.name].key, p)
+        terms = []
+        for key in self.decayed:
+            term = net.regulariser_term(first[key]).xreplace({first[key]: sp.Symbol(key, real=True)})
+            terms.append(f"{self.np}.sum({self.pr(self._constant(term))})")
+        body = self.load(self.decayed) + [f"return {' + '.join(terms)}"]
+        return self.define("_regulariser(params)", "lambda/2 sum p^2 over the decayed parameters (DECAYED), "
+                           "counted once per batch.", [b.replace("[:, None]", "") for b in body], public=False)
+
+    def regularised_loss_and_gradients(self) -> str:
+        E = self.p.loss
+        body = [f"{E}, grads = _data_loss_and_gradients(params, X, T)"]
+        body += [b.replace("[:, None]", "") for b in self.load(self.decayed)]
+        body.append(f"{E} = {E} + _regulariser(params)")
+        # each decay term is the derivation's: sympy.diff of lambda/2 p^2, written for the whole array
+        body += [f'grads["{key}"] = grads["{key}"] + {self.pr(self._constant(g))}' for key, g in self.decayed.items()]
+        body.append(f"return {E}, grads")
+        return self.define("loss_and_gradients(params, X, T)",
+                           f"({E}, gradients) of the regularised loss: the data loss's from one forward and one "
+                           "backward pass, plus the regulariser and its gradient.", body)
+
+    def step(self) -> str:
+        net = self.net
+        g, prev = sp.Symbol("grads[key]"), sp.Symbol("state[key]")
+        rule = net.alpha * prev - net.eta * g if net.training.momentum > 0 else -net.eta * g
+        body = ["grads = gradients(params, X, T)",
+                "if state is None:      # Delta p(0) = 0",
+                "    state = {key: 0*grads[key] for key in grads}",
+                f"delta = {{key: {self.pr(self._constant(rule))} for key in grads}}",
+                "return {key: _param(params, key) + delta[key] for key in PARAMETERS}, delta"]
+        doc = "\n".join([
+            "One step of the learning rule on loss(): Delta p(n) = MOMENTUM*Delta p(n-1) - eta*dE/dp(n),",
+            "    p(n+1) = p(n) + Delta p(n) (Haykin's generalized delta rule), for every params key.",
+            "",
+            "    state holds Delta p(n-1), keyed like params (None on the first call, where Delta p(0) = 0);",
+            "    returns (new params, the new state Delta p(n)). With the same constant eta this equals",
+            "    torch.optim.SGD(lr=eta, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY, dampening=0) step for",
+            "    step, the parameters outside DECAYED in a group with weight_decay=0: torch keeps",
+            "    buf = MOMENTUM*buf + g and steps p -= eta*buf, so its buf is -Delta p/eta, which equals",
+            "    Haykin's recursion only while eta stays the same from step to step.",
+            "    "])
+        return self.define("step(params, state, X, T, eta)", doc, body)
+
+
 class _HessianVector:
     """The module's hessian_vector(): the R-operator's rules (symbp.rop), printed like the gradients."""
 
@@ -510,7 +581,7 @@ class _HessianVector:
         return lines
 
 
-class _PythonModule(_HessianVector):
+class _PythonModule(_LearningRule, _HessianVector):
     """The source of one exported Python module, section by section, for one target."""
 
     def __init__(self, d: Derivation, target: PythonTarget):
@@ -534,8 +605,8 @@ class _PythonModule(_HessianVector):
     def source(self) -> str:
         body = [self.samples(), self.forward_pass(),
                 self.backward_pass(), self.loss_helper(), self.layers(), self.forward(), self.loss(),
-                self.local_gradients(), self.loss_and_gradients(), self.gradients(),
-                 self.hessian_vector()]
+                self.local_gradients(), self.loss_and_gradients(), self.gradients(), *self.learning_rule(),
+                self.hessian_vector()]
         # the header last: it imports math only where the body printed math.erf (gelu)
         parts = [self.header(), _PRELUDE.substitute(np=self.np, rng=self.target.random[0], prepare=self.target.random[1],
                                                     draw=self.target.random[2]), *body]
@@ -608,6 +679,7 @@ class _PythonModule(_HessianVector):
                 "    ravel(params), unravel(vector)  params as one 1-D vector (PARAMETERS order, row-major) and back",
                 "    hessian_vector(params, X, T, V)  the Hessian of loss() times V (keyed like params)",
                 f"    init_params({self.target.random[0]}, scheme=None)  random weights (\"glorot\" or \"he\"), zero biases",
+                "    step(params, state, X, T, eta)  one step of gradient descent with MOMENTUM -> (params, state)",
                 "A missing or misshapen params key raises an error naming the key and the shape expected.",
                 "The dtype is kept: float32 arguments give float32 results (mixed ones follow NumPy's",
                 "promotion; integers and lists compute in float64).", ""]
@@ -723,8 +795,9 @@ class _PythonModule(_HessianVector):
         net, p = self.net, self.p
         n = ", x.shape[1]" if self.needs_batch else ""
         body = [f"x, {self.t} = _samples(X, T)",
-                f"return _loss(_forward(params, x), {self.t}{n})"]
-        mean = " (divided by N)" if net.loss.mean else ""
+                f"return _loss(_forward(params, x), {self.t}{n}){' + _regulariser(params)' if self.decayed else ''}"]
+        mean = " (divided by N)" if net.loss_scale != 1 else ""
+        mean += ", plus the regulariser _regulariser(params)" if self.decayed else ""
         return self.define("loss(params, X, T)", f"{p.loss}, the loss summed over the samples and the output units{mean}.", body)
 
     def local_gradients(self) -> str:
@@ -747,9 +820,13 @@ class _PythonModule(_HessianVector):
         wrt, E = self.wrt(), self.p.loss
         doc = f"({E}, gradients) from one forward and one backward pass: what loss() and gradients() return."
         n = self.batch_arg or (", N" if self.needs_batch else "")
+        # under weight decay the public loss_and_gradients (learning_rule) adds the regulariser to these
+        name, public = ("_data_loss_and_gradients", False) if self.decayed else ("loss_and_gradients", True)
+        if self.decayed:
+            doc = f"({E}, gradients) of the data loss alone, without the regulariser."
         if not self.target.blocks:
             body = [f"x, {self.t} = _samples(X, T)"] + self.gradient_lines("x.shape[1]", n)
-            return self.define("loss_and_gradients(params, X, T)", doc, body)
+            return self.define(f"{name}(params, X, T)", doc, body, public)
         block = self.define(f"_block_loss_and_gradients(params, x, {self.t}{n})",
                             f"{E} and {wrt} summed over the samples of one block{self.batch_doc}.",
                             self.gradient_lines("N", n), public=False)
@@ -760,7 +837,7 @@ class _PythonModule(_HessianVector):
                 f"    more_{E}, more = _block_loss_and_gradients(params, x[:, s:s + BLOCK], {self.t}[:, s:s + BLOCK]{n})",
                 f"    {E}, grads = {E} + more_{E}, {{k: grads[k] + more[k] for k in grads}}",
                 f"return {E}, grads"]
-        return block.rstrip("\n") + "\n\n\n" + self.define("loss_and_gradients(params, X, T)", doc, body)
+        return block.rstrip("\n") + "\n\n\n" + self.define(f"{name}(params, X, T)", doc, body, public)
 
     def gradient_lines(self, batch: str, n: str) -> list[str]:
         """The body that turns (units, n) samples into (E, the summed gradients); ``batch`` is N's expression."""
@@ -1124,6 +1201,11 @@ def export(net, path, target: str = "numpy", dtype: Optional[str] = None) -> Pat
     if target in PYTHON_TARGETS:
         _write(path, module_source(d, target))
         return path
+    t = d.net.training
+    for key, value in (("momentum", t.momentum), ("weight_decay", t.weight_decay)):
+        if value:     # its gradients are the unit rules, written without lambda's array or a state
+            raise SpecError(f"training.{key}", f"0 for the C target (momentum and weight decay are in the numpy "
+                            f"and jax modules' loss_and_gradients and step)", value)
     _check_param_rules_uniform(d)
     c_path = path if path.suffix == ".c" else path.with_suffix(".c")
     header, source = _c_sources(d, c_path.stem, dtype or "float64")
