@@ -162,7 +162,7 @@ def _softmax_jvp(net, l: int, total: sp.Symbol) -> sp.MatrixExpr:
 def r_rules(d: Derivation, output_delta: sp.MatrixExpr) -> list[RLayer]:
     """The R-operator's rules of every layer, forward (R{v}, R{y}) in topological order, then backward
     (R{delta}, R{dE/dP}); ``output_delta`` is delta(L) for any targets (export.output_delta_matrix)."""
-    net, L, s = d.net, d.net.depth, d.net.profile.delta_sign
+    net, L = d.net, d.net.depth
     tangents = {weight_matrix(net, c): _tangent(weight_matrix(net, c)) for c in net.graph.weighted}
     if net.bias:
         tangents.update({(b := sp.MatrixSymbol(f"b{l}", net.layers[l], 1)): _tangent(b) for l in net.graph.order})

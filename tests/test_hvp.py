@@ -187,3 +187,19 @@ def test_sigmoid_prints_as_one_factor():
     code = ModulePrinter().doprint(x * sigmoid(x) ** 2)
     v = np.array([-40.0, -3.0, 0.5, 40.0])
     np.testing.assert_allclose(eval(code, {"np": np, "x": v}), v / (1 + np.exp(-v)) ** 2, rtol=1e-14)
+
+
+@pytest.mark.parametrize("training", [dict(weight_decay=0.2, decay_biases=True), dict(reduction="mean")],
+                         ids=["weight decay", "mean"])
+def test_training_options_against_differences_of_gradients(training):
+    """[training]: the regulariser's lambda V joins H V, and reduction = mean's 1/N scales it."""
+    from symbp.spec import Training, spec_from_layer_string
+    net = Network(spec_from_layer_string("3-4-3", activation="tanh,softmax", loss="ce", training=Training(**training)))
+    compiled = compile_network(derive(net, check=False))
+    params, V, X, T = problem(compiled.net, 11)
+    h = 1e-5
+    plus = compiled.gradients({k: params[k] + h * V[k] for k in params}, X, T)
+    minus = compiled.gradients({k: params[k] - h * V[k] for k in params}, X, T)
+    got = compiled.hessian_vector(params, X, T, V)
+    for key in params:
+        np.testing.assert_allclose(got[key], (plus[key] - minus[key]) / (2 * h), rtol=1e-6, atol=1e-7, err_msg=key)
