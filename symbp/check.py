@@ -140,7 +140,8 @@ class CheckTable:
 
 def sympy_gradients(net: Network, params: dict, X: np.ndarray, T: np.ndarray) -> dict[str, float]:
     """sympy.diff of the explicit loss for every parameter, summed over the samples."""
-    E = net.explicit_loss().xreplace({net.batch: sp.Integer(X.shape[0])})
+    # the regulariser counts once per batch, not once per sample: it is added after the sum
+    E = (net.explicit_loss() - net.regulariser()).xreplace({net.batch: sp.Integer(X.shape[0])})
     symbols = net.params()
     derivatives = [sp.diff(E, p) for p in symbols]
     args = [*net.x, *net.t, *symbols]
@@ -151,7 +152,23 @@ def sympy_gradients(net: Network, params: dict, X: np.ndarray, T: np.ndarray) ->
         out = fn(*[float(v) for v in x], *[float(v) for v in t], *point)
         for p, value in zip(symbols, out):
             values[p.name] += float(value)
+    return _add_decay(net, params, values, lambda p: sp.diff(net.regulariser_term(p), p))
+
+
+def _add_decay(net: Network, params: dict, values: dict, decay) -> dict:
+    """values plus each parameter's decay term decay(p) (lambda p), evaluated once at params."""
+    point = flat_params(net, params)
+    for p in net.params():
+        term = decay(p)
+        if term != 0:
+            values[p.name] += float(term.xreplace({net.lam: net.training.weight_decay, p: point[p.name]}))
     return values
+
+
+def _training(net: Network) -> dict:
+    """reference.regularised_loss's keywords for the network's [training]."""
+    t = net.training
+    return {"weight_decay": t.weight_decay, "decay_biases": t.decay_biases, "reduction": t.reduction}
 
 
 def _oracle(net: Network) -> tuple[tuple, dict]:
@@ -168,7 +185,7 @@ def finite_differences(net: Network, params: dict, X, T, step: float = FD_STEP, 
     p = {k: np.array(v, dtype=float, copy=True) for k, v in params.items()}   # perturbed in place
 
     def E():
-        return reference.loss(p, X, T, *args, **graph)
+        return reference.regularised_loss(p, X, T, *args, **graph, **_training(net))
 
     out, where = {}, net.positions
     for i, (name, pos) in enumerate(where.items()):
@@ -193,14 +210,15 @@ def rule_gradients(d: Derivation, compiled, params: dict, X: np.ndarray, T: np.n
     values.update({tj: T[:, j] for j, tj in enumerate(net.t)})
     values[net.batch] = X.shape[0]
     names = list(d.params)
-    rules = [d.params[n].gradient for n in names]
+    rules = [d.params[n].loss_gradient for n in names]     # the decay term is added once, below
     free = sorted(set().union(*[r.free_symbols for r in rules]), key=lambda s: s.name)
     unknown = [s for s in free if s not in values]
     if unknown:
         raise ValueError(f"derived rules name {unknown[0]}, which is neither a unit value nor an input")
     fn = sp.lambdify(free, rules, modules="numpy", cse=True)
     out = fn(*[values[s] for s in free])
-    return {n: float(np.sum(np.broadcast_to(o, (X.shape[0],)))) for n, o in zip(names, out)}
+    summed = {n: float(np.sum(np.broadcast_to(o, (X.shape[0],)))) for n, o in zip(names, out)}
+    return _add_decay(net, params, summed, lambda p: d.params[p.name].decay)
 
 
 def _kinks(net: Network, params: dict, X) -> set[str]:
@@ -260,7 +278,7 @@ def check_table(net, progress=None) -> CheckTable:
     rules_checked = net.n_params <= UNIT_RULES_MAX
     derived = rule_gradients(d, compiled, params, X, T) if rules_checked else matrix
     args, graph = _oracle(net)
-    ref = flat_params(net, reference.gradients(params, X, T, *args, **graph))
+    ref = flat_params(net, reference.regularised_gradients(params, X, T, *args, **graph, **_training(net)))
     fd = finite_differences(net, params, X, T, progress=progress)
     use_sympy = net.n_params <= SYMPY_MAX_PARAMS
     sym = sympy_gradients(net, params, X, T) if use_sympy else None
@@ -291,5 +309,5 @@ def check_table(net, progress=None) -> CheckTable:
         notes.append(f"derived column is the compiled matrix form: {net.n_params} parameters > {UNIT_RULES_MAX} "
                      "(the derivation's self-check compared a random sample of the unit rules and every matrix "
                      "entry with sympy.diff)")
-    loss = reference.loss(params, X, T, *args, **graph)
+    loss = reference.regularised_loss(params, X, T, *args, **graph, **_training(net))
     return CheckTable(net.name, rows, float(loss), X.shape[0], use_sympy, rules_checked, notes, net)

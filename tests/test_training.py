@@ -344,3 +344,14 @@ def test_cli_flags_replace_a_spec_files_training(tmp_path):
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["network"]["training"] == {"momentum": 0.5, "weight_decay": 0.1,
                                                            "decay_biases": False, "reduction": "mean"}
+
+
+def test_check_table_agrees_under_decay_mean_and_a_batch(tmp_path):
+    """symbp check: derived, compiled, sympy.diff, reference and finite differences, the regulariser once per batch."""
+    from symbp.check import check_table
+    spec = tmp_path / "net.toml"
+    spec.write_text('[network]\nlayers = [2, 2, 1]\nactivations = ["tanh", "linear"]\n'
+                    '[training]\nweight_decay = 0.2\nreduction = "mean"\nmomentum = 0.5\ndecay_biases = true\n'
+                    '[example]\ninputs = [[0.1, 0.2], [0.5, -0.3], [0.9, 0.4]]\ntargets = [[0.3], [0.1], [0.7]]\n')
+    table = check_table(Network(spec))
+    assert table.ok and len(table.rows) == 9
