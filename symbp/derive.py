@@ -302,7 +302,7 @@ def _output_delta(net: Network, j: int) -> DeltaRule:
     raw = _multiply(chain)
     # the mean's 1/N is a common factor: simplify what it multiplies (sum of the targets = 1 stays visible)
     c = net.loss_scale if net.training.reduction == "mean" else sp.Integer(1)
-    simplified, note, general = _simplify_output(net, sp.expand(raw / c))
+    simplified, note, general = _simplify_output(net, raw / c)
     s = net.profile.delta_sign
     return DeltaRule(L, j, net.delta[L][j - 1], net.v[L][j - 1], True, chain, raw, c * (s * simplified), note,
                      network=net, general=None if general is None else c * (s * general))
