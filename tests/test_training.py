@@ -144,6 +144,8 @@ def test_the_numeric_self_check_covers_weight_decay():
 def test_plain_training_changes_no_rule():
     plain = derive(_net("2-2-1", "sigmoid,linear", "half_sse"))
     assert str(plain.params["w1_1_1"].update) == "delta1_1*eta*x1"
+    sigmoid_out = derive(_net("2-2-1", "sigmoid,sigmoid", "half_sse"))
+    assert str(sigmoid_out.deltas[sigmoid_out.net.delta[2][0]].value) == "e1*y2_1*(1 - y2_1)"   # not expanded
     assert "learning rule" not in plain.text()
     src = module_source(plain, "numpy")
     assert "def step(" in src and "_regulariser" not in src
