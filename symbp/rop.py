@@ -11,16 +11,23 @@ phi'' is SymPy's derivative of the derived phi' (relu: Heaviside' = DiracDelta, 
 from the kink and is dropped: H V is the almost-everywhere Hessian, as autodiff gives it).
 Softmax is not elementwise: R{y_j} = sum_m dy_j/dv_m R{v_m} with the registry's proved dy_j/dv_m,
 collected so that the sum over the layer, sum_m y_m R{v_m}, is a per-sample scalar.
+
+Before they are used the rules are checked (``check``, up to CHECK_MAX_PARAMS parameters): at a
+random 50-digit point, H V must equal central differences of the derived gradients along V.
 """
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 
+import mpmath
 import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 
 from .derive import Derivation
-from .forms import _input, _target, _vectors, vectorize, weight_matrix
+from .errors import SelfCheckError
+from .forms import _input, _target, _vectors, evaluate, vectorize, weight_matrix
+from .selfcheck import DIGITS, _mp_algebra, _mp_point, _Point
 
 
 @dataclass(frozen=True)
@@ -198,7 +205,84 @@ def r_rules(d: Derivation, output_delta: sp.MatrixExpr) -> list[RLayer]:
         if m.grad_b is not None:
             grads.append((f"b{l}", directional(m.grad_b, tangents)))
         out[l] = RLayer(l, forward[l][0], forward[l][1], Rdelta, tuple(grads), sums[l])
-    return [out[l] for l in net.graph.order]
+    layers = [out[l] for l in net.graph.order]
+    if net.n_params <= CHECK_MAX_PARAMS:
+        check(d, layers, output_delta)
+    return layers
+
+
+CHECK_MAX_PARAMS = 5000    # beyond this the rules are checked by the tests' oracles, not on every export
+STEP = 1e-15               # central differences at 50 digits: an error of order STEP**2
+
+
+def check(d: Derivation, layers: list[RLayer], output_delta: sp.MatrixExpr, seed: int = 2) -> float:
+    """H V of the rules against central differences of the derived gradients along V at 50 digits.
+
+    At a random point (the self-check's, its direction u as V) the matrix form's gradients are
+    evaluated at theta + h V and theta - h V; their difference quotient must equal the R-operator's
+    H V to about h**2. Raises SelfCheckError otherwise; returns the largest relative gap.
+    """
+    net = d.net
+    with mpmath.workdps(DIGITS):
+        pt = _mp_point(net, random.Random(seed))
+        h = mpmath.mpf(STEP)
+        moved = [_Point({k: w + sign * h * pt.uW[k] for k, w in pt.W.items()},
+                        {l: b + sign * h * pt.ub[l] for l, b in pt.b.items()}, pt.x, pt.t, pt.uW, pt.ub)
+                 for sign in (1, -1)]
+        (_, plus), (_, minus) = (_values(d, p, output_delta) for p in moved)
+        arrays, _ = _values(d, pt, output_delta)
+        got = _r_values(d, layers, arrays)
+        worst = 0.0
+        for key, value in got.items():
+            quotient = (plus[key] - minus[key]) / (2 * h)
+            scale = 1 + max(abs(q) for q in quotient.ravel())
+            worst = max(worst, float(max(abs(a - b) for a, b in zip(value.ravel(), quotient.ravel())) / scale))
+        if worst > 1e-20:
+            raise SelfCheckError(f"the R-operator's H V disagrees with differences of the derived gradients "
+                                 f"(relative gap {worst:.1e})")
+    return worst
+
+
+def _algebra(arrays: dict):
+    scalars = {sp.Symbol(name, **kw): v for name, (v, kw) in arrays["__scalars__"].items()}
+    return _mp_algebra(arrays, scalars)
+
+
+def _values(d: Derivation, pt, output_delta) -> tuple[dict, dict]:
+    """(every array and scalar of the rules at the point, the matrix form's gradients there)."""
+    from .export import target_sum
+    net, p = d.net, d.net.profile
+    arrays = {"x": pt.x, p.target: pt.t, **pt.W, **{f"b{l}": b for l, b in pt.b.items()},
+              **{r_name(k): u for k, u in pt.uW.items()}, **{r_name(f"b{l}"): u for l, u in pt.ub.items()}}
+    scalars = {net.batch.name: (mpmath.mpf(3), net.batch.assumptions0)}
+    scalars[target_sum(net).name] = (mpmath.fsum(pt.t[:, 0]), {"real": True})
+    arrays["__scalars__"] = scalars
+    for l, (v, y) in enumerate(pt.layers(net), start=1):
+        arrays[f"{p.net}{l}"], arrays[f"{p.out}{l}"] = v, y
+    if net.e:
+        arrays[p.error] = pt.t - arrays[f"{p.out}{net.depth}"]
+    matrix, grads = {m.layer: m for m in d.matrix}, {}
+    for l in reversed(net.graph.order):
+        arrays[f"delta{l}"] = evaluate(output_delta if l == net.depth else matrix[l].delta, _algebra(arrays))
+        grads.update({key: evaluate(g, _algebra(arrays)) for key, g in matrix[l].weight_grads})
+        if matrix[l].grad_b is not None:
+            grads[f"b{l}"] = evaluate(matrix[l].grad_b, _algebra(arrays))
+    return arrays, grads
+
+
+def _r_values(d: Derivation, layers: list[RLayer], arrays: dict) -> dict:
+    """The R-operator's rules evaluated in order at the point: H V by params key."""
+    p, out = d.net.profile, {}
+    for r in layers:
+        arrays[f"R{p.net}{r.layer}"] = evaluate(r.Rv, _algebra(arrays))
+        for s, inner in r.sums:
+            arrays["__scalars__"][s.name] = (mpmath.fsum(evaluate(inner, _algebra(arrays)).ravel()), {"real": True})
+        arrays[f"R{p.out}{r.layer}"] = evaluate(r.Ry, _algebra(arrays))
+    for r in reversed(layers):
+        arrays[f"Rdelta{r.layer}"] = evaluate(r.Rdelta, _algebra(arrays))
+    for r in layers:
+        out.update({key: evaluate(g, _algebra(arrays)) for key, g in r.grads})
+    return out
 
 
 def equations(layers: list[RLayer], text) -> list[str]:

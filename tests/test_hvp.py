@@ -203,3 +203,25 @@ def test_training_options_against_differences_of_gradients(training):
     got = compiled.hessian_vector(params, X, T, V)
     for key in params:
         np.testing.assert_allclose(got[key], (plus[key] - minus[key]) / (2 * h), rtol=1e-6, atol=1e-7, err_msg=key)
+
+
+@pytest.mark.parametrize("wrong", ["Rdelta", "grad"])
+def test_the_rules_check_refuses_a_wrong_rule(wrong):
+    """rop.check (run before export prints the rules) must catch a factor of 2 in R{delta} or a lost R{y} term."""
+    import dataclasses
+
+    from symbp.errors import SelfCheckError
+    from symbp.export import output_delta_matrix
+    from symbp.rop import check, r_rules
+    d = derive("3-4-4-4-3", activation="tanh,sigmoid,softplus,softmax", loss="ce", skip="0:2,1:4", residual="1:3",
+               check=False)
+    layers = r_rules(d, output_delta_matrix(d))
+    assert check(d, layers, output_delta_matrix(d)) < 1e-25
+    r = layers[1]
+    if wrong == "Rdelta":
+        bad = dataclasses.replace(r, Rdelta=2 * r.Rdelta)
+    else:       # R{dE/dW} = s (R{delta} y^T + delta R{y}^T) without its second term
+        key, g = r.grads[0]
+        bad = dataclasses.replace(r, grads=((key, g.args[0]),) + r.grads[1:])
+    with pytest.raises(SelfCheckError, match="R-operator"):
+        check(d, [layers[0], bad, *layers[2:]], output_delta_matrix(d))
