@@ -1212,6 +1212,9 @@ def sample_values(net: Network, ex: dict, n: int = 0, symbols: Optional[Iterable
     named.update({x.name: ex["inputs"][n][k] for k, x in enumerate(net.x)})
     named.update({t.name: ex["targets"][n][j] for j, t in enumerate(net.t)})
     named.update({net.eta.name: float(ex["learning_rate"]), net.batch.name: float(len(ex["inputs"]))})
+    training = getattr(net.spec, "training", None)      # the learning rule's constants, where it has them
+    if training is not None:
+        named.update({net.lam.name: float(training.weight_decay), net.alpha.name: float(training.momentum)})
     symbols = latex_names(net) if symbols is None else symbols
     return {s: _at(named[s.name], n) for s in symbols if s.name in named}
 
@@ -1241,7 +1244,7 @@ def _worked_numbers(T: _Tex, d: Derivation, ex: dict) -> dict:
         # an error signal is written out (e_1 = d_1 - y_4) so that the numbers put in are the sample's own
         plain = expr.xreplace(errors)
         lines = rows(lhs, T.terms(expr)) + (continued(T.terms(plain)) if plain != expr else [])
-        numbers = N.terms(plain)
+        numbers = N.terms(plain.xreplace(first).xreplace(own))
         lines += continued(numbers) + [f"&= {number(value)}"]
         out.append({"lhs": lhs, "rule": T(plain), "numbers": " ".join(numbers), "value": number(value),
                     "expr": plain, "exact": value, "rows": lines})
@@ -1253,15 +1256,21 @@ def _worked_numbers(T: _Tex, d: Derivation, ex: dict) -> dict:
     r = d.params[name]
     step = net.eta * sp.cancel(r.update / net.eta)
     exprs = [d.deltas[delta].value, step] + ([d.deltas[hidden].value] if hidden is not None else [])
-    used = set().union(*(e.xreplace(errors).free_symbols for e in exprs)) | {r.symbol, delta}
+    # momentum's previous step is 0 at the first step: those terms drop out of the numbers
+    first = {s: sp.Integer(0) for e in exprs for s in e.free_symbols if s.name.endswith("_prev")}
+    used = set().union(*(e.xreplace(errors).xreplace(first).free_symbols for e in exprs)) | {r.symbol, delta}
     if hidden is not None:
         used.add(hidden)
     values = sample_values(net, ex, 0, used)        # only the numbers put in: W can be 200,000
-    N = _numbers_printer(T, values)
+    # symbols that print themselves (lambda) ignore a printer's names: plain stand-ins take their numbers
+    own = {s: sp.Symbol(f"{s.name}_number", real=True) for s in values if type(s) not in (sp.Symbol, sp.Dummy)
+           and not isinstance(s, sp.Indexed)}
+    N = _numbers_printer(T, {**values, **{own[s]: values[s] for s in own}})
     rule(T(delta), d.deltas[delta].value, values[delta])
     if hidden is not None:
         rule(T(hidden), d.deltas[hidden].value, values[hidden])
-    change = float(step.xreplace(values)) if len(ex["inputs"]) > 1 else -values[net.eta] * ex["gradients"][name]
+    change = (float(step.xreplace(first).xreplace(values)) if len(ex["inputs"]) > 1
+              else -values[net.eta] * ex["gradients"][name])
     rule(rf"\Delta {T(r.symbol)}", step, change)
     n = net.profile.sample
     new = None
@@ -1270,7 +1279,7 @@ def _worked_numbers(T: _Tex, d: Derivation, ex: dict) -> dict:
                "numbers": rf"{number(values[r.symbol])} + " + (rf"\left({number(change)}\right)" if change < 0
                                                                else number(change)),
                "value": number(ex["updated"][name])}
-    return {"rows": out, "new": new, "symbol": T(r.symbol), "batch": len(ex["inputs"]) > 1}
+    return {"rows": out, "new": new, "symbol": T(r.symbol), "batch": len(ex["inputs"]) > 1, "first": bool(first)}
 
 
 def _vector_numbers(values: list) -> str:

@@ -235,3 +235,21 @@ def test_notes_with_a_training_run_are_deterministic():
     d = derive(Network.from_string("2-2-1", activation="sigmoid", loss="bce"), check=False)
     assert render_tex(d) == render_tex(d)
 
+
+
+def test_worked_update_under_momentum_and_weight_decay():
+    """lambda's and alpha's numbers are put in too; the first step has no previous change (issue 14's rules)."""
+    from symbp.spec import Training, spec_from_layer_string
+    net = Network(spec_from_layer_string("2-3-1", activation="sigmoid,linear", loss="half_sse",
+                                         training=Training(0.5, 0.1, False, "sum")))
+    d = derive(net, check=False)
+    ex = _example(_Tex(net), d, CompiledNetwork(d))
+    update = ex["worked"]["rows"][2]
+    assert r"\lambda" in update["rows"][0] and r"\lambda" not in update["rows"][1] and "(n-1)" not in update["rows"][1]
+    assert float(parse_latex_for(net, update["numbers"])) == pytest.approx(update["exact"], rel=1e-5)
+    raw = ex["raw"]
+    p = _params(net, raw)
+    g = ref.regularised_gradients(p, np.array(raw["inputs"]), np.array(raw["targets"]), ["sigmoid", "linear"],
+                                  "half_sse", weight_decay=0.1)
+    assert update["exact"] == pytest.approx(-raw["learning_rate"] * g["W1"][0, 0], rel=1e-10)
+    assert ex["worked"]["first"]
