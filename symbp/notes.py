@@ -1073,11 +1073,14 @@ XOR = ([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]], [[0.0], [1.0], [1.0], [
 CONVERGED = 1e-12      # a run stops once the loss is this small a fraction of where it started
 
 
-def train(compiled, params: dict, X, T, eta: float, steps: int = TRAIN_STEPS) -> tuple[list[float], dict, str]:
-    """Batch gradient descent with the compiled gradients: the loss before each step and after the last,
-    the final parameters and how the run ended: "done", "converged" (the loss fell by CONVERGED) or
-    "diverged" (the loss stopped being finite)."""
+def train(compiled, params: dict, X, T, eta: float, steps: int = TRAIN_STEPS,
+          momentum: float = 0.0) -> tuple[list[float], dict, str]:
+    """Batch gradient descent with the compiled gradients (weight decay is in them), with momentum
+    Delta p(n) = alpha Delta p(n-1) - eta dE/dp: the loss before each step and after the last, the final
+    parameters and how the run ended: "done", "converged" (the loss fell by CONVERGED) or "diverged"
+    (the loss stopped being finite)."""
     params = {k: np.array(v, dtype=float) for k, v in params.items()}
+    change = {k: np.zeros_like(v) for k, v in params.items()}
     losses = []
     with np.errstate(over="ignore", invalid="ignore"):
         for _ in range(steps):
@@ -1087,7 +1090,8 @@ def train(compiled, params: dict, X, T, eta: float, steps: int = TRAIN_STEPS) ->
             losses.append(float(loss))
             if losses[-1] <= CONVERGED * losses[0]:
                 return losses, params, "converged"
-            params = {k: v - eta * grads[k] for k, v in params.items()}
+            change = {k: momentum * change[k] - eta * grads[k] for k in params}
+            params = {k: v + change[k] for k, v in params.items()}
         loss = float(compiled.loss(params, X, T))
     if not np.isfinite(loss):
         return losses, params, "diverged"
@@ -1106,9 +1110,11 @@ def _training(T: _Tex, compiled, ex: dict) -> dict:
     start = {k: np.array(v, dtype=float) for k, v in example_params(net, net.spec.example).items()}
     for name, pos in net.positions.items():       # the worked example's numbers (moved off kinks)
         start[pos.key][pos.index] = ex["params"][name]
+    training = getattr(net.spec, "training", None)
+    momentum = float(training.momentum) if training is not None else 0.0
     runs = {}
     for eta in sorted({float(ex["learning_rate"]), *TRAIN_RATES}):
-        runs[eta] = train(compiled, start, X, Y, eta)
+        runs[eta] = train(compiled, start, X, Y, eta, momentum=momentum)
     # the run that converged fastest, else the lowest final loss (ties: the smaller rate)
     done = {e: r for e, r in runs.items() if r[2] != "diverged"}
     eta = min(done or runs, key=lambda e: (runs[e][2] == "diverged", runs[e][2] != "converged",
@@ -1129,6 +1135,7 @@ def _training(T: _Tex, compiled, ex: dict) -> dict:
     outputs = compiled.output(final, X)
     return {"skipped": False, "xor": xor, "steps": len(losses) - 1, "diverged": status == "diverged",
             "converged": status == "converged", "max_steps": TRAIN_STEPS,
+            "momentum": number(momentum) if momentum else "",
             "eta": number(eta), "samples": len(X), "rates": rates, "given_eta": number(ex["learning_rate"]),
             "log": c.log, "first": number(losses[0]), "last": number(losses[-1]),
             "path": path, "xticks": [{"at": at, "label": f"{v:g}"} for at, v in c.xticks],

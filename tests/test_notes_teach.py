@@ -253,3 +253,19 @@ def test_worked_update_under_momentum_and_weight_decay():
                                   "half_sse", weight_decay=0.1)
     assert update["exact"] == pytest.approx(-raw["learning_rate"] * g["W1"][0, 0], rel=1e-10)
     assert ex["worked"]["first"]
+
+
+def test_training_with_momentum_is_the_reference_rule():
+    from symbp.spec import Training, spec_from_layer_string
+    net = Network(spec_from_layer_string("2-2-1", activation="tanh,linear", loss="half_sse",
+                                         training=Training(0.5, 0.01, False, "sum")))
+    compiled = CompiledNetwork(derive(net, check=False))
+    start = _params(net, worked_example(compiled))
+    X, Y = np.array(XOR[0]), np.array(XOR[1])
+    losses, final, _ = train(compiled, start, X, Y, 0.05, steps=20, momentum=0.5)
+    p, state = start, None
+    for _ in range(20):
+        p, state = ref.momentum_step(p, state, X, Y, 0.05, ["tanh", "linear"], "half_sse", momentum=0.5,
+                                     weight_decay=0.01)
+    for key in p:
+        np.testing.assert_allclose(final[key], p[key], rtol=1e-10, atol=1e-12)
