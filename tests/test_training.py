@@ -229,7 +229,9 @@ def test_step_equals_torch_sgd(tmp_path):
              ("3-4-2", "tanh,linear", "mse", Training(0.5, 0.1, False, "mean")),
              ("3-4-3", "tanh,softmax", "ce", Training(0.9, 0.001, False, "mean")),
              ("3-4-2", "relu,sigmoid", "bce", Training(0.0, 0.05, False, "sum")),
-             ("2-3-1", "tanh,linear", "half_sse", Training(0.9, 0.01, True, "sum"))]
+             ("2-3-1", "tanh,linear", "half_sse", Training(0.9, 0.01, True, "sum")),
+             *[("3-4-2", f"{a},linear", "half_sse", Training(0.9, 0.01, False, "mean"))
+               for a in ("elu", "leaky_relu(0.2)", "silu", "gelu", "softsign")]]
     for i, (layers, acts, loss, t) in enumerate(cases):
         export(derive(_net(layers, acts, loss, t), check=False), tmp_path / f"case{i}.py")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}

@@ -22,8 +22,19 @@ import torch
 TOLERANCE = 1e-12
 ETA = 0.1
 
+F = torch.nn.functional
 ACTIVATIONS = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "linear": lambda v: v, "relu": torch.relu,
-               "softplus": torch.nn.functional.softplus, "softmax": lambda v: torch.softmax(v, dim=1)}
+               "softplus": F.softplus, "softmax": lambda v: torch.softmax(v, dim=1),
+               "elu": F.elu, "leaky_relu": lambda v: F.leaky_relu(v, 0.01), "silu": F.silu, "swish": F.silu,
+               "gelu": F.gelu, "softsign": F.softsign}     # torch's gelu is the erf form by default
+
+
+def activation(name: str):
+    """torch's function of an activation row's name; leaky_relu(0.2) carries its slope."""
+    if name.startswith("leaky_relu(") and name.endswith(")"):
+        slope = float(name[len("leaky_relu("):-1])
+        return lambda v: F.leaky_relu(v, slope)
+    return ACTIVATIONS[name]
 
 
 def _load(path: Path):
@@ -40,7 +51,7 @@ def torch_loss(m, params: dict, X: torch.Tensor, T: torch.Tensor) -> torch.Tenso
         v = y @ params[f"W{l}"].T
         if m.BIAS_SIGN:
             v = v + m.BIAS_SIGN * params[f"b{l}"]
-        y = ACTIVATIONS[act](v)
+        y = activation(act)(v)
     N = X.shape[0]
     data = {"half_sse": lambda: 0.5 * ((T - y) ** 2).sum(), "sse": lambda: ((T - y) ** 2).sum(),
             "mse": lambda: ((y - T) ** 2).sum() / N,
