@@ -116,7 +116,9 @@ class _Tex:
 
     def plus(self, p, term) -> str:
         """p + term, or p - (-term) when the term is negative: w - eta delta x, not w + eta(-delta x)."""
-        return f"{self(p)} - {self(-term)}" if term.could_extract_minus_sign() else f"{self(p)} + {self(term)}"
+        negative = term.could_extract_minus_sign() or (      # a matrix product keeps its sign in its scalar
+            isinstance(term, sp.MatMul) and term.as_coeff_mmul()[0].could_extract_minus_sign())
+        return f"{self(p)} - {self(-term)}" if negative else f"{self(p)} + {self(term)}"
 
     def factor(self, expr) -> str:
         """A factor of a product: parenthesized unless it is an atom."""

@@ -147,6 +147,10 @@ def test_algorithm_steps_are_the_matrix_rules():
     assert e == r"\boldsymbol{e} &= \boldsymbol{d} - \boldsymbol{y}^{(2)}"         # defined, not equated
     assert len(alg["updates"]) == len(alg["gradients"]) == 6          # W and b of three layers
     assert [e["name"] for e in alg["four"]] == list(net.profile.equations)
+    _, ont = _ctx("2-2-1", activation="sigmoid", loss="sse", notation="ont", bias_sign="-")
+    assert ont["algorithm"]["updates"][0] == (r"\mathbf{W}^{(2)} &\leftarrow \mathbf{W}^{(2)} - \eta "
+                                              r"\boldsymbol{\delta}^{(2)} \left(\boldsymbol{o}^{(1)}\right)^{T}")
+    assert all("+ -" not in u for u in ont["algorithm"]["updates"])
     _, nielsen = _ctx("2-3-2", activation="sigmoid", loss="bce", notation="nielsen")
     assert [e["name"] for e in nielsen["algorithm"]["four"]] == ["BP1", "BP2", "BP3", "BP4"]
 
