@@ -385,6 +385,15 @@ def _param_rule_factory(net: Network) -> Callable[[str], ParamRule]:
     rules_of = {l: input_rules(net, l) for l in net.graph.order}
     lookups = {l: _symbol_for(net, l) for l in net.graph.order}
     widths_of = {l: _widths(net, l, rules_of[l]) for l in net.graph.order}
+    # the regulariser is part of E: d/dp of lambda/2 sum q^2 is d/dp of p's own term, the same
+    # term for every entry of a params key, so SymPy differentiates it once per key
+    decays: dict[str, tuple[sp.Symbol, sp.Expr]] = {}
+
+    def decay_of(key: str, p: sp.Symbol) -> sp.Expr:
+        if key not in decays:
+            decays[key] = (p, sp.diff(net.regulariser_term(p), p))
+        first, g = decays[key]
+        return g.xreplace({first: p})
 
     def make(name: str) -> ParamRule:
         key, layer, index, src = net.positions[name]
@@ -399,8 +408,7 @@ def _param_rule_factory(net: Network) -> Callable[[str], ParamRule]:
             general = rules.dv_dw if conn.kind == "chain" else dict(rules.skip_dv_dw)[src - layer]
             dv_dp = ix.instantiate(general, {ix.j: j, ix.k: k}, widths, lookup)
         v, d = net.v[layer][j - 1], net.delta[layer][j - 1]
-        # the regulariser is part of E: d/dp of lambda/2 sum q^2 is d/dp of p's own term
-        decay = sp.diff(net.regulariser_term(p), p)
+        decay = decay_of(key, p)
         grad = s * d * dv_dp + decay
         # the momentum recursion is a rule stated, not derived: Delta p(n) = alpha Delta p(n-1) - eta dE/dp(n)
         prev = net.previous(p) if net.training.momentum > 0 else None
