@@ -81,10 +81,6 @@ class CompiledNetwork:
         """The Hessian of loss() times V (keyed like params), by the R-operator on the derived rules (symbp.rop)."""
         return self.module.hessian_vector(self._checked(params), X, T, self._checked(V))
 
-    def hessian_vector(self, params: Params, X, T, V: Params) -> dict[str, np.ndarray]:
-        """The Hessian of loss() times V (keyed like params), by the R-operator on the derived rules (symbp.rop)."""
-        return self.module.hessian_vector(self._checked(params), X, T, self._checked(V))
-
     def ravel(self, params: Params) -> np.ndarray:
         """params as one 1-D vector: the keys in net.param_keys() order, each array row-major."""
         return self.module.ravel(self._checked(params))
