@@ -208,6 +208,9 @@ class NotesLatexPrinter(FactorOrder, NaturalOrder, LatexPrinter):
             return super()._print_Mul(expr)
         if expr.could_extract_minus_sign():
             rest = -expr
+            flip = self._target_difference(rest)
+            if flip is not None:        # -(y - t) x -> (t - y) x: the sign goes into the difference
+                return self._print_Mul(sp.Mul(*[-a if a is flip else a for a in rest.args], evaluate=False))
             tex = self._print(rest)
             return "- " + (rf"\left({tex}\right)" if rest.is_Add else tex)
         if sp.fraction(expr, exact=True)[1] != 1:
@@ -220,6 +223,23 @@ class NotesLatexPrinter(FactorOrder, NaturalOrder, LatexPrinter):
                 tex = rf"\left({tex}\right)"
             parts.append(tex)
         return self._settings["mul_symbol_latex"].join(parts)
+
+    def _target_difference(self, product):
+        """The factor (y - t) of a product without a denominator, where the minus before the product can go."""
+        if not isinstance(product, sp.Mul) or sp.fraction(product, exact=True)[1] != 1:
+            return None
+        for a in product.args:
+            negative = [t for t in a.args if t.could_extract_minus_sign()] if a.is_Add else []
+            if len(a.args) == 2 and any(self._is_target(t) for t in negative):
+                return a
+        return None
+
+    def _is_target(self, term) -> bool:
+        """-t_j or -d_1: a target (or error) with a minus sign, concrete or indexed."""
+        t = -term
+        if isinstance(t, sp.Indexed):
+            return str(t.base.label) in ("t", "e")
+        return self._role_of.get(t) == "error"
 
     def _print_Indexed(self, expr):
         label = str(expr.base.label)

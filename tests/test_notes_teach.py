@@ -273,3 +273,11 @@ def test_training_with_momentum_is_the_reference_rule():
                                      weight_decay=0.01)
     for key in p:
         np.testing.assert_allclose(final[key], p[key], rtol=1e-10, atol=1e-12)
+
+
+def test_a_minus_before_a_difference_goes_into_it():
+    """delta = (t - a)(1 - a^2), not -(a - t)(1 - a^2) (issue 13, defect 2, in the printer)."""
+    _, ctx = _ctx("3-4-4-2", activation="tanh", notation="mitchell")
+    assert ctx["index"]["output"] == [r"\delta^{(l)}_{j} &= \left(t_{j} - a^{(l)}_{j}\right) "
+                                      r"\left(1 - \left(a^{(l)}_{j}\right)^{2}\right)"]
+    assert ctx["deltas"][0]["rows"][0].startswith(r"\delta^{(3)}_{1} &= \left(t_{1} - a^{(3)}_{1}\right)")
