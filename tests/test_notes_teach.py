@@ -281,3 +281,20 @@ def test_a_minus_before_a_difference_goes_into_it():
     assert ctx["index"]["output"] == [r"\delta^{(l)}_{j} &= \left(t_{j} - a^{(l)}_{j}\right) "
                                       r"\left(1 - \left(a^{(l)}_{j}\right)^{2}\right)"]
     assert ctx["deltas"][0]["rows"][0].startswith(r"\delta^{(3)}_{1} &= \left(t_{1} - a^{(3)}_{1}\right)")
+
+
+def test_signal_flow_is_the_hidden_units_backward_pass():
+    net, ctx = _ctx("2-4-5", activation="sigmoid,linear")
+    flow, T = ctx["algorithm"]["flow"], _Tex(net)
+    # delta_1 of layer 1 collects the output deltas through the weights out of unit 1: first two, dots, last
+    assert [n["label"] for n in flow["nodes"]] == [T(net.delta[2][0]), T(net.delta[2][1]), r"\vdots", T(net.delta[2][4])]
+    assert [n["weight"] for n in flow["nodes"] if not n["dots"]] == [T(net.W[2][m][0]) for m in (0, 1, 4)]
+    assert flow["slope"] == T(net.y[1][0] * (1 - net.y[1][0])) and flow["delta"] == T(net.delta[1][0])
+
+
+def test_algorithm_forward_pass_on_a_graph():
+    _, ctx = _ctx("2-3-3-3-1", activation="tanh,tanh,tanh,linear", skip="0:2", residual="1:3")
+    rows = ctx["algorithm"]["forward"]
+    assert rows[2] == (r"\boldsymbol{v}^{(2)} &= \mathbf{W}^{(2)} \boldsymbol{y}^{(1)} + \mathbf{W}^{(2,0)} \boldsymbol{x}"
+                       r" + \boldsymbol{b}^{(2)}")
+    assert rows[5] == r"\boldsymbol{y}^{(3)} &= \tanh{\left(\boldsymbol{v}^{(3)} \right)} + \boldsymbol{y}^{(1)}"
