@@ -176,7 +176,9 @@ def _oracle(net: Network) -> tuple[tuple, dict]:
 
     Skips need no argument: the reference reads them off the params keys W{l}_{s}.
     """
-    return ([a.name for a in net.activations], net.loss.name, net.bias_sign), {"residual": net.spec.residual}
+    # a row defined by a formula has no hand-written form there: its (phi, phi') pair of NumPy callables
+    acts = [a.reference or a.name for a in net.activations]
+    return (acts, net.loss.reference or net.loss.name, net.bias_sign), {"residual": net.spec.residual}
 
 
 def finite_differences(net: Network, params: dict, X, T, step: float = FD_STEP, progress=None) -> dict[str, float]:

@@ -292,7 +292,10 @@ def _simplify_output(net: Network, raw: sp.Expr) -> tuple[sp.Expr, str | None, s
         simplified = collected.subs(sp.Add(*net.t), 1)
         return simplified, "the targets of a sample sum to 1", collected
     if any(p.exp.is_negative and not (p.base.is_Number or p.base == net.batch) for p in raw.atoms(sp.Pow)):
-        return sp.factor(sp.cancel(raw)), "the fraction cancels", None
+        cancelled = sp.factor(sp.cancel(raw))
+        # only where it is shorter (sigmoid + bce): 1/(1 + |v|)^2 of a formula activation does not cancel
+        if sp.count_ops(cancelled) < sp.count_ops(raw):
+            return cancelled, "the fraction cancels", None
     return raw, None, None
 
 

@@ -897,7 +897,14 @@ class CPrinter(C99CodePrinter):
     expressions so that a float32 module's math is float throughout (expf, 0.5F)."""
 
     def __init__(self, dtype: str = "float64"):
-        super().__init__({"type_aliases": {real: float32}} if dtype == "float32" else {})
+        # no math_macros: M_SQRT2 and M_PI (gelu) are POSIX, not C99; the numbers are printed instead
+        super().__init__({"math_macros": {}, **({"type_aliases": {real: float32}} if dtype == "float32" else {})})
+
+    def _print_Pi(self, expr):
+        return self._print(sp.Float(sp.pi, 17))
+
+    def _print_Exp1(self, expr):
+        return self._print(sp.Float(sp.E, 17))
 
     def function(self, name: str) -> str:
         """A <math.h> function of the module's type: exp, or expf for float."""
