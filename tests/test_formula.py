@@ -11,7 +11,7 @@ import pytest
 import sympy as sp
 
 from symbp import Network, derive, reference
-from symbp.activations import get_activation
+from symbp.activations import get_activation, proves_derivative
 from symbp.check import check_table
 from symbp.compile import compile_network
 from symbp.errors import SpecError
@@ -45,6 +45,9 @@ def test_formula_rows_are_registry_rows(own):
     assert sp.expand(loss.term(y, t) - (y - t) ** 4 / 4) == 0
     assert sp.expand(loss.error_term(e) - e ** 4 / 4) == 0          # a function of the error alone: Haykin's e
     assert get_activation("ss_own") is Network(spec(["ss_own", "linear"], activation=SOFTSIGN)).activation(1)
+    assert proves_derivative(act)          # its fdiff is SymPy's derivative of the formula, as for every row
+    z = sp.Symbol("z", real=True)
+    assert sp.simplify(sp.diff(act.function(z), z) - sp.diff(z / (1 + sp.Abs(z)), z)) == 0
 
 
 def test_formula_network_against_hand_written_oracles(own):
