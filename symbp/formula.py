@@ -45,7 +45,9 @@ def check_used(defined: tuple[set[str], set[str]], used_activations, used_loss: 
     """A defined activation or loss that the network does not use is most likely a typo: refuse it."""
     for name in sorted(defined[0] - set(used_activations)):
         raise SpecError(f"activation.{name}", "an activation that network.activations uses", "defined, not used")
-    for name in sorted(defined[1] - {used_loss}):
+    # a loss that is not a name is refused where network.loss is validated; it uses no table
+    used = {used_loss} if isinstance(used_loss, str) else set()
+    for name in sorted(defined[1] - used):
         raise SpecError(f"loss.{name}", "the loss network.loss names", "defined, not used")
 
 
