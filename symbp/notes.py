@@ -701,8 +701,15 @@ def _update_rows(T: _Tex, rule) -> list[str]:
     net, p = T.net, rule.symbol
     n = net.profile.sample
     step = net.eta * sp.cancel(rule.update / net.eta)
-    return [rf"\Delta {T(p)} &= -\eta {T.partial(net.loss_symbol, p)} = {T(step)}",
-            rf"{T(p)}({n}+1) &= {T(p)}({n}) + \Delta {T(p)}({n}) = {T.plus(p, step)}"]
+    if not net.training.momentum:
+        return [rf"\Delta {T(p)} &= -\eta {T.partial(net.loss_symbol, p)} = {T(step)}",
+                rf"{T(p)}({n}+1) &= {T(p)}({n}) + \Delta {T(p)}({n}) = {T.plus(p, step)}"]
+    # momentum: the update is the stated recursion, not -eta dE/dp alone
+    terms = sorted(sp.Add.make_args(sp.expand(rule.update)),
+                   key=lambda t: (net.alpha in t.free_symbols, net.lam in t.free_symbols))
+    signed = " ".join(T.signed(terms))
+    return [rf"\Delta {T(p)}({n}) &= \alpha \Delta {T(p)}({n}-1) - \eta {T.partial(net.loss_symbol, p)} = {signed}",
+            rf"{T(p)}({n}+1) &= {T(p)}({n}) + \Delta {T(p)}({n}) = {T(p)} " + " ".join(T.signed(terms, first=False))]
 
 
 def _worked_weight(T: _Tex, d: Derivation, name: str) -> dict:
@@ -981,16 +988,21 @@ def _algorithm(T: _Tex, d: Derivation) -> dict:
         if l < L:
             backward += rows(dvec[l], T.terms(by_layer[l].delta))
     grads, updates = [], []
+    momentum = bool(net.training.momentum)
     for l in sorted(by_layer, reverse=True):
         m = by_layer[l]
-        for c, (_, g) in zip(net.graph.inputs(l), m.weight_grads):
-            W = fm.weight_matrix(net, c)
-            grads.append(rf"\frac{{\partial {E}}}{{\partial {T(W)}}} &= {T(g)}")
-            updates.append(rf"{T(W)} &\leftarrow {T.plus(W, -net.eta * g)}")
+        blocks = [(fm.weight_matrix(net, c), g) for c, (_, g) in zip(net.graph.inputs(l), m.weight_grads)]
         if m.grad_b is not None:
-            b = sp.MatrixSymbol(f"b{l}", net.layers[l], 1)
-            grads.append(rf"\frac{{\partial {E}}}{{\partial {T(b)}}} &= {T(m.grad_b)}")
-            updates.append(rf"{T(b)} &\leftarrow {T.plus(b, -net.eta * m.grad_b)}")
+            blocks.append((sp.MatrixSymbol(f"b{l}", net.layers[l], 1), m.grad_b))
+        for P, g in blocks:
+            g = g + _matrix_decay(net, P)
+            grads.append(rf"\frac{{\partial {E}}}{{\partial {T(P)}}} &= {T(g)}")
+            if momentum:     # the rule the derivation states: Delta P(n) = alpha Delta P(n-1) - eta dE/dP
+                step = rf"\Delta {T(P)}(n)"
+                updates.append(rf"{step} &= \alpha \Delta {T(P)}(n-1) - \eta \frac{{\partial {E}}}{{\partial {T(P)}}}")
+                updates.append(rf"{T(P)} &\leftarrow {T(P)} + {step}")
+            else:
+                updates.append(rf"{T(P)} &\leftarrow {T.plus(P, -net.eta * g)}")
     idx = d.index
     dl, w, b = T(ix.B["delta"][ix.j]), ix.B["w"][ix.j, ix.k], ix.B["b"][ix.j]
     hidden = next((r for r in idx.hidden.values() if len(r.paths) == 1), None)
@@ -1006,6 +1018,16 @@ def _algorithm(T: _Tex, d: Derivation) -> dict:
             "four": four, "proof": _proof(T, hidden) if hidden is not None else None,
             "flow": _signal_flow(T, d), "speed": _speed(net), "layers": L, "names": list(names),
             "dv_db": "1" if net.bias_sign > 0 else "-1"}
+
+
+def _matrix_decay(net: Network, P: sp.MatrixSymbol) -> sp.Expr:
+    """The regulariser's share of dE/dP: sympy.diff of lambda/2 p^2 for one entry p of P, read for all of P."""
+    key = P.name
+    entry = next((sp.Symbol(n, real=True) for n, pos in net.positions.items() if pos.key == key), None)
+    if entry is None or not net.decayed(entry):
+        return sp.ZeroMatrix(*P.shape)
+    slope = sp.diff(net.regulariser_term(entry), entry)     # lambda p
+    return (slope / entry) * P
 
 
 def _proof(T: _Tex, r) -> list[str]:
@@ -1147,6 +1169,17 @@ def _training(T: _Tex, compiled, ex: dict) -> dict:
                         for x, t, o in zip(X.tolist(), Y.tolist(), np.atleast_2d(outputs).tolist())][:8]}
 
 
+def _step_row(T: _Tex, r) -> str:
+    """p <- p + Delta p: with a learning rule, the gradient's term first, then the decay, then momentum."""
+    net = T.net
+    extra = set(net.training_symbols())
+    if not (r.update.free_symbols & extra):
+        return rf"{T(r.symbol)} &\leftarrow {T.plus(r.symbol, net.eta * sp.cancel(r.update / net.eta))}"
+    terms = sorted(sp.Add.make_args(sp.expand(r.update)),
+                   key=lambda t: (net.alpha in t.free_symbols, net.lam in t.free_symbols))
+    return rf"{T(r.symbol)} &\leftarrow {T(r.symbol)} " + " ".join(T.signed(terms, first=False))
+
+
 def _summary(T: _Tex, d: Derivation) -> dict:
     """Every parameter's update (two per row when short), or per layer the general rule and a few."""
     net = T.net
@@ -1158,8 +1191,7 @@ def _summary(T: _Tex, d: Derivation) -> dict:
             names = names[:3] + [n for n in names[3:] if net.positions[n].src not in (None, l - 1)
                                  and net.positions[n].index == (0, 0)]
         rules = [d.params[n] for n in names]
-        step = [rf"{T(r.symbol)} &\leftarrow {T.plus(r.symbol, net.eta * sp.cancel(r.update / net.eta))}"
-                for r in rules]
+        step = [_step_row(T, r) for r in rules]
         narrow = all(width(s) < BUDGET / 2 - 4 for s in step)
         if narrow and len(step) > 1:
             paired = [" & ".join(step[i:i + 2]) for i in range(0, len(step), 2)]

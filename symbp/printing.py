@@ -126,7 +126,7 @@ _TIER = {"number": 0, "eta": 1, "error": 2, "delta": 3, "w": 4, "slope": 5, "sum
 
 def _roles(net) -> dict:
     """Each symbol of ``net`` -> its role: eta, error (e, t), delta, w, y, v, x, b."""
-    roles = {net.eta: "eta"}
+    roles = {net.eta: "eta", net.alpha: "eta", net.lam: "eta"}   # the rates lead: eta lambda w, alpha Delta w
     for kind, grid in (("delta", net.delta), ("y", net.y), ("v", net.v)) + ((("b", net.b),) if net.bias else ()):
         roles.update({s: kind for l in range(1, net.depth + 1) for s in grid[l]})
     roles.update({s: "w" for rows in net.weights.values() for row in rows for s in row})
@@ -160,8 +160,8 @@ class FactorOrder:
         kinds = self._kinds(f)
         if f.is_Number:
             return _TIER["number"], ""
-        if kinds == {"eta"}:
-            return _TIER["eta"], ""
+        if kinds == {"eta"}:     # eta, then lambda or alpha: eta lambda w
+            return _TIER["eta"], "" if getattr(f, "name", "") == "eta" else "~"
         if "error" in kinds:
             return _TIER["error"], ""
         if f.has(sp.Sum) or (f.is_Add and "delta" in kinds):

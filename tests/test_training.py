@@ -359,3 +359,25 @@ def test_check_table_agrees_under_decay_mean_and_a_batch(tmp_path):
                     '[example]\ninputs = [[0.1, 0.2], [0.5, -0.3], [0.9, 0.4]]\ntargets = [[0.3], [0.1], [0.7]]\n')
     table = check_table(Network(spec))
     assert table.ok and len(table.rows) == 9
+
+
+# -- LaTeX answers and the notes under [training] --------------------------------------------------
+
+def test_verify_latex_reads_lambda_and_alpha():
+    net = _net("2-3-1", "sigmoid,linear", "half_sse", Training(momentum=0.9, weight_decay=0.01))
+    right = r"\lambda w^{(2)}_{11} - (d_1 - y^{(2)}_1) y^{(1)}_1"          # by hand: lam w - e y
+    assert verify(net, "w2_1_1", right, quantity="gradient", latex=True).equivalent
+    r = verify(net, "w2_1_1", r"2 \lambda w^{(2)}_{11} - (d_1 - y^{(2)}_1) y^{(1)}_1", quantity="gradient", latex=True)
+    assert not r.equivalent and r.to_dict()["mistake"] == "decay_sign_or_factor"
+
+
+def test_notes_state_momentum_and_decay_where_they_give_updates():
+    from symbp.notes import render_tex
+    tex = render_tex(derive(_net("2-2-1", "sigmoid,linear", "half_sse", Training(momentum=0.9, weight_decay=0.1))))
+    assert "+ -" not in tex.replace("  ", " ")          # p + (-eta ...) is written p - eta ...
+    # the algorithm's gradient has the regulariser's lambda W, and its update the stated recursion
+    assert r"\lambda \mathbf{W}^{(1)}" in tex
+    assert r"\Delta \mathbf{W}^{(1)}(n) &= \alpha \Delta \mathbf{W}^{(1)}(n-1) - \eta" in tex
+    # a weight's worked update is labelled with the recursion, never as -eta dE/dw alone
+    assert r"\Delta w^{(2)}_{11}(n) &= \alpha \Delta w^{(2)}_{11}(n-1) - \eta \frac" in tex
+    assert r"\Delta w^{(2)}_{11} &= -\eta \frac" not in tex

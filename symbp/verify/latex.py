@@ -254,6 +254,9 @@ class SymbolMap:
     def _build(names_net: Network, net: Network, table) -> dict[Key, set]:
         out: dict[Key, set] = {}
         names = dict(latex_names(names_net))
+        # [training]'s rates: lam as \lambda, alpha as \alpha (the previous steps are read by refs)
+        names.update({s: rf"\{'lambda' if s.name == 'lam' else s.name}" for s in names_net.training_symbols()
+                      if s.name in ("lam", "alpha")})
         p = names_net.profile
         for k, _x in enumerate(names_net.x, start=1):        # y^{(0)}_k is input k
             names[sp.Symbol(f"__in{k}")] = f"{p.out_tex}^{{(0)}}_{{{k}}}"
