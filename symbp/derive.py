@@ -11,7 +11,7 @@ import sympy as sp
 
 from . import indexform as ix
 from .network import Network
-from .spec import Spec
+from .spec import Spec, check_budget
 
 QUANTITIES = ("gradient", "update", "new", "delta")
 
@@ -422,7 +422,8 @@ def _param_rule_factory(net: Network) -> Callable[[str], ParamRule]:
     return make
 
 
-def derive(net: Network | Spec | str | Path, check: bool = True, progress: Any = None, **flags: Any) -> Derivation:
+def derive(net: Network | Spec | str | Path, check: bool = True, progress: Any = None, force: bool = False,
+           **flags: Any) -> Derivation:
     """Derive every delta rule and update equation of ``net`` and check them against sympy.diff.
 
     Parameters
@@ -434,6 +435,9 @@ def derive(net: Network | Spec | str | Path, check: bool = True, progress: Any =
         SelfCheckError; it is never returned).
     progress : None, True or callable
         Progress on stderr (a bar or a counter), or a callable ``progress(done, total)``.
+    force : bool
+        Derive a network beyond the parameter budget (``spec.MAX_PARAMS`` weights and biases), as
+        ``--force`` does; without it such a network raises SpecError before any work.
     **flags
         With a layer string: ``activation`` (or ``activations``), ``loss``, ``bias``, ``bias_sign``,
         ``notation``, ``numbering``, ``title``, ``skip``, ``residual``, as on the command line.
@@ -450,6 +454,7 @@ def derive(net: Network | Spec | str | Path, check: bool = True, progress: Any =
     ('sigmoid', 'linear')
     """
     net = Network.load(net, **flags)
+    check_budget(net.spec, force=force)     # the same budget as the command line, before any work
     deltas: dict[sp.Symbol, DeltaRule] = {}
     for j in net.units(net.depth):
         rule = _output_delta(net, j)

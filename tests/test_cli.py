@@ -184,6 +184,14 @@ def test_parameter_budget(tmp_path):
     assert spec_from_layer_string("600-500").n_params == 300_500 > WARN_PARAMS
 
 
+def test_the_python_api_keeps_the_same_budget():
+    from symbp import derive
+    from symbp.errors import SpecError
+    with pytest.raises(SpecError) as info:
+        derive("1500-1500")                          # W = 1500*1500 + 1500 = 2,251,500 > 2,000,000
+    assert info.value.field == "network.layers" and "force=True" in str(info.value)
+
+
 def test_did_you_mean_on_the_command_line():
     r = run("derive", "2-3-1", "--activation", "sigmoid,lienar", "--loss", "half_sse")
     assert r.returncode == 2 and "did you mean 'linear'" in r.stderr
