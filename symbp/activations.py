@@ -1,10 +1,9 @@
 """Registry of activations: SymPy functions that know their derivative, LaTeX and NumPy form."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Callable, Optional
-
 import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import cache
 
@@ -294,18 +293,18 @@ class Activation:
     name: str
     aliases: tuple[str, ...]
     function: Callable[[sp.Expr], sp.Expr]
-    derivative_in_output: Optional[Callable]
+    derivative_in_output: Callable | None
     latex: str
     description: str
     elementwise: bool = True
     output_only: bool = False
     numpy: str = ""
-    kink: Optional[float] = None
-    log_output: Optional[Callable] = None
+    kink: float | None = None
+    log_output: Callable | None = None
     init: str = "glorot"          # the weight initialisation that suits it: "he" for the relu family
     # (phi, phi') as NumPy callables for symbp.reference, for a row defined by a formula (symbp.formula);
     # the built-in rows are written out in reference.py by hand instead.
-    reference: Optional[tuple] = field(default=None, compare=False)
+    reference: tuple | None = field(default=None, compare=False)
 
 
 LEAKY_DEFAULT = sp.Rational(1, 100)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import linecache
 import types
-from typing import Mapping, Optional
+from collections.abc import Mapping
 
 import numpy as np
 import sympy as sp
@@ -72,7 +72,7 @@ class CompiledNetwork:
         E, grads = self.module.loss_and_gradients(self._checked(params), X, T)
         return float(E), grads
 
-    def step(self, params: Params, state: Optional[Params], X, T, eta: float) -> tuple[dict, dict]:
+    def step(self, params: Params, state: Params | None, X, T, eta: float) -> tuple[dict, dict]:
         """One step of the [training] learning rule: Delta p(n) = alpha Delta p(n-1) - eta dE/dp(n) on the
         regularised loss; ``state`` is Delta p(n-1) (None on the first call). Returns (params, state)."""
         return self.module.step(self._checked(params), state, X, T, eta)
@@ -89,7 +89,7 @@ class CompiledNetwork:
         """The inverse of ravel."""
         return self.module.unravel(vector)
 
-    def init_params(self, rng=None, scheme: Optional[str] = None) -> dict[str, np.ndarray]:
+    def init_params(self, rng=None, scheme: str | None = None) -> dict[str, np.ndarray]:
         """Random weights ("glorot" or "he"; None: each layer's activation's), zero biases."""
         return self.module.init_params(rng, scheme)
 

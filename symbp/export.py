@@ -14,7 +14,6 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
-from typing import Optional
 
 import sympy as sp
 from sympy.codegen.ast import float32, real
@@ -23,9 +22,9 @@ from sympy.printing.c import C99CodePrinter
 from sympy.printing.numpy import JaxPrinter, NumPyPrinter
 from sympy.printing.precedence import PRECEDENCE
 
+from .derive import Derivation, derive
 from .errors import SpecError
 from .files import write_atomic
-from .derive import Derivation, derive
 from .network import Network
 from .printing import to_text
 
@@ -129,7 +128,7 @@ def _equations(d: Derivation) -> list[str]:
         lines.append(f"{p.net}{l} = {inputs}{bias}")
         lines.append(f"{p.out}{l} = {net.activation(l).name}({p.net}{l}){shortcuts}")
     L = net.depth
-    y, v, t = (sp.Symbol(f"{p.out}{L}_j"), sp.Symbol(f"{p.net}{L}_j"), sp.Symbol(f"{p.target}_j"))
+    y, t = sp.Symbol(f"{p.out}{L}_j"), sp.Symbol(f"{p.target}_j")
     lines.append(f"{p.loss} = sum_n sum_j {to_text(net.loss.term(y, t) * _scale(net))}")
     if net.e:
         lines.append(f"{p.error} = {p.target} - {p.out}{L}")
@@ -197,7 +196,7 @@ class _ModuleCode:
 
     alias = "np"
 
-    def __init__(self, rename: Optional[dict] = None):
+    def __init__(self, rename: dict | None = None):
         super().__init__({"fully_qualified_modules": True, "allow_unknown_functions": False})
         self._rename = {str(k): v for k, v in (rename or {}).items()}
 
@@ -306,7 +305,7 @@ class _ModuleCode:
 class ModulePrinter(_ModuleCode, NumPyPrinter):
     """NumPy code for the exported module."""
 
-    def __init__(self, rename: Optional[dict] = None):
+    def __init__(self, rename: dict | None = None):
         super().__init__(rename)
         # The registry's _numpycode is reached through _print_Function, so that this printer's own
         # _print_<Class> (sigmoid) comes first.
@@ -461,7 +460,7 @@ class _LearningRule:
                               net.alpha: sp.Symbol("MOMENTUM", positive=True)})
 
     def learning_rule(self) -> list[str]:
-        t, net = self.net.training, self.net
+        t = self.net.training
         constants = "\n".join([
             f"MOMENTUM = {float(t.momentum)!r}   # alpha: Delta p(n) = alpha Delta p(n-1) - eta dE/dp(n)",
             f"WEIGHT_DECAY = {float(t.weight_decay)!r}   # lambda: E + lambda/2 sum p^2 over DECAYED",
@@ -564,7 +563,7 @@ class _HessianVector:
                                                      f"delta{r.layer}": f"delta{r.layer}.sum(axis=1)"})
                 body.append(f"h{key} = {(summed if key[0] == 'b' else self.printer).doprint(g)}")
                 out.append(f'"{key}": h{key}')
-        doc = (f"H V: the Hessian of loss() times V (keyed and shaped like params), summed over the samples, by the "
+        doc = ("H V: the Hessian of loss() times V (keyed and shaped like params), summed over the samples, by the "
                "R-operator; relu's phi'' is 0 away from its kink.")
         if not self.target.blocks:
             return self.define("hessian_vector(params, X, T, V)", doc,
@@ -1207,7 +1206,7 @@ def _check_param_rules_uniform(d: Derivation) -> None:
 
 # -- entry point ---------------------------------------------------------------------------
 
-def export(net, path, target: str = "numpy", dtype: Optional[str] = None) -> Path:
+def export(net, path, target: str = "numpy", dtype: str | None = None) -> Path:
     """Write the compiled forward pass, loss and gradients of ``net`` to ``path``.
 
     ``net`` is a Network, Spec, spec file, layer string or a Derivation. ``target`` is
@@ -1231,8 +1230,8 @@ def export(net, path, target: str = "numpy", dtype: Optional[str] = None) -> Pat
     t = d.net.training
     for key, value in (("momentum", t.momentum), ("weight_decay", t.weight_decay)):
         if value:     # its gradients are the unit rules, written without lambda's array or a state
-            raise SpecError(f"training.{key}", f"0 for the C target (momentum and weight decay are in the numpy "
-                            f"and jax modules' loss_and_gradients and step)", value)
+            raise SpecError(f"training.{key}", "0 for the C target (momentum and weight decay are in the numpy "
+                            "and jax modules' loss_and_gradients and step)", value)
     _check_param_rules_uniform(d)
     c_path = path if path.suffix == ".c" else path.with_suffix(".c")
     header, source = _c_sources(d, c_path.stem, dtype or "float64")

@@ -7,27 +7,28 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable, Optional
 
 import jinja2
-from jinja2.sandbox import SandboxedEnvironment
 import numpy as np
 import sympy as sp
+from jinja2.sandbox import SandboxedEnvironment
 from sympy.printing.precedence import PRECEDENCE
 
-from .errors import SymbpError
-from .files import write_atomic, write_many
-from . import indexform as ix
-from .activations import get_activation, proves_derivative, softmax_unit
 from . import figure as fg
 from . import forms as fm
+from . import indexform as ix
+from .activations import proves_derivative, softmax_unit
 from .derive import Derivation, Factor, derive
+from .errors import SymbpError
+from .files import write_atomic, write_many
 from .network import Network
-from .present import shown, shown_params as present_params
+from .present import shown
+from .present import shown_params as present_params
+from .printing import NotesLatexPrinter, latex_names
 from .progress import reporter
 from .selfcheck import DIGITS
-from .printing import NotesLatexPrinter, latex_names
 from .texchars import tex_char
 
 TEX_PACKAGES = "texlive-latex-base texlive-latex-recommended texlive-fonts-recommended texlive-pictures latexmk"
@@ -40,7 +41,7 @@ SIG_DIGITS = 6
 class NotesError(Exception):
     """LaTeX failed; ``log_line`` is the first error line of its log, the .tex is kept."""
 
-    def __init__(self, message: str, log_line: str = "", tex: Optional[Path] = None):
+    def __init__(self, message: str, log_line: str = "", tex: Path | None = None):
         super().__init__(message)
         self.log_line = log_line
         self.tex = tex
@@ -66,14 +67,14 @@ def tex_escape(text: object) -> str:
     return "".join(_ESCAPES.get(c) or (c if c.isascii() else tex_char(c) or c) for c in str(text))
 
 
-def template_dirs(explicit: Optional[str | Path] = None) -> list[Path]:
+def template_dirs(explicit: str | Path | None = None) -> list[Path]:
     """Where templates are looked for: an explicit directory, the repository's, the installed copy."""
     here = Path(__file__).resolve().parent
     dirs = [Path(explicit)] if explicit is not None else []
     return dirs + [here.parent / "templates", here / "_templates"]
 
 
-def make_env(template_dir: Optional[str | Path] = None) -> jinja2.Environment:
+def make_env(template_dir: str | Path | None = None) -> jinja2.Environment:
     """A Jinja2 environment with LaTeX-safe delimiters (\\BLOCK{}, \\VAR{}, \\#{}) and a ``tex`` filter."""
     if template_dir is not None and not Path(template_dir).is_dir():
         raise FileNotFoundError(f"template directory not found: {template_dir}")
@@ -435,7 +436,7 @@ def _links(T: _Tex, l: int) -> str:
 
 def _forward_graph(T: _Tex) -> dict:
     """The connections beyond the chain, and the general net input and output of the layers they reach."""
-    net, p = T.net, T.net.profile
+    net = T.net
     skips = [c for c in net.graph.weighted if c.kind == "skip"]
     residuals = [c for c in net.graph.connections if c.kind == "residual"]
     offsets = sorted({tuple(sorted((c.src - l for c in net.graph.inputs(l)[1:]), reverse=True))
@@ -663,7 +664,7 @@ def _net_input_reason(T: _Tex, f: Factor) -> str:
     return rf"since ${T(f.of)} = {' '.join(t for _, t in shown)}$"
 
 
-def _why(T: _Tex, factors: Iterable[Factor], layer: Optional[int] = None) -> list[dict]:
+def _why(T: _Tex, factors: Iterable[Factor], layer: int | None = None) -> list[dict]:
     """Each factor once, with the definition it differentiates; ``layer`` is the worked unit's (graphs)."""
     out, seen = [], set()
     for f in factors:
@@ -676,7 +677,7 @@ def _why(T: _Tex, factors: Iterable[Factor], layer: Optional[int] = None) -> lis
     return out
 
 
-def _delta_reason(T: _Tex, f: Factor, layer: Optional[int]) -> str:
+def _delta_reason(T: _Tex, f: Factor, layer: int | None) -> str:
     """The local gradient of the next layer, or of the layer named, where a successor is further on."""
     at = _layer_unit(T.net, f.wrt, T.net.v)[0]
     if layer is None or at == layer + 1:
@@ -835,7 +836,7 @@ def _graph_weight(T: _Tex, d: Derivation, delta, rule) -> dict:
             "shortcut": None if shortcut is None else rf"\partial {T(shortcut.of)} / \partial {T(shortcut.wrt)}"}
 
 
-def _skip_weight(T: _Tex, d: Derivation, name: Optional[str]) -> Optional[dict]:
+def _skip_weight(T: _Tex, d: Derivation, name: str | None) -> dict | None:
     """dE/dw for a weight of a skip connection: its unit's delta times an output of the earlier layer."""
     if name is None:
         return None
@@ -1046,7 +1047,7 @@ def _proof(T: _Tex, r) -> list[str]:
     return out
 
 
-def _signal_flow(T: _Tex, d: Derivation) -> Optional[dict]:
+def _signal_flow(T: _Tex, d: Derivation) -> dict | None:
     """Haykin's signal-flow graph of one hidden unit's backward pass: the next layer's deltas, through
     the weights out of the unit, summed, times phi'(v_j), give delta_j (chains only)."""
     net = T.net
@@ -1246,7 +1247,7 @@ def _example(T: _Tex, d: Derivation, compiled=None) -> dict:
             "worked": _worked_numbers(T, d, ex), "raw": ex}
 
 
-def sample_values(net: Network, ex: dict, n: int = 0, symbols: Optional[Iterable] = None) -> dict[sp.Symbol, float]:
+def sample_values(net: Network, ex: dict, n: int = 0, symbols: Iterable | None = None) -> dict[sp.Symbol, float]:
     """The symbols of the network (or those given) at sample n of a worked example: inputs, targets,
     parameters, eta, N, net inputs, outputs, errors and local gradients."""
     named = {**ex["forward"], **ex["deltas"], **ex["errors"], **ex["params"]}
@@ -1347,7 +1348,7 @@ def _title(net: Network) -> str:
     return tex_escape(f"Backpropagation for a {'-'.join(map(str, net.layers))} network")
 
 
-def _pick(net: Network) -> tuple[str, Optional[str]]:
+def _pick(net: Network) -> tuple[str, str | None]:
     """The output-layer weight and the hidden-layer weight worked step by step.
 
     In a graph the hidden weight feeds a unit with the most successors (the highest such layer):
@@ -1360,7 +1361,7 @@ def _pick(net: Network) -> tuple[str, Optional[str]]:
     return out, net.W[hidden][0][0].name
 
 
-def _pick_skip(net: Network, hidden: Optional[str]) -> Optional[str]:
+def _pick_skip(net: Network, hidden: str | None) -> str | None:
     """The skip weight worked step by step: out of the worked hidden unit where one leaves it."""
     skips = [c for c in net.graph.weighted if c.kind == "skip"]
     if not skips:
@@ -1421,7 +1422,7 @@ def notes_context(derivation: Derivation, compiled=None) -> dict:
 
 # -- rendering ---------------------------------------------------------------------------------
 
-def render_tex(derivation: Derivation, templates: Optional[str | Path] = None) -> str:
+def render_tex(derivation: Derivation, templates: str | Path | None = None) -> str:
     """The notes as LaTeX source."""
     try:
         return make_env(templates).get_template("notes.tex.j2").render(**notes_context(derivation))
@@ -1478,7 +1479,7 @@ def _build_pdf(text: str, tex: Path, out_dir: Path, timeout: float = 300) -> tup
 
 
 def render_notes(net, out_dir: str | Path = "output", pdf: bool = True,
-                 templates: Optional[str | Path] = None, progress=None) -> Path:
+                 templates: str | Path | None = None, progress=None) -> Path:
     """Write ``notes.tex`` (and ``notes.pdf``) to ``out_dir``, together; return the last written.
 
     Parameters

@@ -14,18 +14,18 @@ from __future__ import annotations
 import math
 import operator
 import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Callable, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
 Params = Mapping[str, np.ndarray]
-Sign = Union[int, str]
+Sign = int | str
 Pairs = Sequence[Sequence[int]]
 # An activation of your own: (phi(v), phi'(v)) as NumPy callables; a loss: (term(y, t), d term/dy (y, t)),
 # summed over the output units and the samples.
-Activation = Union[str, tuple[Callable, Callable]]
-Loss = Union[str, tuple[Callable, Callable]]
+Activation = str | tuple[Callable, Callable]
+Loss = str | tuple[Callable, Callable]
 
 ELEMENTWISE = ("sigmoid", "tanh", "linear", "relu", "softplus", "elu", "leaky_relu", "silu", "swish", "gelu",
                "softsign")
@@ -65,7 +65,7 @@ def _log_softmax(v: np.ndarray) -> np.ndarray:
 _erf = np.vectorize(math.erf, otypes=[float])
 
 
-def _leaky_slope(name: str) -> Optional[float]:
+def _leaky_slope(name: str) -> float | None:
     """a of leaky_relu (0.01) or leaky_relu(a); None for any other name."""
     if name == "leaky_relu":
         return LEAKY_SLOPE
@@ -258,7 +258,7 @@ def _check_skip_shapes(params: Params, skips: Mapping[int, tuple[int, ...]], wid
                 raise ValueError(f"skip W{l}_{s} has shape {shape}, but layers {l} and {s} need {expected}")
 
 
-def _check(params: Params, layers: Optional[Sequence[int]], activations: Sequence[str],
+def _check(params: Params, layers: Sequence[int] | None, activations: Sequence[str],
            residual: Pairs = ()) -> _Graph:
     depth = _depth(params)
     if len(activations) != depth:
@@ -306,7 +306,7 @@ def _forward_rows(params: Params, X: np.ndarray, activations: Sequence[str], s: 
     return out
 
 
-def forward(params: Params, X, layers: Optional[Sequence[int]], activations: Sequence[str],
+def forward(params: Params, X, layers: Sequence[int] | None, activations: Sequence[str],
             bias_sign: Sign = +1, *, residual: Pairs = ()) -> list[tuple[np.ndarray, np.ndarray]]:
     """(v, y) of every computing layer 1..L; one sample in gives 1-D arrays back.
 
@@ -458,7 +458,7 @@ def regularised_gradients(params: Params, X, T, activations: Sequence[str], loss
             for k, g in grads.items()}
 
 
-def momentum_step(params: Params, state: Optional[Params], X, T, eta: float, activations: Sequence[str],
+def momentum_step(params: Params, state: Params | None, X, T, eta: float, activations: Sequence[str],
                   loss_name: str, bias_sign: Sign = +1, *, residual: Pairs = (), momentum: float = 0.0,
                   weight_decay: float = 0.0, decay_biases: bool = False,
                   reduction: str = "sum") -> tuple[dict, dict]:

@@ -129,8 +129,8 @@ def check_budget(spec: Spec, force: bool = False) -> str | None:
     """Refuse W > MAX_PARAMS unless ``force``; above WARN_PARAMS return a warning to print, else None."""
     W = spec.n_params
     if W > MAX_PARAMS and not force:
-        raise SpecError("network.layers", f"at most {MAX_PARAMS:,} weights and biases (pass --force, or force=True in Python, to derive "
-                                          "a larger network anyway)", f"W = {W:,}")
+        raise SpecError("network.layers", f"at most {MAX_PARAMS:,} weights and biases (pass --force, or force=True "
+                                          "in Python, to derive a larger network anyway)", f"W = {W:,}")
     if W > WARN_PARAMS:
         return (f"{W:,} weights and biases: deriving, checking and printing take time and memory that grow "
                 "with W")

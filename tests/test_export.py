@@ -11,9 +11,9 @@ import textwrap
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
-
 import sympy as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from symbp import Network, derive, reference
 from symbp.activations import ACTIVATIONS, softmax_unit

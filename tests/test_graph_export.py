@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings, strategies as st
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 from symbp import Network, compile_network, derive, reference
 from symbp.activations import ACTIVATIONS
@@ -478,8 +479,8 @@ def test_example_weights_of_a_graph_spec_in_connection_order(tmp_path):
     data = json.loads(run.stdout)
     net = Network.from_file(spec)
     params = matrices(net, data["params"])
-    for key, given in {"W1": W1, "W2": W2, "W2_0": W2_0, "W3": W3}.items():
-        np.testing.assert_array_equal(params[key], given)
+    for key, written in {"W1": W1, "W2": W2, "W2_0": W2_0, "W3": W3}.items():
+        np.testing.assert_array_equal(params[key], written)
     args, kw = oracle(net)
     want = reference.gradients(params, np.array([[0.3, -0.7]]), np.array([[0.25]]), *args, **kw)
     for key, value in want.items():
