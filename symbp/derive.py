@@ -296,7 +296,8 @@ def _simplify_output(net: Network, raw: sp.Expr) -> tuple[sp.Expr, str | None, s
         # only where it is shorter (sigmoid + bce): 1/(1 + |v|)^2 of a formula activation does not cancel
         if sp.count_ops(cancelled) < sp.count_ops(raw):
             return cancelled, "the fraction cancels", None
-    return raw, None, None
+    # a number common to a sum's terms comes out in front: 2 (o - t), as a person writes it, not (2 o - 2 t)
+    return sp.factor_terms(raw), None, None
 
 
 def _output_delta(net: Network, j: int) -> DeltaRule:

@@ -257,3 +257,10 @@ def test_numeric_check_samples_the_unit_rules_of_a_wide_network(monkeypatch):
     report = derive(Network.from_string("6-8-4")).check
     assert report.total == 92 and 20 < report.checked <= 28       # 20 at random, and 8 edge parameters
     assert f"{report.checked} of the 92 rules (at random, and each layer's first and last)" in str(report)
+
+
+def test_a_number_common_to_a_sums_terms_comes_out_in_front():
+    """ont's sse: delta = dE/dn = 2 o (1 - o)(o - t), as a person writes it, not o (1 - o)(2 o - 2 t)."""
+    d = derive("2-2-1", activation="sigmoid", loss="sse", notation="ont")
+    o, t = sp.Symbol("o2_1", real=True), sp.Symbol("t1", real=True)
+    assert d.deltas[d.net.delta[2][0]].value == 2 * o * (1 - o) * (o - t)     # the same tree, by hand
