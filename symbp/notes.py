@@ -529,9 +529,11 @@ def _activations(T: _Tex) -> list[dict]:
         d_rows = [rf"\frac{{d}}{{dz}} {T(f)} &= {T(given)}"]
         if T(own) != T(given):
             d_rows.append(rf"&= {T(own)}")
-        output_form = T(in_output(sp.Symbol(T.net.profile.out_tex), z)) if in_output is not None else ""
+        written = in_output(sp.Symbol(T.net.profile.out_tex), z) if in_output is not None else None
+        output_form = T(written) if written is not None else ""
         out.append({"name": act.name, "description": act.name, "definition": steps[0],
                     "rows": d_rows, "output_form": output_form,
+                    "in_output": written is not None and not written.has(z),     # relu's H(z) is in z, not y
                     "step": _unit_step(T, given, own)})
     return out
 
@@ -570,7 +572,7 @@ def _softmax_proof(T: _Tex, act) -> dict:
             rf"\text{{ for }} i \ne j")
     return {"name": act.name, "description": act.name,
             "definition": rf"{Y}_{{1}} = {definition}",
-            "rows": d_rows, "output_form": both, "step": ""}
+            "rows": d_rows, "output_form": both, "step": "", "in_output": True}
 
 
 def _simplification_rows(T: _Tex, r) -> list[str]:
@@ -1018,7 +1020,10 @@ def _algorithm(T: _Tex, d: Derivation) -> dict:
     return {"forward": forward, "output": output, "backward": backward, "gradients": grads, "updates": updates,
             "four": four, "proof": _proof(T, hidden) if hidden is not None else None,
             "flow": _signal_flow(T, d), "speed": _speed(net), "layers": L, "names": list(names),
-            "dv_db": "1" if net.bias_sign > 0 else "-1"}
+            "dv_db": "1" if net.bias_sign > 0 else "-1",
+            "softmax": not net.activation(L).elementwise,
+            "graph": any(len(r.paths) > 1 for r in idx.hidden.values()) or any(
+                c.kind == "skip" for c in net.graph.weighted)}
 
 
 def _matrix_decay(net: Network, P: sp.MatrixSymbol) -> sp.Expr:
@@ -1067,7 +1072,11 @@ def _signal_flow(T: _Tex, d: Derivation) -> dict | None:
         else:
             nodes.append({"name": f"d{n}", "y": y, "label": T(net.delta[L][k - 1]),
                           "weight": T(net.W[L][k - 1][0]), "dots": False})
-    return {"nodes": nodes, "slope": T(slope.result), "delta": T(net.delta[l][0]), "v": T(rule.net)}
+    in_output = not slope.result.has(rule.net)      # sigma' as y (1 - y): in the output; relu's H(v): in v
+    # a sum as a gain is bracketed: x (1 - y^2), never x 1 - y^2
+    gain = T.factor(slope.result) if slope.result.is_Add else T(slope.result)
+    return {"nodes": nodes, "slope": gain, "delta": T(net.delta[l][0]), "v": T(rule.net),
+            "in_output": in_output}
 
 
 def _speed(net: Network) -> dict:
@@ -1158,7 +1167,10 @@ def _training(T: _Tex, compiled, ex: dict) -> dict:
              {"gap": False, "tex": T(by_name[n]), "start": number(ex["params"][n]),
               "end": number(float(final[net.positions[n].key][net.positions[n].index]))} for n in present_params(net)]
     outputs = compiled.output(final, X)
+    # what the table shows, said only when it happened: a rate whose loss grew, or did not stay finite
+    grew = [number(e) for e, r in runs.items() if r[2] == "diverged" or (r[0] and r[0][-1] > r[0][0])]
     return {"skipped": False, "xor": xor, "steps": len(losses) - 1, "diverged": status == "diverged",
+            "overshoot": grew[0] if grew else "",
             "converged": status == "converged", "max_steps": TRAIN_STEPS,
             "momentum": number(momentum) if momentum else "",
             "eta": number(eta), "samples": len(X), "rates": rates, "given_eta": number(ex["learning_rate"]),
