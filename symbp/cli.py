@@ -349,6 +349,9 @@ def _run(args: argparse.Namespace) -> int:
     except SymbpError as exc:
         print(f"symbp: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:   # `symbp derive ... | head`: the reader left; not an error of ours (an OSError: first)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except OSError as exc:    # a file error no check foresaw: still one line, naming the file
         where = exc.filename if exc.filename is not None else "symbp"
         print(f"symbp: error: {where}: {(exc.strerror or str(exc)).lower()}", file=sys.stderr)
@@ -357,6 +360,3 @@ def _run(args: argparse.Namespace) -> int:
         return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:   # `symbp derive ... | head`: the reader left; not an error of ours
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0

@@ -83,3 +83,14 @@ def test_two_writers_at_once_leave_one_whole_set(tmp_path):
         contents = {p.read_bytes() for p in tmp_path.iterdir()}
         assert len(contents) == 1, contents
         assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_a_reader_that_leaves_early_is_not_an_error():
+    """`symbp derive ... --all | head -1`: the broken pipe ends the run quietly, exit 0 (it is an OSError too)."""
+    proc = subprocess.Popen([sys.executable, "-m", "symbp", "derive", "40-40-40", "--all"],
+                            env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = proc.stdout.readline()
+    proc.stdout.close()                       # the reader leaves long before the output ends
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 0, err
+    assert first.startswith(b"Network 40-40-40") and err == b""
