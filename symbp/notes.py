@@ -265,9 +265,15 @@ def _check_words(check) -> str:
         how = (f"expanding the difference of each from the true derivative gives zero for {check.proved}, and "
                if check.proved else "expansion cannot decide these (their exponentials do not cancel term by term), "
                "so each rule stands on agreement: ")
+        rest = check.checked - check.proved
+        how = (how if not check.proved or not rest else
+               f"expanding the difference of each from the true derivative gives zero for {check.proved}, and "
+               f"the other {rest} (whose exponentials do not cancel term by term) stand on agreement: ")
+        # an exact zero is said as such, not as "largest difference 0.0e+00"
+        gap = ("with no difference at all" if check.max_rel_error == 0 else
+               f"(largest relative difference {check.max_rel_error:.1e})")
         return (f"All {check.checked} rules were compared with SymPy's derivative of the loss written out in full: "
-                f"{how}all agree at {check.points} random points computed to {DIGITS} digits "
-                f"(largest difference {check.max_rel_error:.1e}).")
+                f"{how}all agree at {check.points} random points computed to {DIGITS} digits {gap}.")
     rules = (f"All {check.checked} rules" if check.checked == check.total else
              f"{check.checked} of the {check.total} rules (chosen at random, with each layer's first and last)")
     return (f"{rules} and every entry of the matrix form were compared with SymPy's derivative of the loss "

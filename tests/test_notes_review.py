@@ -40,3 +40,14 @@ def test_overshooting_is_said_only_of_a_rate_whose_loss_grew():
             assert last == r"$\infty$" or start is None or float(last.strip("$").split()[0]) > start
         else:        # nothing overshot: the page does not say that something does
             assert r"$\infty$" not in table and "overshoots and" not in tex and "grows without bound" not in tex
+
+
+def test_the_hand_rule_is_stated_with_its_own_sign_in_each_profile():
+    ont = tex_of("2-2-1", activation="sigmoid", loss="sse", notation="ont")     # delta = +dE/dn
+    assert r"rule of the hand derivations: $\Delta w_{jk} = -\eta\, \delta_j" in ont
+    haykin = tex_of("2-2-1", activation="sigmoid,linear")                        # delta = -dE/dv
+    assert r"rule of the hand derivations: $\Delta w_{jk} = \eta\, \delta_j" in haykin
+
+
+def test_the_check_footnote_says_an_exact_agreement_in_words():
+    assert "0.0e+00" not in tex_of("2-3-1", activation="sigmoid,linear")
