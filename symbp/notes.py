@@ -553,7 +553,8 @@ def _unit_step(T: _Tex, *exprs) -> str:
     if len(at_zero) != 1:
         raise ValueError("unit steps with different values at 0 in one derivative")
     return (r"Here $H$ is the unit step: $H(z) = 1$ for $z > 0$ and $H(z) = 0$ for $z < 0$, with "
-            rf"$H(0) = {T(at_zero.pop())}$ as symbp takes it.")
+            rf"$H(0) = {T(at_zero.pop())}$ here (there is no derivative at $0$; any value between the two one-sided "
+            "slopes would do).")
 
 
 def _softmax_proof(T: _Tex, act) -> dict:
