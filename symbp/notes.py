@@ -1459,12 +1459,12 @@ def _first_error(log: str) -> str:
 
 def compile_pdf(tex: Path, out_dir: Path, timeout: float = 300) -> Path:
     """pdflatex (via latexmk when present) without shell escape; notes.pdf and notes.log land in ``out_dir``."""
-    pdf, log = _build_pdf(Path(tex).read_text(encoding="utf-8"), Path(tex), Path(out_dir), timeout)
+    pdf, log = build_pdf(Path(tex).read_text(encoding="utf-8"), Path(tex), Path(out_dir), timeout)
     write_many({Path(out_dir) / "notes.log": log, Path(out_dir) / "notes.pdf": pdf})
     return Path(out_dir) / "notes.pdf"
 
 
-def _build_pdf(text: str, tex: Path, out_dir: Path, timeout: float = 300) -> tuple[bytes, bytes]:
+def build_pdf(text: str, tex: Path, out_dir: Path, timeout: float = 300) -> tuple[bytes, bytes]:
     """The PDF and the log of ``text``, built in a scratch directory; on failure the .tex and log are written."""
     pdflatex = shutil.which("pdflatex")
     if pdflatex is None:
@@ -1536,7 +1536,7 @@ def render_notes(net, out_dir: str | Path = "output", pdf: bool = True,
         return tex
     if show:
         show(1, 2)          # the PDF build that follows takes the most time: say it is running
-    data, log = _build_pdf(text, tex, out)
+    data, log = build_pdf(text, tex, out)
     write_many({tex: text.encode("utf-8"), out / "notes.pdf": data, out / "notes.log": log})
     if show:
         show(2, 2)

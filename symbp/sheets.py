@@ -12,7 +12,7 @@ from .errors import SymbpError
 from .exercises import ExerciseSpec, Posed, Student, Variant, draw_class, load_exercise_spec, load_roster
 from .files import check_output_dir, write_many
 from .network import Network
-from .notes import TexMissing, _build_pdf, make_env, number, tex_escape
+from .notes import TexMissing, build_pdf, make_env, number, tex_escape
 from .printing import to_latex, to_text
 
 MANIFEST = "exercises.json"
@@ -242,7 +242,7 @@ def _pdfs(tex: dict[Path, str], jobs: int) -> dict[Path, bytes]:
     """Every .tex built to PDF (TeX without shell escape, by the notes' build), ``jobs`` at a time."""
     def build(item):
         path, text = item
-        return path.with_suffix(".pdf"), _build_pdf(text, path, path.parent)[0]
+        return path.with_suffix(".pdf"), build_pdf(text, path, path.parent)[0]
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         return dict(pool.map(build, tex.items()))
 

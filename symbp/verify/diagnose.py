@@ -323,6 +323,14 @@ def _uses(case: Case, overrides: dict) -> bool:
     return any(s in case.depends_on for s in overrides)
 
 
+def _explaining(case: Case, per_unit: list) -> Iterator[object | None]:
+    """The trials of ``per_unit``'s mistaken rules (see _trials) that the target reads and that explain
+    the answer: each trial's unit rule, or None for the whole layer."""
+    for rule, overrides in _trials(case, per_unit):
+        if _uses(case, overrides) and case.explains(case.true_part, overrides):
+            yield rule
+
+
 # -- the activation derivative -----------------------------------------------------------------
 
 def _activation_factor(rule) -> sp.Expr:
@@ -336,9 +344,7 @@ def _missing_activation_derivative(case: Case) -> Diagnosis | None:
         if not case.net.activation(l).elementwise:
             continue
         per_unit = [(r, r.value / _activation_factor(r)) for r in rules if _activation_factor(r) != 1]
-        for rule, overrides in _trials(case, per_unit):
-            if not per_unit or not _uses(case, overrides) or not case.explains(case.true_part, overrides):
-                continue
+        for rule in _explaining(case, per_unit):
             if rule is not None:
                 factor = _activation_factor(rule)
                 return Diagnosis("missing_activation_derivative",
@@ -362,9 +368,8 @@ def _missing_path(case: Case) -> Diagnosis | None:
             continue
         for i, _path in enumerate(t.path for t in terms[0]):
             per_unit = [(r, ts[i].without) for r, ts in zip(rules, terms)]
-            for rule, overrides in _trials(case, per_unit):
-                if _uses(case, overrides) and case.explains(case.true_part, overrides):
-                    return _path_diagnosis(case, l, terms, i, rule)
+            for rule in _explaining(case, per_unit):
+                return _path_diagnosis(case, l, terms, i, rule)
     return None
 
 

@@ -15,7 +15,7 @@ import sympy as sp
 
 from ..activations import ACTIVATIONS
 from ..printing import to_text
-from .diagnose import Case, Diagnosis, _activation_factor, _groups, _trials, _units_by_layer, _uses
+from .diagnose import Case, Diagnosis, _activation_factor, _explaining, _groups, _units_by_layer
 
 MAX_GUESSES = 60        # slips (or sum terms) tried per matrix or layer: a wide layer has one per unit
 
@@ -37,13 +37,12 @@ def missing_sum(case: Case) -> Diagnosis | None:
             continue
         for i in range(min(MAX_GUESSES, max(len(terms) for _, _, terms in hidden))):
             per_unit = [(r, phi * terms[i]) for r, phi, terms in hidden if i < len(terms)]
-            for rule, overrides in _trials(case, per_unit):
-                if _uses(case, overrides) and case.explains(case.true_part, overrides):
-                    r, phi, terms = next(h for h in hidden if rule is None or h[0] is rule)
-                    where = r.symbol if rule is not None else f"every local gradient of layer {l}"
-                    return Diagnosis("missing_sum", f"A sum is missing from {where}: it adds one term per unit "
-                                                    f"fed by unit {r.unit} of layer {l} ({to_text(sp.Add(*terms))}), "
-                                                    f"and yours keeps only {to_text(terms[i])}.")
+            for rule in _explaining(case, per_unit):
+                r, phi, terms = next(h for h in hidden if rule is None or h[0] is rule)
+                where = r.symbol if rule is not None else f"every local gradient of layer {l}"
+                return Diagnosis("missing_sum", f"A sum is missing from {where}: it adds one term per unit "
+                                                f"fed by unit {r.unit} of layer {l} ({to_text(sp.Add(*terms))}), "
+                                                f"and yours keeps only {to_text(terms[i])}.")
     return _missing_term(case)
 
 
@@ -102,12 +101,11 @@ def _wrong_slope(case: Case, layer: int, rules) -> Diagnosis | None:
         return None
     for i in range(len(units[0][1])):
         per_unit = [(r, r.value / _activation_factor(r) * alts[i][0]) for r, alts in units if i < len(alts)]
-        for rule, overrides in _trials(case, per_unit):
-            if _uses(case, overrides) and case.explains(case.true_part, overrides):
-                r, alts = next(u for u in units if rule is None or u[0] is rule)
-                where = f"unit {r.unit} of layer {layer}" if rule is not None else f"every unit of layer {layer}"
-                return Diagnosis("wrong_activation_derivative",
-                                 f"The activation derivative of {where} is wrong: {alts[i][1]}.")
+        for rule in _explaining(case, per_unit):
+            r, alts = next(u for u in units if rule is None or u[0] is rule)
+            where = f"unit {r.unit} of layer {layer}" if rule is not None else f"every unit of layer {layer}"
+            return Diagnosis("wrong_activation_derivative",
+                             f"The activation derivative of {where} is wrong: {alts[i][1]}.")
     return None
 
 
@@ -115,13 +113,12 @@ def _extra_slope(case: Case, rules) -> Diagnosis | None:
     """phi' once too often at an output unit: where the loss's derivative cancels it (sigmoid + bce)."""
     per_unit = [(r, r.value * _activation_factor(r)) for r in rules if r.output and r.simplification
                 and _activation_factor(r) != 1]
-    for rule, overrides in _trials(case, per_unit):
-        if _uses(case, overrides) and case.explains(case.true_part, overrides):
-            r = rule or per_unit[0][0]
-            return Diagnosis("wrong_activation_derivative",
-                             f"An extra activation derivative {to_text(_activation_factor(r))} in {r.symbol}: "
-                             f"with {case.net.loss.name} the loss's derivative cancels phi' ({r.simplification}), "
-                             f"so {r.symbol} = {to_text(r.value)}.")
+    for rule in _explaining(case, per_unit):
+        r = rule or per_unit[0][0]
+        return Diagnosis("wrong_activation_derivative",
+                         f"An extra activation derivative {to_text(_activation_factor(r))} in {r.symbol}: "
+                         f"with {case.net.loss.name} the loss's derivative cancels phi' ({r.simplification}), "
+                         f"so {r.symbol} = {to_text(r.value)}.")
     return None
 
 
@@ -133,13 +130,12 @@ def _softmax_elementwise(case: Case, rules) -> Diagnosis | None:
         path = next((p for p in r.chain if any(f.reason == "activation" and f.of == own for f in p)), None)
         if path is not None and len(r.chain) > 1:
             per_unit.append((r, net.profile.delta_sign * sp.Mul(*[f.result for f in path])))
-    for rule, overrides in _trials(case, per_unit):
-        if _uses(case, overrides) and case.explains(case.true_part, overrides):
-            r = rule or per_unit[0][0]
-            return Diagnosis("wrong_activation_derivative",
-                             f"softmax is treated as elementwise in {r.symbol}: only dy_j/dv_j = y_j (1 - y_j) is "
-                             f"kept, but every output of a softmax depends on every net input, so {r.symbol} sums "
-                             f"dE/dy_m dy_m/dv_j over all m ({r.symbol} = {to_text(r.value)}).")
+    for rule in _explaining(case, per_unit):
+        r = rule or per_unit[0][0]
+        return Diagnosis("wrong_activation_derivative",
+                         f"softmax is treated as elementwise in {r.symbol}: only dy_j/dv_j = y_j (1 - y_j) is "
+                         f"kept, but every output of a softmax depends on every net input, so {r.symbol} sums "
+                         f"dE/dy_m dy_m/dv_j over all m ({r.symbol} = {to_text(r.value)}).")
     return None
 
 
