@@ -298,6 +298,30 @@ class _ModuleCode:
     def _print_Rational(self, expr):
         return repr(float(expr))
 
+    def _print_Pow(self, expr, rational=False):
+        # sqrt(2), 1/sqrt(pi) as Python floats: np.sqrt(2) is a float64 scalar, which (NEP 50) would turn
+        # float32 arrays into float64 ones; a Python float is weak and keeps the arrays' dtype
+        if expr.is_number and expr.is_real:
+            return repr(float(expr))
+        return super()._print_Pow(expr, rational=rational)
+
+    def _print_Pi(self, expr):
+        return repr(float(expr))
+
+    def _print_Piecewise(self, expr):
+        # nested where(), cast to the float dtype of the arrays it reads: np.select's nan default and
+        # integer branches (elu' = 1 or y + 1) would make float64 of float32
+        *pieces, (last, otherwise) = expr.args
+        if otherwise != sp.true:
+            return super()._print_Piecewise(expr)
+        out = self._print(last)
+        for value, cond in reversed(pieces):
+            out = f"{self._module_format('numpy.where')}({self._print(cond)}, {self._print(value)}, {out})"
+        arrays = sorted(expr.free_symbols, key=str)
+        if not arrays:
+            return out
+        return f"{out}.astype({self._module_format('numpy.result_type')}({self._print(arrays[0])}, 0.5))"
+
     def _print_Half(self, expr):
         return "0.5"
 

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from symbp import Network, compile_network, derive, reference
+from symbp.activations import ACTIVATIONS
 from symbp.cli import main
 from symbp.export import export, param_shapes
 
@@ -462,3 +463,18 @@ def test_c_sigmoid_and_softmax_at_the_edges(tmp_path):
     flat, X, T = np.full(3, 1e8), np.ones(1), np.eye(3)[0].copy()
     E = lib.loss(flat.ctypes.data_as(ptr), X.ctypes.data_as(ptr), T.ctypes.data_as(ptr), ctypes.c_size_t(1))
     np.testing.assert_allclose(E, np.log(3), rtol=1e-15)
+
+
+@pytest.mark.parametrize("act", [a.name for a in ACTIVATIONS if a.elementwise and not a.output_only])
+def test_float32_stays_float32_for_every_activation_row(act):
+    """Constants such as gelu's sqrt(2) must not promote float32 arrays to float64 (NEP 50)."""
+    from symbp.export import module_source
+    module: dict = {}
+    exec(module_source(derive("3-4-2", activation=f"{act},linear", check=False)), module)
+    rng = np.random.default_rng(3)
+    params = {k: v.astype(np.float32) for k, v in module["init_params"](rng).items()}
+    X, T = rng.normal(size=(5, 3)).astype(np.float32), rng.normal(size=(5, 2)).astype(np.float32)
+    E, grads = module["loss_and_gradients"](params, X, T)
+    hv = module["hessian_vector"](params, X, T, params)
+    assert E.dtype == np.float32
+    assert {g.dtype for g in (*grads.values(), *hv.values())} == {np.dtype(np.float32)}
