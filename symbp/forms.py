@@ -27,7 +27,8 @@ class IndexForm:
 
 def index_form(net) -> IndexForm:
     s = net.profile.delta_sign
-    out = ix.output_rules(net.activation(net.depth).name, net.spec.loss, s, bool(net.e))
+    out = ix.output_rules(net.activation(net.depth).name, net.spec.loss, s, bool(net.e),
+                          net.training.reduction == "mean")
     from .derive import hidden_rules
     hidden = {l: hidden_rules(net, l) for l in net.graph.order[:-1]}
     from .derive import input_rules

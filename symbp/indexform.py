@@ -196,10 +196,10 @@ class OutputRules:
 
 
 @cache
-def output_rules(activation: str, loss_name: str, delta_sign: int, use_error: bool) -> OutputRules:
-    """Derive the output delta for an output layer of any width M."""
+def output_rules(activation: str, loss_name: str, delta_sign: int, use_error: bool, mean: bool = False) -> OutputRules:
+    """Derive the output delta for an output layer of any width M; ``mean``: the batch loss times 1/N."""
     act, loss = get_activation(activation), get_loss(loss_name)
-    c = scale(loss, N)
+    c = 1 / N if mean else scale(loss, N)     # mse is a mean already: reduction "mean" never divides twice
     y, t, e, _v = B["y"], B["t"], B["e"], B["v"]
     if use_error and loss.error_term is not None:
         E = c * sp.Sum(loss.error_term(e[m]), (m, 1, M))

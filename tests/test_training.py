@@ -381,3 +381,35 @@ def test_notes_state_momentum_and_decay_where_they_give_updates():
     # a weight's worked update is labelled with the recursion, never as -eta dE/dw alone
     assert r"\Delta w^{(2)}_{11}(n) &= \alpha \Delta w^{(2)}_{11}(n-1) - \eta \frac" in tex
     assert r"\Delta w^{(2)}_{11} &= -\eta \frac" not in tex
+
+
+# The output delta of the general rules (index form), against sympy.diff of the mean loss of one unit
+# written here: E = c term(phi(v), t), c = 1/N under reduction mean (and for mse, a mean already), else 1.
+_PHI = {"sigmoid": lambda v: 1 / (1 + sp.exp(-v)), "tanh": lambda v: (sp.exp(v) - sp.exp(-v)) / (sp.exp(v) + sp.exp(-v)),
+        "linear": lambda v: v}
+_TERM = {"half_sse": lambda y, t: (t - y) ** 2 / 2, "sse": lambda y, t: (t - y) ** 2, "mse": lambda y, t: (y - t) ** 2,
+         "bce": lambda y, t: -t * sp.log(y) - (1 - t) * sp.log(1 - y)}
+
+
+@pytest.mark.parametrize("act,loss,notation", [("sigmoid", "half_sse", "haykin"), ("tanh", "sse", "ont"),
+                                               ("linear", "mse", "nielsen"), ("sigmoid", "bce", "mitchell")])
+@pytest.mark.parametrize("reduction", ["sum", "mean"])
+def test_the_general_output_delta_carries_the_mean(act, loss, notation, reduction):
+    from symbp.indexform import B, N, j
+    net = Network(spec_from_layer_string("2-2-2", activation=f"tanh,{act}", loss=loss, notation=notation,
+                                         training=Training(reduction=reduction)))
+    general = derive(net, check=False).index.output.delta
+    v, t, n = sp.Symbol("v", real=True), sp.Symbol("t", real=True), sp.Symbol("n", positive=True)
+    y = _PHI[act](v)
+    c = 1 / n if reduction == "mean" or loss == "mse" else 1
+    oracle = net.profile.delta_sign * sp.diff(c * _TERM[loss](y, t), v)        # delta = -dE/dv or +dE/dv
+    ours = general.xreplace({B["y"][j]: y, B["t"][j]: t, B["e"][j]: t - y, N: n})
+    for point in ({v: sp.Rational(3, 10), t: sp.Rational(1, 5), n: 3}, {v: -2, t: sp.Rational(7, 10), n: 5}):
+        assert abs(sp.N((ours - oracle).xreplace(point), 30)) < 1e-25
+
+
+def test_derive_prints_the_mean_in_the_general_output_rule(capsys):
+    for reduction, has in (("mean", True), ("sum", False)):
+        assert main(["derive", "2-3-1", "--reduction", reduction]) == 0
+        rule = next(line for line in capsys.readouterr().out.splitlines() if "output delta_j" in line)
+        assert rule.strip() == "output delta_j = e_j*y(l)_j*(1 - y(l)_j)" + ("/N" if has else "")
