@@ -1,6 +1,7 @@
 """Registry of activations: SymPy functions that know their derivative, LaTeX and NumPy form."""
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -332,6 +333,30 @@ def parametrised(name: str) -> Activation | None:
     if a is None or not 0 < a < 1:
         raise ValueError("leaky_relu(a) with a slope 0 < a < 1 written as a decimal, such as leaky_relu(0.2)")
     return _leaky_row(a)
+
+
+# The parameters a built-in activation takes by name, as a spec's table gives them
+# ([activation.leaky_relu] slope = 0.2): name -> {key: what its value must be}.
+PARAMETERS: dict[str, dict[str, str]] = {"leaky_relu": {"slope": "a number with 0 < slope < 1 (the slope below 0)"}}
+
+
+def with_parameters(name: str, values: dict) -> Activation:
+    """The row of ``name`` (a key of PARAMETERS) with its parameters by key: leaky_relu with slope 0.2 is
+    the row of leaky_relu(0.2), the decimal read as written (0.2 is 1/5).
+
+    A missing, unknown or out-of-range value raises ValueError(key, what is expected, what was given).
+    """
+    keys = PARAMETERS[name]
+    for key in values:
+        if key not in keys:
+            raise ValueError(key, "a known key: " + ", ".join(keys), "unknown key")
+    for key, expected in keys.items():
+        if key not in values:
+            raise ValueError(key, expected, "missing")
+    a = values["slope"]
+    if isinstance(a, bool) or not isinstance(a, (int, float)) or not math.isfinite(a) or not 0 < a < 1:
+        raise ValueError("slope", PARAMETERS[name]["slope"], a)
+    return _leaky_row(sp.Rational(Fraction(repr(a))))
 
 
 ACTIVATIONS: tuple[Activation, ...] = (

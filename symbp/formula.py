@@ -34,9 +34,10 @@ _Y, _T = sp.Symbol("y", real=True), sp.Symbol("t", real=True)
 
 
 def definitions(raw: dict) -> tuple[set[str], set[str]]:
-    """Build and register every [activation.NAME] and [loss.NAME] of a spec: (activation names, loss names)."""
+    """Build and register every [activation.NAME] and [loss.NAME] with a formula: (activation names, loss names)."""
+    # a built-in activation's table holds its parameters ([activation.leaky_relu] slope = 0.2): spec reads it
     acts = {_name("activation", n): activation_row(n, _table(f"activation.{n}", t))
-            for n, t in _section(raw, "activation").items()}
+            for n, t in _section(raw, "activation").items() if n not in activations.PARAMETERS}
     loss = {_name("loss", n): loss_row(n, _table(f"loss.{n}", t)) for n, t in _section(raw, "loss").items()}
     return set(acts), set(loss)
 
@@ -101,7 +102,9 @@ def _table(fld: str, value: Any) -> dict:
 
 def _name(kind: str, name: str) -> str:
     if kind == "activation" and activations.is_builtin(name):
-        raise SpecError(f"{kind}.{name}", "a name of your own, not that of a built-in activation", name)
+        raise SpecError(f"{kind}.{name}", "a name of your own, not that of a built-in activation (a built-in's "
+                                          "table holds parameters, which only " + ", ".join(activations.PARAMETERS)
+                                          + " takes)", name)
     if not _NAME.fullmatch(name) or name in RESERVED:
         raise SpecError(f"{kind}.{name}", "a name of lower-case letters, digits and _ (at most 32, starting with "
                                           "a letter) that is no function of a formula: not "

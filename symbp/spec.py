@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .activations import activation_names, get_activation, parametrised
+from .activations import PARAMETERS, activation_names, get_activation, parametrised, with_parameters
 from .errors import SpecError
 from .files import MAX_SPEC_BYTES, STDIN, read_text
 from .graph import Graph
@@ -19,7 +19,8 @@ from .texchars import MAX_TITLE, untypesettable
 
 Matrix = tuple[tuple[float, ...], ...]
 
-TOP_KEYS = ("title", "network", "example", "training", "activation", "loss")   # [activation.NAME]: a formula
+# [activation.NAME]: a formula of your own, or a built-in activation's parameters (leaky_relu's slope)
+TOP_KEYS = ("title", "network", "example", "training", "activation", "loss")
 NETWORK_KEYS = ("layers", "activations", "loss", "bias", "bias_sign", "notation", "numbering", "skip", "residual")
 EXAMPLE_KEYS = ("inputs", "targets", "weights", "biases", "learning_rate")
 TRAINING_KEYS = ("momentum", "weight_decay", "decay_biases", "reduction")
@@ -381,6 +382,11 @@ def spec_from_dict(raw: dict) -> Spec:
         acts = [acts] * max(len(layers) - 1, 1)
     if not isinstance(acts, list) or not all(isinstance(a, str) for a in acts):
         raise SpecError("network.activations", "a list of activation names, or one name for all", acts)
+    given = _parameter_rows(raw)
+    for name in sorted(given.keys() - set(acts)):
+        raise SpecError(f"activation.{name}", f"parameters of an activation network.activations uses (as {name})",
+                        "defined, not used")
+    acts = [given.get(a, a) for a in acts]           # leaky_relu with [activation.leaky_relu] -> leaky_relu(0.2)
     example = raw.get("example")
     formula.check_used(defined, [_canonical_activation(i, a) for i, a in enumerate(acts)],
                        net.get("loss", "half_sse"))
@@ -398,6 +404,27 @@ def spec_from_dict(raw: dict) -> Spec:
         example=None if example is None else example_from_dict(_table("example", example)),
         training=training_from_dict(_table("training", raw.get("training", {}))),
     )
+
+
+def _parameter_rows(raw: dict) -> dict[str, str]:
+    """[activation.leaky_relu] slope = 0.2 -> {"leaky_relu": "leaky_relu(0.2)"}: the row of the call form.
+
+    Such a table holds parameters only; a formula there is refused (a formula takes a name of its own).
+    """
+    tables = raw.get("activation", {})          # a table of tables: formula.definitions checked that
+    rows = {}
+    for name in sorted(PARAMETERS.keys() & tables.keys()):
+        fld, table = f"activation.{name}", _table(f"activation.{name}", tables[name])
+        if "formula" in table:
+            raise SpecError(f"{fld}.formula", f"no formula: {name} is built in and its table holds its parameters ("
+                                              + ", ".join(PARAMETERS[name]) + "); a formula of your own takes a "
+                                              f"name of your own, such as [activation.my_{name}]", table["formula"])
+        try:
+            rows[name] = with_parameters(name, table).name
+        except ValueError as exc:
+            key, expected, got = exc.args
+            raise SpecError(f"{fld}.{key}", expected, got) from None
+    return rows
 
 
 def training_from_dict(raw: dict) -> Training:

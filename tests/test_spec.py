@@ -184,3 +184,63 @@ def test_example_whose_loss_overflows_is_refused(tmp_path):
             f'weights = {[[[1e6]]] * 30}\n')
     with pytest.raises(SpecError, match=r"^example: expected numbers for which the loss"):
         worked_example(load_spec(write(tmp_path, text)))
+
+
+# -- a built-in activation's parameters as a table: [activation.leaky_relu] slope = 0.2 -------------
+
+def _leaky_spec(table: dict, acts=("leaky_relu", "linear")):
+    from symbp.spec import spec_from_dict
+    return spec_from_dict({"network": {"layers": [2, 3, 1], "activations": list(acts)},
+                           "activation": {"leaky_relu": table}})
+
+
+def test_a_slope_table_is_the_row_of_the_call_form():
+    from symbp import Network
+    from symbp.activations import get_activation
+    s = _leaky_spec({"slope": 0.2})
+    assert s.activations == ("leaky_relu(0.2)", "linear")
+    assert s == spec_from_layer_string("2-3-1", activation="leaky_relu(0.2),linear")
+    assert Network(s).activation(1) is get_activation("leaky_relu(0.2)")
+    assert _leaky_spec({"slope": 0.01}).activations[0] == "leaky_relu"        # the default slope's own row
+    assert _leaky_spec({"slope": 0.3}, acts=("leaky_relu", "leaky_relu(0.5)")).activations == (
+        "leaky_relu(0.3)", "leaky_relu(0.5)")                                   # the call form keeps its own slope
+
+
+@pytest.mark.parametrize("table,field,words", [
+    ({"slope": 1}, "activation.leaky_relu.slope", "0 < slope < 1"),
+    ({"slope": 1.5}, "activation.leaky_relu.slope", "0 < slope < 1"),
+    ({"slope": 0}, "activation.leaky_relu.slope", "0 < slope < 1"),
+    ({"slope": -0.2}, "activation.leaky_relu.slope", "0 < slope < 1"),
+    ({"slope": "0.2"}, "activation.leaky_relu.slope", "a number"),
+    ({"slope": True}, "activation.leaky_relu.slope", "a number"),
+    ({"slope": float("nan")}, "activation.leaky_relu.slope", "a number"),
+    ({}, "activation.leaky_relu.slope", "missing"),
+    ({"slope": 0.2, "alpha": 1.0}, "activation.leaky_relu.alpha", "a known key: slope"),
+    ({"formula": "max(z, z/5)"}, "activation.leaky_relu.formula", "a name of your own"),
+    ({"slope": 0.2, "formula": "z"}, "activation.leaky_relu.formula", "its table holds its parameters"),
+])
+def test_a_bad_slope_table_names_the_field(table, field, words):
+    with pytest.raises(SpecError) as err:
+        _leaky_spec(table)
+    assert err.value.field == field and words in str(err.value)
+
+
+def test_a_slope_table_the_network_does_not_use_is_refused():
+    with pytest.raises(SpecError, match=r"activation\.leaky_relu: .*network.activations uses"):
+        _leaky_spec({"slope": 0.2}, acts=("tanh", "linear"))
+
+
+def test_a_table_for_an_activation_without_parameters_is_refused():
+    from symbp.spec import spec_from_dict
+    with pytest.raises(SpecError, match=r"activation\.elu: .*only leaky_relu takes"):
+        spec_from_dict({"network": {"layers": [2, 3, 1], "activations": ["elu", "linear"]},
+                        "activation": {"elu": {"alpha": 0.5}}})
+
+
+def test_a_bad_slope_table_exits_2_on_the_cli(tmp_path):
+    path = write(tmp_path, '[network]\nlayers = [2, 3, 1]\nactivations = ["leaky_relu", "linear"]\n'
+                           '[activation.leaky_relu]\nslope = 2.0\n')
+    out = subprocess.run([sys.executable, "-m", "symbp", "derive", str(path)], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 2 and "Traceback" not in out.stderr and out.stderr.count("\n") == 1
+    assert "activation.leaky_relu.slope" in out.stderr
