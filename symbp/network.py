@@ -48,10 +48,19 @@ class DecaySymbol(sp.Symbol):
 
 
 class PreviousStep(sp.Symbol):
-    """Delta p(n-1) of parameter p, identifier ``d{p}_prev`` (``dw2_1_1_prev``), printed as \\Delta p(n-1)."""
+    """Delta p(n-1) of parameter p, identifier ``d{p}_prev`` (``dw2_1_1_prev``), printed as \\Delta p(n-1).
+
+    n is the step letter of the notes printer's profile (ont's n is the net input); n without one.
+    """
 
     def _latex(self, printer) -> str:
-        return rf"\Delta {printer._print(sp.Symbol(self.name[1:-len('_prev')], real=True))}(n-1)"
+        return rf"\Delta {printer._print(sp.Symbol(self.name[1:-len('_prev')], real=True))}{previous_step(printer)}"
+
+
+def previous_step(printer) -> str:
+    """(n-1) in the letter of the printer's profile, where it prints in one (NotesLatexPrinter)."""
+    profile = getattr(printer, "_profile", None)
+    return profile.at_step(-1) if profile is not None else "(n-1)"
 
 
 class Position(NamedTuple):

@@ -22,7 +22,10 @@ class Profile:
     loss_tex: str
     activation_tex: str
     source: str
-    sample: str = "n"               # the index of a training sample (ont's n is the net input)
+    sample: str = "n"               # the index of a training sample: E(n), sum over n
+    # the LaTeX of the step counter of w(n+1) = w(n) + Delta w(n): none of the profile's letters (haykin's n is
+    # also its sample, as in Haykin, where sample n is presented at step n)
+    step_tex: str = "n"
     generic_tex: str = r"\varphi"   # the activation letter where the profile's is the logistic's sigma
     # the four equations of backpropagation in the source's words: output delta, hidden recursion,
     # bias gradient, weight gradient (Nielsen's BP1-BP4)
@@ -32,6 +35,10 @@ class Profile:
     def activation_letter(self, logistic: bool) -> str:
         """The generic activation's LaTeX: sigma only names the logistic function."""
         return self.activation_tex if logistic or self.activation_tex != r"\sigma" else self.generic_tex
+
+    def at_step(self, offset: int = 0) -> str:
+        """The LaTeX step index (n), (n+1) or (n-1) in the profile's letter."""
+        return f"({self.step_tex}{offset:+d})" if offset else f"({self.step_tex})"
 
     @property
     def delta_definition(self) -> str:
@@ -46,14 +53,18 @@ PROFILES: tuple[Profile, ...] = (
             equations=("output local gradient", "hidden local gradient", "bias correction", "delta rule")),
     Profile("ont", "n", "o", "t", "E", None, +1, "sigma",
             "n", "o", "t", "E", r"\sigma",
-            "o for outputs, n for net inputs, t for targets", sample="p",
+            # seed 004's samples are x (o_j(x), sums over x), leaving p for a generic parameter; the step is tau
+            # (Bishop's iteration letter): n and t are the net input and target, s a skip's source, i a unit
+            "o for outputs, n for net inputs, t for targets", sample="x", step_tex=r"\tau",
             equations=("output delta", "hidden delta", "bias gradient", "weight gradient")),
     Profile("mitchell", "net", "a", "t", "E", None, -1, "f",
+            # Mitchell's momentum rule (eq. 4.18) counts iterations n: Delta w_ji(n) = ... + alpha Delta w_ji(n-1)
             r"\mathrm{net}", "a", "t", "E", "f", "Mitchell, Machine Learning, ch. 4",
             equations=("output unit error term", "hidden unit error term", "bias gradient", "weight gradient")),
     Profile("nielsen", "z", "a", "y", "C", None, +1, "sigma",
             "z", "a", "y", "C", r"\sigma",
-            "Nielsen, Neural Networks and Deep Learning, ch. 2", sample="x",
+            # Nielsen writes w -> w' with no step index; momentum needs one, and his target is y, so t is free
+            "Nielsen, Neural Networks and Deep Learning, ch. 2", sample="x", step_tex="t",
             equations=("BP1", "BP2", "BP3", "BP4")),
 )
 

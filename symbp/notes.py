@@ -707,19 +707,20 @@ def _chain_terms(T: _Tex, paths, show) -> list[str]:
 
 
 def _update_rows(T: _Tex, rule) -> list[str]:
-    """Delta p = -eta dE/dp and p(n+1) = p(n) + Delta p (n: the profile's sample index)."""
+    """Delta p = -eta dE/dp and p(n+1) = p(n) + Delta p (n: the profile's step letter)."""
     net, p = T.net, rule.symbol
-    n = net.profile.sample
+    now, after = net.profile.at_step(), net.profile.at_step(1)
     step = net.eta * sp.cancel(rule.update / net.eta)
     if not net.training.momentum:
         return [rf"\Delta {T(p)} &= -\eta {T.partial(net.loss_symbol, p)} = {T(step)}",
-                rf"{T(p)}({n}+1) &= {T(p)}({n}) + \Delta {T(p)}({n}) = {T.plus(p, step)}"]
+                rf"{T(p)}{after} &= {T(p)}{now} + \Delta {T(p)}{now} = {T.plus(p, step)}"]
     # momentum: the update is the stated recursion, not -eta dE/dp alone
     terms = sorted(sp.Add.make_args(sp.expand(rule.update)),
                    key=lambda t: (net.alpha in t.free_symbols, net.lam in t.free_symbols))
     signed = " ".join(T.signed(terms))
-    return [rf"\Delta {T(p)}({n}) &= \alpha \Delta {T(p)}({n}-1) - \eta {T.partial(net.loss_symbol, p)} = {signed}",
-            rf"{T(p)}({n}+1) &= {T(p)}({n}) + \Delta {T(p)}({n}) = {T(p)} " + " ".join(T.signed(terms, first=False))]
+    return [rf"\Delta {T(p)}{now} &= \alpha \Delta {T(p)}{net.profile.at_step(-1)} - \eta "
+            rf"{T.partial(net.loss_symbol, p)} = {signed}",
+            rf"{T(p)}{after} &= {T(p)}{now} + \Delta {T(p)}{now} = {T(p)} " + " ".join(T.signed(terms, first=False))]
 
 
 def _worked_weight(T: _Tex, d: Derivation, name: str) -> dict:
@@ -748,7 +749,7 @@ def _worked_weight(T: _Tex, d: Derivation, name: str) -> dict:
             pieces[1] = "+ " + pieces[1]
         lines = pack(pieces, first=width(T(p)) + 6)
         if len(lines) <= 3 and max(width(line) for line in lines) <= BUDGET + 4:
-            unrolled = rows(rf"{T(p)}({net.profile.sample}+1)", pieces)
+            unrolled = rows(rf"{T(p)}{net.profile.at_step(1)}", pieces)
     factors = [f for path in delta.chain for f in path] + [dv_dp]
     out = {"symbol": T(p), "name": name, "unit": T(delta.symbol), "v": T(v), "chain": eq,
            "delta": delta_rows, "gradient": grad, "step": _update_rows(T, rule), "unrolled": unrolled,
@@ -1008,8 +1009,9 @@ def _algorithm(T: _Tex, d: Derivation) -> dict:
             g = g + _matrix_decay(net, P)
             grads.append(rf"\frac{{\partial {E}}}{{\partial {T(P)}}} &= {T(g)}")
             if momentum:     # the rule the derivation states: Delta P(n) = alpha Delta P(n-1) - eta dE/dP
-                step = rf"\Delta {T(P)}(n)"
-                updates.append(rf"{step} &= \alpha \Delta {T(P)}(n-1) - \eta \frac{{\partial {E}}}{{\partial {T(P)}}}")
+                step = rf"\Delta {T(P)}{net.profile.at_step()}"
+                updates.append(rf"{step} &= \alpha \Delta {T(P)}{net.profile.at_step(-1)} - \eta "
+                               rf"\frac{{\partial {E}}}{{\partial {T(P)}}}")
                 updates.append(rf"{T(P)} &\leftarrow {T(P)} + {step}")
             else:
                 updates.append(rf"{T(P)} &\leftarrow {T.plus(P, -net.eta * g)}")
@@ -1333,10 +1335,11 @@ def _worked_numbers(T: _Tex, d: Derivation, ex: dict) -> dict:
     change = (float(step.xreplace(first).xreplace(values)) if len(ex["inputs"]) > 1
               else -values[net.eta] * ex["gradients"][name])
     rule(rf"\Delta {T(r.symbol)}", step, change)
-    n = net.profile.sample
+    now = net.profile.at_step()
     new = None
     if len(ex["inputs"]) == 1:
-        new = {"lhs": rf"{T(r.symbol)}({n}+1)", "rule": rf"{T(r.symbol)}({n}) + \Delta {T(r.symbol)}({n})",
+        new = {"lhs": rf"{T(r.symbol)}{net.profile.at_step(1)}",
+               "rule": rf"{T(r.symbol)}{now} + \Delta {T(r.symbol)}{now}",
                "numbers": rf"{number(values[r.symbol])} + " + (rf"\left({number(change)}\right)" if change < 0
                                                                else number(change)),
                "value": number(ex["updated"][name])}

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from .derive import DeltaRule, Derivation
+from .network import previous_step
 
 SHOWN_MAX = 8          # units (or inputs) shown in full; wider layers show their first and last
 
@@ -145,11 +146,11 @@ class LearningRule:
 
 
 class _GeneralPrevious(sp.Symbol):
-    """Delta w_jk(n-1) of the general rule, printed in the notes' letters."""
+    """Delta w_jk(n-1) of the general rule, printed in the notes' letters (n: the profile's step letter)."""
 
     def _latex(self, printer) -> str:
         from . import indexform as ix
-        return rf"\Delta {printer._print(ix.B['w'][ix.j, ix.k])}(n-1)"
+        return rf"\Delta {printer._print(ix.B['w'][ix.j, ix.k])}{previous_step(printer)}"
 
 
 def learning_rule(d: Derivation) -> LearningRule:
@@ -157,7 +158,7 @@ def learning_rule(d: Derivation) -> LearningRule:
     from . import indexform as ix
     net, idx, t = d.net, d.index, d.net.training
     w, b = ix.B["w"][ix.j, ix.k], ix.B["b"][ix.j]
-    n = sp.Symbol("n", integer=True, positive=True)
+    n = sp.Symbol(net.profile.sample, integer=True, positive=True)     # ont's n is its net input
     En = sp.Function(net.profile.loss)(n)
     # one index over the decayed parameters (the printers take a Sum of one limit)
     weights = sp.Sum(ix.B["w"][ix.i] ** 2, (ix.i, 1, sp.Symbol("W", integer=True, positive=True)))

@@ -207,8 +207,9 @@ def derivation_latex(d, full: bool = False) -> str:
         rows += [r"&\;\;\vdots" if rule is None else rf"{T(rule.symbol)} &= {T(rule.value)}" for rule in view.units]
     r = learning_rule(d)
     if r.momentum:
-        rows.append(rf"&\text{{every parameter: }} \Delta p(n) = \alpha \, \Delta p(n-1) - \eta \, "
-                    rf"\partial {E} / \partial p(n)")
+        at = net.profile.at_step      # the step letter of the profile (ont's n is its net input)
+        rows.append(rf"&\text{{every parameter: }} \Delta p{at()} = \alpha \, \Delta p{at(-1)} - \eta \, "
+                    rf"\partial {E} / \partial p{at()}")
     else:
         rows.append(rf"&\text{{every parameter: }} \Delta p = -\eta \, \partial {E} / \partial p")
     if r.weight_decay:

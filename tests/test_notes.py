@@ -48,7 +48,7 @@ def test_notes_compile_clean(case, tmp_path):
     assert "undefined" not in log.lower() or "There were undefined references" not in log
     text = pdf_text(pdf)
     assert "Summary: the learning rules" in text
-    n = CORPUS[case]().profile.sample      # ont's n is a net input: its samples are p
+    n = CORPUS[case]().profile.step_tex.replace("\\tau", "τ")    # the step letter (ont's n is its net input)
     assert f"({n} + 1) = " in text          # an update rule p(n+1) = p(n) + Delta p(n)
     tex = (tmp_path / "notes.tex").read_text()
     for leak in ("Subs(", "Derivative(", "Dummy", "\\operatorname{Subs}", "\\theta"):

@@ -219,8 +219,9 @@ def test_profiles_keep_their_letters():
     assert "sample $x$" in nielsen
     ont = render_tex(derive(Network.from_string("2-2-1", activation="sigmoid", loss="sse", notation="ont",
                                                 bias_sign="-"), check=False))
-    assert "sample $n$" not in ont and "sample $p$" in ont and "output $y$" not in ont
-    assert r"{$-1$}" in ont and "constant input $-1$" in ont and "(p+1)" in ont
+    # seed 004's samples x; the step is tau, as ont's n is the net input and t the target
+    assert "sample $n$" not in ont and "sample $x$" in ont and "output $y$" not in ont
+    assert r"{$-1$}" in ont and "constant input $-1$" in ont and r"(\tau+1)" in ont and "(p+1)" not in ont
     mitchell = render_tex(derive(Network.from_string("2-2-1", notation="mitchell"), check=False))
     assert r"\mathrm{net}" in mitchell and r"\mathit{net}" not in mitchell
     glob = render_tex(derive(Network(builtin_spec()), check=False))
