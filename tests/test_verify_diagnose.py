@@ -5,6 +5,7 @@ they are wrong against are worked out by hand in the comments (haykin, half_sse 
 delta_out = (d - y) phi'(v), delta_j = phi'(v_j) sum_m w_mj delta_m, Delta w_jk = eta delta_j y_k).
 """
 import json
+import re
 import subprocess
 import sys
 
@@ -203,6 +204,43 @@ def test_feedback_follows_the_numbering_the_student_wrote():
     layered_tex = r"\eta (d_1 - y^{(2)}_1) w^{(2)}_{11} x_1"
     r = verify(layered, "w1_1_1", layered_tex, "update", latex=True)
     assert "w^{(2)}_{11} = 0.88" in r.message and r"y^{(1)}_{1} \left(1 - y^{(1)}_{1}\right)" in r.expected_shown
+
+
+CANONICAL_ID = re.compile(r"\b(?:[a-z]+|delta)\d+_\d+")      # w2_1_2, y1_2, a1_3, delta1_2, v1_2
+
+
+def test_diagnosis_sentence_in_the_students_layer_superscripts():
+    """w_{12}^{(2)} (superscript after the subscript): the sentence names v^{(1)}_{2} and delta^{(1)}_{2}."""
+    layered = Network.from_string("2-3-1", activation="sigmoid,linear")
+    r = verify(layered, "w1_2_1", r"\eta (d_1 - y_1^{(2)}) w_{12}^{(2)} x_1", "update", latex=True)
+    assert r.mistake == "missing_activation_derivative"
+    sentence = r.message.split(" For example")[0]
+    assert r"phi'(v^{(1)}_{2}) = y^{(1)}_{2} \left(1 - y^{(1)}_{2}\right)" in sentence
+    assert r"factor of \delta^{(1)}_{2}" in sentence and not CANONICAL_ID.search(r.message), r.message
+    data = r.to_dict()                                   # the JSON keeps the identifiers
+    assert "phi'(v1_2) = y1_2*(1 - y1_2)" in data["message"] and "delta1_2" in data["message"]
+
+
+def test_diagnosis_sentence_in_nielsens_bare_superscripts():
+    nielsen = Network.from_string("2-3-1", activation="sigmoid", loss="half_sse", notation="nielsen")
+    # a^{1}_{2} where the rule has a^{1}_{3}: the rule of another weight
+    r = verify(nielsen, "w2_1_3", r"(a^{2}_{1} - y_1) a^{2}_{1} (1 - a^{2}_{1}) a^{1}_{2}", latex=True)
+    assert r.mistake == "wrong_index" and not CANONICAL_ID.search(r.message), r.message
+    assert r"the rule of w^{(2)}_{12}, not of w^{(2)}_{13}" in r.message
+    assert "the rule of w2_1_2, not of w2_1_3" in r.to_dict()["message"]
+    r = verify(nielsen, "w1_3_1", r"(a^{2}_{1} - y_1) w^{2}_{13} a^{1}_{3} (1 - a^{1}_{3}) x_1", latex=True)
+    assert r.mistake == "missing_activation_derivative" and not CANONICAL_ID.search(r.message), r.message
+    assert r"sigma'(z^{(2)}_{1}) = a^{(2)}_{1} \left(1 - a^{(2)}_{1}\right)" in r.message
+
+
+def test_matrix_entry_and_transpose_in_the_students_notation():
+    """A layer's LaTeX answer: the first wrong entry and the missing transpose in the notes' names."""
+    net = Network.from_string("2-2-2", activation="sigmoid")     # square W2: the shapes cannot tell
+    r = verify(net, "delta1", r"\mathbf{W}^{(2)} \boldsymbol{\delta}^{(2)} \odot \mathbf{y}^{(1)} \odot "
+                              r"(1 - \mathbf{y}^{(1)})", latex=True)
+    assert r.mistake == "missing_transpose" and not CANONICAL_ID.search(r.message), r.message
+    assert r"\left(\mathbf{W}^{(2)}\right)^{T}" in r.message and "entry (1, 1), \\delta^{(1)}_{1}" in r.message
+    assert "W2.T" in r.to_dict()["message"]
 
 
 def test_text_answers_keep_the_identifiers():

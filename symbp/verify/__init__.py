@@ -11,7 +11,7 @@ from ..derive import Derivation, derive
 from ..network import Network
 from ..printing import to_text
 from . import algebra as alg
-from .diagnose import MISTAKES, Case, Diagnosis, diagnose
+from .diagnose import MISTAKES, Case, Diagnosis, canonical, diagnose
 from .lhs import read_answer
 from .parse import ExpressionError, parse_expression
 from .refs import resolve
@@ -59,9 +59,9 @@ class VerifyResult:
     param: str | None = field(default=None, compare=False)       # what was checked, as given or
     quantity: str | None = field(default=None, compare=False)    # as the answer's left side named it
     score: float | None = field(default=None, compare=False)     # partial credit in [0, 1] (README, verify)
-    explanation: str | None = field(default=None, compare=False)  # the diagnosis, before the example
+    diagnosis: Diagnosis | None = field(default=None, compare=False)  # what went wrong, before the example
     shown: tuple = field(default=(), compare=False)              # the counterexample's names in the message
-    entry: str = field(default="", compare=False)                # "entry (1, 2), dE/dW2: " of a matrix
+    entry: tuple = field(default=(), compare=False)     # a matrix's first wrong entry: ("entry (1, 2), dE/d{}: ", name)
     notation: Network | None = field(default=None, repr=False, compare=False)  # a LaTeX answer's numbering
     canonical: str | None = field(default=None, compare=False)  # the message in identifiers, for JSON
     steps: tuple | None = field(default=None, compare=False)     # the links of a chain (steps.Link), in order
@@ -199,21 +199,37 @@ def _twin(net: Network, numbering: str) -> Network:
 
 
 def in_notation(result: VerifyResult, net: Network) -> VerifyResult:
-    """The result with its counterexample in ``net``'s LaTeX names (the JSON keeps the identifiers)."""
+    """The result with its diagnosis and counterexample in ``net``'s LaTeX names (the JSON keeps the identifiers)."""
     from ..printing import latex_names
     names = {s.name: tex for s, tex in latex_names(net).items()}
     result = replace(result, notation=net)
-    if result.explanation is None or result.counterexample is None:
+    if result.diagnosis is None or result.counterexample is None:
         return result
-    return replace(result, message=_example_message(result, names), canonical=result.message)
+    return replace(result, message=_example_message(result, _latex_show(net), names), canonical=result.message)
 
 
-def _example_message(result: VerifyResult, names: dict[str, str] | None = None) -> str:
-    """The diagnosis and the point where the formulas differ, with ``names`` for the identifiers."""
+def _latex_show(net: Network):
+    """Prints a diagnosis's names and formulas as the notes write them in ``net``; words stay words."""
+    from ..printing import to_latex
+    names, layers = symbol_table(net), layer_names(net)
+
+    def show(x: object) -> str:
+        if isinstance(x, str) and x in layers:
+            x = sp.MatrixSymbol(x, *layers[x].shape)
+        elif isinstance(x, str):
+            x = names.get(x, x)
+        return to_latex(x, net) if isinstance(x, sp.Basic) else str(x)
+    return show
+
+
+def _example_message(result: VerifyResult, show=canonical, names: dict[str, str] | None = None) -> str:
+    """The diagnosis and the point where the formulas differ, printed by ``show`` (``names`` for the
+    counterexample's identifiers)."""
     names, values = names or {}, result.counterexample
     shown = ", ".join(f"{names.get(k, k)} = {values[k]:.6g}" for k in result.shown)
     want, got = values["expected_value"], values["candidate_value"]
-    return (f"{result.explanation} For example at {shown}: {result.entry}expected {_show(want)}, "
+    entry = result.entry[0].format(*map(show, result.entry[1:])) if result.entry else ""
+    return (f"{result.diagnosis.say(show)} For example at {shown}: {entry}expected {_show(want)}, "
             f"got {_show(got)}.")
 
 
@@ -351,24 +367,24 @@ def _wrong(case: Case, expected, text, point, want, got) -> VerifyResult:
     values["expected_value"] = None if want is None else float(want)
     values["candidate_value"] = None if got is None else float(got)
     direct = {s.name for e in (cand, exp) for s in e.free_symbols}
-    result = VerifyResult(False, expected, text, values, found.mistake, "", explanation=found.message,
-                          shown=tuple(k for k in values if k in direct), entry=f"{entry}: " if entry else "")
+    result = VerifyResult(False, expected, text, values, found.mistake, "", diagnosis=found,
+                          shown=tuple(k for k in values if k in direct), entry=entry)
     return replace(result, message=_example_message(result))
 
 
 def _first_difference(case: Case, expected, want, got):
     """(where, candidate, expected, their values) of the first entry that differs (the whole of a scalar)."""
     if not case.target.layer_level:
-        return "", case.candidate, expected, want, got
+        return (), case.candidate, expected, want, got
     for i, name in enumerate(case.target.names):
         a = None if want is None else want[i]
         b = None if got is None else got[i]
         if a is None or b is None or not close(a, b):
             row, col = divmod(i, case.target.shape[1])
-            what = {"delta": name, "gradient": f"dE/d{name}", "update": f"Delta {name}",
-                    "new": f"{name} + Delta {name}"}[case.quantity]
-            return f"entry ({row + 1}, {col + 1}), {what}", case.candidate[i], expected[i], a, b
-    return "", case.candidate, expected, want, got
+            what = {"delta": "{0}", "gradient": "dE/d{0}", "update": "Delta {0}", "new": "{0} + Delta {0}"}
+            return ((f"entry ({row + 1}, {col + 1}), {what[case.quantity]}: ", name), case.candidate[i],
+                    expected[i], a, b)
+    return (), case.candidate, expected, want, got
 
 
 def _show(value) -> str:

@@ -6,7 +6,7 @@ every guess transforms all entries at once (a path left out of every delta of a 
 from __future__ import annotations
 
 import operator
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -32,12 +32,29 @@ MORE_MISTAKES = ("missing_sum", "wrong_activation_derivative", "hadamard_vs_matr
 MISTAKES = (*MISTAKES[:-1], *MORE_MISTAKES, MISTAKES[-1])
 
 
+def canonical(x: object) -> str:
+    """A name ("w2_1_1", "W2") as it is, a formula as verify reads it back: the JSON's text."""
+    return to_text(x) if isinstance(x, sp.Basic) else str(x)
+
+
 @dataclass(frozen=True)
 class Diagnosis:
-    """A mistake code and a sentence that says what went wrong."""
+    """A mistake code and a sentence that says what went wrong.
+
+    The sentence is a template whose ``{}`` are ``args`` (names, formulas, numbers), printed when
+    it is told: in identifiers for the JSON, in the student's LaTeX names and numbering for them.
+    """
 
     mistake: str
-    message: str
+    template: str
+    args: tuple = ()
+
+    def say(self, show: Callable[[object], str] = canonical) -> str:
+        return self.template.format(*(show(a) for a in self.args))
+
+    @property
+    def message(self) -> str:
+        return self.say()
 
 
 @dataclass(eq=False)
@@ -181,24 +198,23 @@ def _quantity_confusion(case: Case) -> Diagnosis | None:
     grad = t.build(lambda n: d.params[n].gradient)
     upd = t.build(lambda n: d.params[n].update)
     p, name = t.build(lambda n: d.params[n].symbol), t.name
-    guesses = {
-        "gradient": [(upd, "gradient_vs_update", f"this is the update Delta {name} = -eta dE/d{name}"),
-                     (alg.neg(upd), "gradient_vs_update",
-                      f"this is eta dE/d{name}, the learning rate times the gradient"),
-                     (alg.add(p, upd), "gradient_vs_update", f"this is the new value {name} + Delta {name}")],
-        "update": [(grad, "gradient_vs_update", f"this is the gradient dE/d{name}, not -eta times it"),
+    guesses = {      # the sentences' {} is the parameter's name
+        "gradient": [(upd, "gradient_vs_update", "this is the update Delta {0} = -eta dE/d{0}"),
+                     (alg.neg(upd), "gradient_vs_update", "this is eta dE/d{0}, the learning rate times the gradient"),
+                     (alg.add(p, upd), "gradient_vs_update", "this is the new value {0} + Delta {0}")],
+        "update": [(grad, "gradient_vs_update", "this is the gradient dE/d{0}, not -eta times it"),
                    (alg.neg(grad), "missing_learning_rate", "the learning rate eta is missing"),
-                   (alg.add(p, upd), "gradient_vs_update", f"this is the new value {name} + Delta {name}")],
+                   (alg.add(p, upd), "gradient_vs_update", "this is the new value {0} + Delta {0}")],
         "new": [(alg.sub(p, grad), "missing_learning_rate", "the learning rate eta is missing"),
                 (alg.add(p, grad), "gradient_vs_update", "the gradient was added as the step, not -eta times it"),
-                (upd, "gradient_vs_update", f"this is the update Delta {name} alone; add {name}"),
-                (grad, "gradient_vs_update", f"this is the gradient dE/d{name}")],
+                (upd, "gradient_vs_update", "this is the update Delta {0} alone; add {0}"),
+                (grad, "gradient_vs_update", "this is the gradient dE/d{0}")],
     }[t.quantity]
-    what = {"gradient": f"the gradient dE/d{name}", "update": f"the update Delta {name} = -eta dE/d{name}",
-            "new": f"the new value {name} + Delta {name}"}[t.quantity]
+    what = {"gradient": "the gradient dE/d{0}", "update": "the update Delta {0} = -eta dE/d{0}",
+            "new": "the new value {0} + Delta {0}"}[t.quantity]
     for expr, code, why in guesses:
         if expr.free_symbols and case.matches(expr):
-            return Diagnosis(code, f"Not {what}: {why}.")
+            return Diagnosis(code, f"Not {what}: {why}.", (name,))
     return None
 
 
@@ -222,7 +238,7 @@ def _decay_sign_or_factor(case: Case) -> Diagnosis | None:
     for c, why in _DECAY_SLIPS:
         guess = t.build(lambda n, c=c: case._step(n) + per * (c - 1) * d.params[n].decay)
         if case.explains(guess):
-            return Diagnosis("decay_sign_or_factor", f"The weight decay term {why}.")
+            return Diagnosis("decay_sign_or_factor", "The weight decay term {}.", (why,))
     return None
 
 
@@ -254,14 +270,14 @@ def _sign_or_factor(case: Case) -> Diagnosis | None:
         if factor is None:
             return None
         if power == 0 and factor == -1:
-            return Diagnosis("sign", f"The sign is wrong: yours is minus the right {_what(case)}"
-                                     f"{_sign_hint(case)}.")
+            return Diagnosis("sign", "The sign is wrong: yours is minus the right {}{}.",
+                             (_what(case), _sign_hint(case)))
         if power == 0 and factor == 1:
             return None
         shown = {0: f"{factor}", 1: f"{factor}*N", -1: f"{factor}/N"}[power]
         shown = {"1*N": "N", "1/N": "1/N"}.get(shown, shown)
-        return Diagnosis("constant_factor", f"Off by a constant factor: yours is {shown} times the right "
-                                            f"{_what(case)}{_factor_hint(case, factor, power)}.")
+        return Diagnosis("constant_factor", "Off by a constant factor: yours is {} times the right {}{}.",
+                         (shown, _what(case), _factor_hint(case, factor, power)))
     return None
 
 
@@ -348,13 +364,14 @@ def _missing_activation_derivative(case: Case) -> Diagnosis | None:
             if rule is not None:
                 factor = _activation_factor(rule)
                 return Diagnosis("missing_activation_derivative",
-                                 f"The activation derivative {act}'({rule.net}) = {to_text(factor)} of unit "
-                                 f"{rule.unit} of layer {rule.layer} is missing (it is a factor of {rule.symbol}).")
+                                 "The activation derivative {}'({}) = {} of unit {} of layer {} is missing "
+                                 "(it is a factor of {}).",
+                                 (act, rule.net, factor, rule.unit, rule.layer, rule.symbol))
             first = per_unit[0][0]
             return Diagnosis("missing_activation_derivative",
-                             f"The activation derivative {act}' of layer {l} is missing from every local "
-                             f"gradient of that layer (for unit {first.unit}: {act}'({first.net}) = "
-                             f"{to_text(_activation_factor(first))}).")
+                             "The activation derivative {0}' of layer {1} is missing from every local gradient of "
+                             "that layer (for unit {2}: {0}'({3}) = {4}).",
+                             (act, l, first.unit, first.net, _activation_factor(first)))
     return None
 
 
@@ -375,12 +392,12 @@ def _missing_path(case: Case) -> Diagnosis | None:
 
 def _path_diagnosis(case: Case, layer: int, terms: list[list[PathTerm]], i: int, rule) -> Diagnosis:
     path, count = terms[0][i].path, len(terms[0])
-    where = _delta_vector(case, layer).name if rule is None else rule.symbol
-    why = f"the outputs of layer {layer} reach {count} weighted connections, and {where} has a term for each"
-    term = (to_text(next(ts[i] for ts in terms if ts[i].delta == rule.symbol).term) if rule is not None
-            else to_text(weight_matrix(case.net, path.into).T * _delta_vector(case, path.into.dst)))
-    return Diagnosis("missing_path", f"A path is missing from {where}: the term {term} that arrives through "
-                                     f"{describe(path)} is left out ({why}).")
+    where = _delta_vector(case, layer) if rule is None else rule.symbol
+    term = (next(ts[i] for ts in terms if ts[i].delta == rule.symbol).term if rule is not None
+            else weight_matrix(case.net, path.into).T * _delta_vector(case, path.into.dst))
+    return Diagnosis("missing_path", "A path is missing from {0}: the term {1} that arrives through {2} is left out "
+                                     "(the outputs of layer {3} reach {4} weighted connections, and {0} has a term "
+                                     "for each).", (where, term, describe(path), layer, count))
 
 
 def _delta_vector(case: Case, layer: int) -> sp.MatrixSymbol:
@@ -405,8 +422,8 @@ def _missing_transpose(case: Case) -> Diagnosis | None:
         except (ShapeError, ValueError, TypeError):
             continue
         if value.shape == t.shape and case.explains(value):
-            return Diagnosis("missing_transpose", f"A transpose is missing: yours has {to_text(node.arg)} where "
-                                                  f"the rule has {to_text(node)} ({to_text(rule)}).")
+            return Diagnosis("missing_transpose", "A transpose is missing: yours has {} where the rule has {} ({}).",
+                             (node.arg, node, rule))
     return None
 
 
@@ -433,7 +450,7 @@ def _wrong_index(case: Case) -> Diagnosis | None:
         return None             # a layer's answer has no indices to slip
     for other in _same_layer(case):
         if case.explains(case.rule(other)):
-            return Diagnosis("wrong_index", f"Wrong index: this is the rule of {other}, not of {case.name}.")
+            return Diagnosis("wrong_index", "Wrong index: this is the rule of {}, not of {}.", (other, case.name))
     groups = _groups(case)
     # One symbol slipped where the rule is written out one level (delta1_1 in delta2_m and w2_m1):
     # as a student writes it, not in the fully unrolled formula.
@@ -442,7 +459,7 @@ def _wrong_index(case: Case) -> Diagnosis | None:
     for s in sorted(once.free_symbols, key=lambda s: s.name):
         for o in groups.get(s, []):
             if case.explains(once.xreplace({s: o})):
-                return Diagnosis("wrong_index", f"Wrong index: {o} appears where {s} belongs.")
+                return Diagnosis("wrong_index", "Wrong index: {} appears where {} belongs.", (o, s))
     return None
 
 
@@ -458,7 +475,7 @@ def _same_layer(case: Case) -> list[str]:
 def _wrong_layer(case: Case) -> Diagnosis | None:
     for other in _other_layers(case):
         if case.explains(case.rule(other)):
-            return Diagnosis("wrong_layer", f"Wrong layer: this is the rule of {other}, not of {case.name}.")
+            return Diagnosis("wrong_layer", "Wrong layer: this is the rule of {}, not of {}.", (other, case.name))
     return None
 
 

@@ -14,7 +14,6 @@ from itertools import islice
 import sympy as sp
 
 from ..activations import ACTIVATIONS
-from ..printing import to_text
 from .diagnose import Case, Diagnosis, _activation_factor, _explaining, _groups, _units_by_layer
 
 MAX_GUESSES = 60        # slips (or sum terms) tried per matrix or layer: a wide layer has one per unit
@@ -40,9 +39,9 @@ def missing_sum(case: Case) -> Diagnosis | None:
             for rule in _explaining(case, per_unit):
                 r, phi, terms = next(h for h in hidden if rule is None or h[0] is rule)
                 where = r.symbol if rule is not None else f"every local gradient of layer {l}"
-                return Diagnosis("missing_sum", f"A sum is missing from {where}: it adds one term per unit "
-                                                f"fed by unit {r.unit} of layer {l} ({to_text(sp.Add(*terms))}), "
-                                                f"and yours keeps only {to_text(terms[i])}.")
+                return Diagnosis("missing_sum", "A sum is missing from {}: it adds one term per unit fed by unit {} "
+                                                "of layer {} ({}), and yours keeps only {}.",
+                                 (where, r.unit, l, sp.Add(*terms), terms[i]))
     return _missing_term(case)
 
 
@@ -55,32 +54,32 @@ def _missing_term(case: Case) -> Diagnosis | None:
                 continue
             for term in terms[:MAX_GUESSES]:
                 if case.explains(case.true_part, {r.symbol: phi * (sp.Add(*terms) - term)}):
-                    return Diagnosis("missing_sum", f"A term is missing from the sum in {r.symbol}: "
-                                                    f"{to_text(term)} is left out of {to_text(sp.Add(*terms))} "
-                                                    f"(one term per unit of the next layer).")
+                    return Diagnosis("missing_sum", "A term is missing from the sum in {}: {} is left out of {} "
+                                                    "(one term per unit of the next layer).",
+                                     (r.symbol, term, sp.Add(*terms)))
     return None
 
 
 # -- the activation derivative -----------------------------------------------------------------------
 
-def _alternatives(case: Case, rule) -> Iterator[tuple[sp.Expr, str]]:
-    """(a mistaken phi' of the unit, what it is) for a unit of an elementwise layer."""
+def _alternatives(case: Case, rule) -> Iterator[tuple[sp.Expr, str, tuple]]:
+    """(a mistaken phi' of the unit, what it is: a template and its arguments) for a unit of an elementwise layer."""
     net = case.net
     row = net.activation(rule.layer)
     y, v = net.y[rule.layer][rule.unit - 1], rule.net
     own = _activation_factor(rule)
     squared = own.replace(lambda e: e.is_Pow and e.exp == 2 and e.base == y, lambda e: e.base)
     if squared != own:
-        yield squared, f"{to_text(squared)} is not {row.name}' = {to_text(own)}: the square is lost"
+        yield squared, "{} is not {}' = {}: the square is lost", (squared, row.name, own)
     for other in ACTIVATIONS:
         if other.name == row.name or not other.elementwise or other.derivative_in_output is None:
             continue
         alt = other.derivative_in_output(y, v)
         if alt != 1 and alt != own and alt.free_symbols <= {y}:
-            yield alt, (f"{to_text(alt)} is the derivative of {other.name}, but layer {rule.layer} is {row.name}, "
-                        f"whose derivative is {to_text(own)}")
+            yield alt, "{} is the derivative of {}, but layer {} is {}, whose derivative is {}", \
+                (alt, other.name, rule.layer, row.name, own)
     if own != y:
-        yield y, f"{net.profile.activation}({v}) = {y} stands where its derivative {to_text(own)} belongs"
+        yield y, "{}({}) = {} stands where its derivative {} belongs", (net.profile.activation, v, y, own)
 
 
 def wrong_activation_derivative(case: Case) -> Diagnosis | None:
@@ -104,8 +103,9 @@ def _wrong_slope(case: Case, layer: int, rules) -> Diagnosis | None:
         for rule in _explaining(case, per_unit):
             r, alts = next(u for u in units if rule is None or u[0] is rule)
             where = f"unit {r.unit} of layer {layer}" if rule is not None else f"every unit of layer {layer}"
-            return Diagnosis("wrong_activation_derivative",
-                             f"The activation derivative of {where} is wrong: {alts[i][1]}.")
+            _, why, args = alts[i]
+            return Diagnosis("wrong_activation_derivative", f"The activation derivative of {where} is wrong: {why}.",
+                             args)
     return None
 
 
@@ -116,9 +116,9 @@ def _extra_slope(case: Case, rules) -> Diagnosis | None:
     for rule in _explaining(case, per_unit):
         r = rule or per_unit[0][0]
         return Diagnosis("wrong_activation_derivative",
-                         f"An extra activation derivative {to_text(_activation_factor(r))} in {r.symbol}: "
-                         f"with {case.net.loss.name} the loss's derivative cancels phi' ({r.simplification}), "
-                         f"so {r.symbol} = {to_text(r.value)}.")
+                         "An extra activation derivative {0} in {1}: with {2} the loss's derivative cancels phi' "
+                         "({3}), so {1} = {4}.",
+                         (_activation_factor(r), r.symbol, case.net.loss.name, r.simplification, r.value))
     return None
 
 
@@ -133,9 +133,9 @@ def _softmax_elementwise(case: Case, rules) -> Diagnosis | None:
     for rule in _explaining(case, per_unit):
         r = rule or per_unit[0][0]
         return Diagnosis("wrong_activation_derivative",
-                         f"softmax is treated as elementwise in {r.symbol}: only dy_j/dv_j = y_j (1 - y_j) is "
-                         f"kept, but every output of a softmax depends on every net input, so {r.symbol} sums "
-                         f"dE/dy_m dy_m/dv_j over all m ({r.symbol} = {to_text(r.value)}).")
+                         "softmax is treated as elementwise in {0}: only dy_j/dv_j = y_j (1 - y_j) is kept, but "
+                         "every output of a softmax depends on every net input, so {0} sums dE/dy_m dy_m/dv_j over "
+                         "all m ({0} = {1}).", (r.symbol, r.value))
     return None
 
 
@@ -176,8 +176,8 @@ def wrong_layer(case: Case) -> Diagnosis | None:
                 guesses += [sp.Mul(*[f.xreplace({s: o}) if i == k else f for i, f in enumerate(factors)])
                             for k in holding]
             if any(case.explains(g) for g in guesses):
-                return Diagnosis("wrong_layer", f"Wrong layer: {o} appears where {s} belongs "
-                                                f"(a symbol of another layer in one factor).")
+                return Diagnosis("wrong_layer", "Wrong layer: {} appears where {} belongs (a symbol of another "
+                                                "layer in one factor).", (o, s))
     return None
 
 
@@ -198,8 +198,9 @@ def index_slips(case: Case) -> Diagnosis | None:
         for slip, why in islice(_slips(cells, mine), MAX_GUESSES):
             guess = once.xreplace({sp.Symbol(a, real=True): sp.Symbol(b, real=True) for a, b in slip.items()})
             if guess != once and case.explains(guess):
-                return Diagnosis("wrong_index", f"Wrong index in every term: {why} "
-                                                f"({', '.join(f'{b} for {a}' for a, b in slip.items())}).")
+                pairs = ", ".join("{} for {}" for _ in slip)
+                return Diagnosis("wrong_index", f"Wrong index in every term: {why} ({pairs}).",
+                                 tuple(x for a, b in slip.items() for x in (b, a)))
     return _two_slips(case, once)
 
 
@@ -210,8 +211,8 @@ def _two_slips(case: Case, once: sp.Expr) -> Diagnosis | None:
     pairs = ((a, b) for i, a in enumerate(singles) for b in singles[i + 1:] if a[0] != b[0])
     for (s1, o1), (s2, o2) in islice(pairs, MAX_GUESSES):
         if case.explains(once.xreplace({s1: o1, s2: o2})):
-            return Diagnosis("wrong_index", f"Wrong indices: {o1} appears where {s1} belongs, "
-                                            f"and {o2} where {s2} does.")
+            return Diagnosis("wrong_index", "Wrong indices: {} appears where {} belongs, and {} where {} does.",
+                             (o1, s1, o2, s2))
     return None
 
 
