@@ -236,6 +236,25 @@ def continued(expr_pieces: list[str], rel: str = "=") -> list[str]:
     return [f"&{rel} {lines[0]}"] + [rf"&\qquad {line}" for line in lines[1:]]
 
 
+def steps(lhs: str, stages: Iterable[list[str]], rel: str = "=", note: str = "") -> list[str]:
+    """An aligned derivation ``lhs = stage = stage ...``, each stage the breakable pieces of one step;
+    ``note`` (LaTeX) says beside the last row why it follows.
+
+    A stage printed exactly as the one before is left out: both come from one printer, so equal LaTeX is
+    what the reader would see twice, and the step says nothing (equal expressions printed differently,
+    (-delta) x then -delta x, are a step and stay)."""
+    out, last = [], None
+    for pieces in stages:
+        text = " ".join(pieces)
+        if text == last:
+            continue
+        out += continued(pieces, rel) if out else rows(lhs, pieces, rel)
+        last = text
+    if note:
+        out[-1] += rf" && \text{{{note}}}"
+    return out
+
+
 def number(x, digits: int = SIG_DIGITS) -> str:
     """A number in math mode with ``digits`` significant digits (lists: one per sample)."""
     if isinstance(x, (list, tuple)):
@@ -584,24 +603,42 @@ def _softmax_proof(T: _Tex, act) -> dict:
 
 def _simplification_rows(T: _Tex, r) -> list[str]:
     """A matched loss and output activation, every step shown: softmax + ce collects the unit's output
-    (a_j times the sum of the targets, which is 1); sigmoid + bce writes dE/dy over one denominator, which
+    (y_j times the sum of the targets, which is 1); sigmoid + bce writes dE/dy over one denominator, which
     is the slope y (1 - y) it multiplies."""
-    net, s = T.net, T.net.profile.delta_sign
-    out = rows(T(r.symbol), [_delta_definition(T, T(r.net))]) + continued(T.terms(s * r.dE_dv))
-    y = _unit_output(net, r.net)
-    if len(r.chain) > 1:
-        out += continued(T.terms(sp.collect(sp.expand(s * r.dE_dv), y)))
-    else:
+    definition = _delta_definition(T, T(r.net))
+    if len(r.chain) == 1:
         loss, slope = r.chain[0]
         num, den = sp.fraction(sp.together(loss.result))
         if sp.expand(den - slope.result) == 0:      # the fraction's denominator is the slope: they cancel
-            out += continued([rf"\frac{{{T(sp.expand(s * num))}}}{{{T(den)}}} \, {T(slope.result)}"])
-    return out + continued(T.terms(r.value))
+            return _cancelled_rows(T, r, num, den)
+    return steps(T(r.symbol), [[definition], *_matched_stages(T, r)], note=_matched_note(r))
 
 
-def _unit_output(net: Network, v):
-    l, j = _layer_unit(net, v, net.v)
-    return net.y[l][j - 1]
+def _cancelled_rows(T: _Tex, r, num, den) -> list[str]:
+    """dE/dy over its common denominator (each term brought to it, then the numerator multiplied out),
+    then delta = (sign) dE/dy dy/dv, where that denominator is the slope dy/dv and cancels."""
+    (loss, slope), s = r.chain[0], T.net.profile.delta_sign
+    E, y, v = loss.of, loss.wrt, slope.wrt
+    sign = "-" if s < 0 else ""
+    over = rf"\frac{{{T(sp.expand(num))}}}{{{T(den)}}}"
+    dE_dy = steps(T.partial(E, y), [T.terms(loss.result), [rf"\frac{{{T(num)}}}{{{T(den)}}}"], [over]])
+    delta = steps(T(r.symbol), [[rf"{_delta_definition(T, T(v))} = {sign}{T.partial(E, y)} \, {T.partial(y, v)}"],
+                                [rf"{sign}{over} \, {T(slope.result)}"], T.terms(r.value)])
+    return dE_dy + delta
+
+
+def _matched_stages(T: _Tex, r) -> list[list[str]]:
+    """delta after its definition: a matched pair's chain multiplied out, softmax + ce's form for targets of
+    any sum (DeltaRule.general), then the rule."""
+    if r.simplification is None:
+        return [T.terms(r.value)]
+    general = [] if r.general is None else [T.terms(r.general)]
+    return [T.terms(T.net.profile.delta_sign * r.dE_dv), *general, T.terms(r.value)]
+
+
+def _matched_note(r) -> str:
+    """Why the rule follows from the form for any targets, beside it (softmax + ce: the targets sum to 1)."""
+    return "" if r.general is None else rf"since {tex_escape(r.simplification)}"
 
 
 def _loss(T: _Tex) -> dict:
@@ -695,15 +732,25 @@ def _delta_reason(T: _Tex, f: Factor, layer: int | None) -> str:
             rf"${T(_delta_of(T, f.wrt))} = {_delta_definition(T, T(f.wrt))}$")
 
 
-def _chain_terms(T: _Tex, paths, show) -> list[str]:
+def _chain_terms(T: _Tex, paths, show, sep: str = r" \, ") -> list[str]:
     """A sum over paths of products, each factor printed by ``show``; long sums keep first two and last."""
     paths = list(paths)
     keep = paths if len(paths) <= 4 else paths[:2] + [None] + paths[-1:]
     out = []
     for n, path in enumerate(keep):
-        text = r"\cdots" if path is None else r" \, ".join(show(f) for f in path)
+        text = r"\cdots" if path is None else sep.join(show(f) for f in path)
         out.append(text if n == 0 else "+ " + text)
     return out
+
+
+def _product_stages(T: _Tex, paths, product) -> list[list[str]]:
+    """Each path's factors side by side, then their product multiplied out. The factors are left out where
+    the printer writes the product as exactly those factors (delta x, then delta x again): both are printed
+    by one printer, so equal LaTeX is what the reader would see, only thin spaces apart."""
+    multiplied = T.terms(product)
+    if " ".join(_chain_terms(T, paths, T.factor, sep=" ")) == " ".join(multiplied):
+        return [multiplied]
+    return [_chain_terms(T, paths, T.factor), multiplied]
 
 
 def _update_rows(T: _Tex, rule) -> list[str]:
@@ -730,17 +777,13 @@ def _worked_weight(T: _Tex, d: Derivation, name: str) -> dict:
     E, v, p = net.loss_symbol, delta.net, rule.symbol
     dv_dp = rule.chain[1]
     eq = rows(T.partial(E, p), [rf"{T.partial(E, v)} \, {T.partial(v, p)}"])
-    eq += rows(T.partial(E, v), _chain_terms(T, delta.chain, lambda f: T.partial(f.of, f.wrt)))
-    eq += continued(_chain_terms(T, delta.chain, lambda f: T.factor(f.result)))
-    eq += continued(T.terms(delta.dE_dv))
+    eq += steps(T.partial(E, v), [_chain_terms(T, delta.chain, lambda f: T.partial(f.of, f.wrt)),
+                                  *_product_stages(T, [[f.result for f in path] for path in delta.chain],
+                                                   delta.dE_dv)])
     s = net.profile.delta_sign
-    delta_rows = rows(T(delta.symbol), [rf"{_delta_definition(T, T(v))}"])
-    if delta.simplification is not None:
-        delta_rows += continued(T.terms(s * delta.dE_dv))
-    delta_rows += continued(T.terms(delta.value))
-    grad = rows(T.partial(E, p), [rf"{T.partial(E, v)} \, {T.partial(v, p)}"])
-    grad += continued([rf"{T.factor(s * delta.symbol)} \, {T.factor(dv_dp.result)}"])
-    grad += continued(T.terms(rule.gradient))
+    delta_rows = steps(T(delta.symbol), [[_delta_definition(T, T(v))], *_matched_stages(T, delta)],
+                       note=_matched_note(delta))
+    grad = _gradient_rows(T, rule, s * delta.symbol)
     unrolled = []
     if delta.layer < net.depth or delta.value.has(*net.e):
         update = d.unrolled(rule.update)
@@ -759,6 +802,13 @@ def _worked_weight(T: _Tex, d: Derivation, name: str) -> dict:
         out["graph"] = _graph_weight(T, d, delta, rule)
         out.update({k: out["graph"][k] for k in ("chain", "delta", "why")})
     return out
+
+
+def _gradient_rows(T: _Tex, rule, dE_dv) -> list[str]:
+    """dE/dp = dE/dv dv/dp for one parameter, then dE/dv (its unit's delta, signed) times dv/dp, multiplied out."""
+    E, v, p = T.net.loss_symbol, rule.chain[0].wrt, rule.symbol
+    return steps(T.partial(E, p), [[rf"{T.partial(E, v)} \, {T.partial(v, p)}"],
+                                   *_product_stages(T, [(dE_dv, rule.chain[1].result)], rule.gradient)])
 
 
 def _successor_groups(T: _Tex, delta) -> list[tuple[int, tuple, list]]:
@@ -851,11 +901,9 @@ def _skip_weight(T: _Tex, d: Derivation, name: str | None) -> dict | None:
     if name is None:
         return None
     net, rule = T.net, d.params[name]
-    E, v, p = net.loss_symbol, rule.chain[0].wrt, rule.symbol
+    v, p = rule.chain[0].wrt, rule.symbol
     s = net.profile.delta_sign
-    g = rows(T.partial(E, p), [rf"{T.partial(E, v)} \, {T.partial(v, p)}"])
-    g += continued([rf"{T.factor(s * net.delta[rule.layer][rule.unit - 1])} \, {T.factor(rule.chain[1].result)}"])
-    g += continued(T.terms(rule.gradient))
+    g = _gradient_rows(T, rule, s * net.delta[rule.layer][rule.unit - 1])
     return {"symbol": T(p), "v": T(v), "rows": g + _update_rows(T, rule), "why": _net_input_reason(T, rule.chain[1]),
             "source": _layer_name(rule.src), "layer": rule.layer, "input": T(rule.chain[1].result)}
 
@@ -867,13 +915,7 @@ def _biases(T: _Tex, d: Derivation) -> list[dict]:
     out = []
     for l in (net.depth, 1) if net.depth > 1 else (1,):
         rule = d.params[net.b[l][0].name]
-        dv_db = rule.chain[1]
-        v = rule.chain[0].wrt
-        s = net.profile.delta_sign
-        g = rows(T.partial(net.loss_symbol, rule.symbol),
-                 [rf"{T.partial(net.loss_symbol, v)} \, {T.partial(v, rule.symbol)}"])
-        g += continued([rf"{T.factor(s * net.delta[l][0])} \, {T.factor(dv_db.result)}"])
-        g += continued(T.terms(rule.gradient))
+        g = _gradient_rows(T, rule, net.profile.delta_sign * net.delta[l][0])
         out.append({"layer": l, "symbol": T(rule.symbol), "rows": g + _update_rows(T, rule)})
     return out
 
@@ -1297,8 +1339,8 @@ def _numbers_printer(T: _Tex, values: dict) -> _Tex:
 
 
 def _worked_numbers(T: _Tex, d: Derivation, ex: dict) -> dict:
-    """Sample 1's numbers put into the output delta, a hidden delta and one update, line by line: the rule,
-    the rule with numbers, the value the compiled code computed."""
+    """Sample 1's numbers put into the deltas one update needs (the output's first) and that update, line by
+    line: the rule, the rule with numbers, the value the compiled code computed."""
     net = T.net
     out = []
     errors = {e: net.error(j) for j, e in enumerate(net.e, start=1)}
@@ -1306,32 +1348,28 @@ def _worked_numbers(T: _Tex, d: Derivation, ex: dict) -> dict:
     def rule(lhs, expr, value):
         # an error signal is written out (e_1 = d_1 - y_4) so that the numbers put in are the sample's own
         plain = expr.xreplace(errors)
-        lines = rows(lhs, T.terms(expr)) + (continued(T.terms(plain)) if plain != expr else [])
         numbers = N.terms(plain.xreplace(first).xreplace(own))
-        lines += continued(numbers) + [f"&= {number(value)}"]
+        lines = steps(lhs, [T.terms(expr), T.terms(plain), numbers, [number(value)]])
         out.append({"lhs": lhs, "rule": T(plain), "numbers": " ".join(numbers), "value": number(value),
                     "expr": plain, "exact": value, "rows": lines})
 
-    L = net.depth
-    delta = net.delta[L][0]
-    hidden = net.delta[L - 1][0] if L > 1 else None
     name = _pick(net)[1] or _pick(net)[0]
     r = d.params[name]
+    # the update reads its unit's delta, which reads the layers above: unit 1's delta of each layer is worked,
+    # from the output down to the weight's (in a graph the worked weight can sit several layers down)
+    worked = [net.delta[l][0] for l in range(net.depth, r.layer, -1)] + [net.delta[r.layer][r.unit - 1]]
     step = net.eta * sp.cancel(r.update / net.eta)
-    exprs = [d.deltas[delta].value, step] + ([d.deltas[hidden].value] if hidden is not None else [])
+    exprs = [d.deltas[s].value for s in worked] + [step]
     # momentum's previous step is 0 at the first step: those terms drop out of the numbers
     first = {s: sp.Integer(0) for e in exprs for s in e.free_symbols if s.name.endswith("_prev")}
-    used = set().union(*(e.xreplace(errors).xreplace(first).free_symbols for e in exprs)) | {r.symbol, delta}
-    if hidden is not None:
-        used.add(hidden)
+    used = set().union(*(e.xreplace(errors).xreplace(first).free_symbols for e in exprs)) | {r.symbol, *worked}
     values = sample_values(net, ex, 0, used)        # only the numbers put in: W can be 200,000
     # symbols that print themselves (lambda) ignore a printer's names: plain stand-ins take their numbers
     own = {s: sp.Symbol(f"{s.name}_number", real=True) for s in values if type(s) not in (sp.Symbol, sp.Dummy)
            and not isinstance(s, sp.Indexed)}
     N = _numbers_printer(T, {**values, **{own[s]: values[s] for s in own}})
-    rule(T(delta), d.deltas[delta].value, values[delta])
-    if hidden is not None:
-        rule(T(hidden), d.deltas[hidden].value, values[hidden])
+    for delta in worked:
+        rule(T(delta), d.deltas[delta].value, values[delta])
     change = (float(step.xreplace(first).xreplace(values)) if len(ex["inputs"]) > 1
               else -values[net.eta] * ex["gradients"][name])
     rule(rf"\Delta {T(r.symbol)}", step, change)
@@ -1343,7 +1381,10 @@ def _worked_numbers(T: _Tex, d: Derivation, ex: dict) -> dict:
                "numbers": rf"{number(values[r.symbol])} + " + (rf"\left({number(change)}\right)" if change < 0
                                                                else number(change)),
                "value": number(ex["updated"][name])}
-    return {"rows": out, "new": new, "symbol": T(r.symbol), "batch": len(ex["inputs"]) > 1, "first": bool(first)}
+    deltas = {s for layer in net.delta.values() for s in layer}
+    read = {s for e in exprs for s in e.free_symbols if s in deltas} - set(worked)     # from the table instead
+    return {"rows": out, "new": new, "symbol": T(r.symbol), "batch": len(ex["inputs"]) > 1, "first": bool(first),
+            "table": bool(read)}
 
 
 def _vector_numbers(values: list) -> str:
