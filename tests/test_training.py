@@ -216,12 +216,6 @@ def test_step_over_blocks_of_a_large_batch():
         np.testing.assert_allclose(ours[k], theirs[k], rtol=0, atol=1e-13)
 
 
-def test_the_c_target_refuses_momentum_and_decay(tmp_path):
-    d = derive(_net("2-2-1", "sigmoid,linear", "half_sse", Training(weight_decay=0.1)))
-    with pytest.raises(SpecError, match="training.weight_decay"):
-        export(d, tmp_path / "g.c", target="c")
-
-
 @pytest.mark.skipif(not TORCH.exists(), reason="no scratch venv with torch at /tmp/torchvenv (torch is an oracle)")
 def test_step_equals_torch_sgd(tmp_path):
     cases = [("2-3-1", "sigmoid,linear", "half_sse", Training(0.9, 0.01, False, "sum")),
