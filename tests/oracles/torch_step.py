@@ -6,13 +6,18 @@ DIR holds modules written by `symbp export` (numpy target). Each module's consta
 build in torch: LAYERS, ACTIVATIONS, LOSS, BIAS_SIGN, MOMENTUM, WEIGHT_DECAY, DECAYED, REDUCTION.
 The same float64 parameters go into the module's step() and into torch.optim.SGD(lr=eta,
 momentum=MOMENTUM) with the decayed parameters in a group of weight_decay=WEIGHT_DECAY and the
-others in one of weight_decay=0; each step takes a new batch. Prints a table of the largest
-absolute difference of the parameters over the steps; exit 1 if one exceeds TOLERANCE.
-Torch is an oracle here, not a dependency: this file imports nothing of symbp.
+others in one of weight_decay=0; each step takes a new batch. Where the C export of the same
+network lies next to a module (NAME.c and NAME.h beside NAME.py), it is compiled with cc and its
+step() runs on the same batches, its flat arrays read through the module's ravel/unravel (the C
+layout). Prints a table of the largest absolute difference of the parameters over the steps;
+exit 1 if one exceeds TOLERANCE. Torch is an oracle here, not a dependency: this file imports
+nothing of symbp.
 """
 from __future__ import annotations
 
+import ctypes
 import importlib.util
+import subprocess
 import sys
 from pathlib import Path
 
@@ -61,7 +66,27 @@ def torch_loss(m, params: dict, X: torch.Tensor, T: torch.Tensor) -> torch.Tenso
     return data / N if m.REDUCTION == "mean" and m.LOSS != "mse" else data
 
 
-def compare(m, steps: int, seed: int = 0) -> float:
+def c_step(m, c_path: Path):
+    """step(params, state, X, T, eta) -> (params, state) of the C module at c_path, built as a shared library."""
+    lib_path = c_path.with_suffix(".so")
+    subprocess.run(["cc", "-std=c99", "-O2", "-shared", "-fPIC", "-o", str(lib_path), str(c_path), "-lm"], check=True)
+    lib = ctypes.CDLL(str(lib_path))
+    lib.step.restype = ctypes.c_double
+    ptr = lambda a: a.ctypes.data_as(ctypes.POINTER(ctypes.c_double))
+
+    def step(params, state, X, T, eta):
+        flat = np.ascontiguousarray(m.ravel(params), dtype=np.float64)
+        delta = np.zeros_like(flat) if state is None else np.ascontiguousarray(m.ravel(state), dtype=np.float64)
+        grad = np.empty_like(flat)
+        X, T = np.ascontiguousarray(X, dtype=np.float64), np.ascontiguousarray(T, dtype=np.float64)
+        lib.step(ptr(flat), ptr(delta), ptr(X), ptr(T), ctypes.c_size_t(len(X)), ctypes.c_double(eta), ptr(grad))
+        return m.unravel(flat), m.unravel(delta)
+    return step
+
+
+def compare(m, steps: int, seed: int = 0, step=None) -> float:
+    """The largest |params - torch's| over the steps of ``step`` (the module's own by default)."""
+    step = step or m.step
     rng = np.random.default_rng(seed)
     params = {k: rng.normal(0, 0.5, m.SHAPES[k]) for k in m.PARAMETERS}
     tparams = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in params.items()}
@@ -74,7 +99,7 @@ def compare(m, steps: int, seed: int = 0) -> float:
         T = rng.random((4, m.LAYERS[-1]))
         if m.LOSS == "ce":
             T = T / T.sum(axis=1, keepdims=True)
-        params, state = m.step(params, state, X, T, ETA)
+        params, state = step(params, state, X, T, ETA)
         opt.zero_grad()
         torch_loss(m, tparams, torch.tensor(X), torch.tensor(T)).backward()
         opt.step()
@@ -88,16 +113,20 @@ def main(argv: list[str]) -> int:
     for path in sorted(folder.glob("*.py")):
         m = _load(path)
         net = f"{'-'.join(map(str, m.LAYERS))} {'/'.join(m.ACTIVATIONS)} {m.LOSS}"
-        rows.append((net, m.MOMENTUM, m.WEIGHT_DECAY, ",".join(m.DECAYED), m.REDUCTION, compare(m, steps)))
-    head = ("network", "momentum", "weight_decay", "decayed", "reduction", f"max |diff| over {steps} steps")
-    widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
-    line = lambda r: "  ".join(f"{r[i]:<{widths[i]}}" if i < 5 else f"{r[i]:.2e}" if not isinstance(r[i], str)
-                               else r[i] for i in range(len(r)))
+        c_path = path.with_suffix(".c")
+        c = compare(m, steps, step=c_step(m, c_path)) if c_path.exists() else None
+        rows.append((net, m.MOMENTUM, m.WEIGHT_DECAY, ",".join(m.DECAYED), m.REDUCTION, compare(m, steps), c))
+    head = ("network", "momentum", "weight_decay", "decayed", "reduction", f"numpy max |diff| ({steps} steps)",
+            "C max |diff|")
+    cell = lambda x: x if isinstance(x, str) else "-" if x is None else f"{x:.2e}"
+    widths = [max(len(cell(r[i])) if i >= 5 else len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
+    line = lambda r: "  ".join(f"{r[i] if i < 5 else cell(r[i]):<{widths[i]}}" for i in range(len(r)))
+    ok = lambda r: all(x is None or x <= TOLERANCE for x in r[5:])
     print(line(head))
     for r in rows:
-        print(line(r) + ("" if r[5] <= TOLERANCE else "  FAIL"))
+        print(line(r).rstrip() + ("" if ok(r) else "  FAIL"))
     print(f"torch {torch.__version__}, float64, eta = {ETA}; tolerance {TOLERANCE:g}")
-    return 0 if rows and all(r[5] <= TOLERANCE for r in rows) else 1
+    return 0 if rows and all(ok(r) for r in rows) else 1
 
 
 if __name__ == "__main__":
