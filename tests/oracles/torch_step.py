@@ -118,6 +118,8 @@ def main(argv: list[str]) -> int:
         rows.append((net, m.MOMENTUM, m.WEIGHT_DECAY, ",".join(m.DECAYED), m.REDUCTION, compare(m, steps), c))
     head = ("network", "momentum", "weight_decay", "decayed", "reduction", f"numpy max |diff| ({steps} steps)",
             "C max |diff|")
+    if all(r[6] is None for r in rows):     # no C module: the table of the numpy modules alone
+        rows, head = [r[:6] for r in rows], head[:6]
     cell = lambda x: x if isinstance(x, str) else "-" if x is None else f"{x:.2e}"
     widths = [max(len(cell(r[i])) if i >= 5 else len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
     line = lambda r: "  ".join(f"{r[i] if i < 5 else cell(r[i]):<{widths[i]}}" for i in range(len(r)))
