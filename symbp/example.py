@@ -50,6 +50,28 @@ def default_targets(n: int, loss: str) -> list[float]:
     return DEFAULT_TARGETS[get_loss(loss).targets](n)
 
 
+TRAINING_SAMPLES = 8      # above 3 inputs the made-up task takes this many of the 2^n patterns
+
+
+def training_data(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray]:
+    """A task for the notes' training run when the spec gives no samples: parity, XOR's generalisation.
+
+    The inputs are patterns of 0s and 1s (all 2^n of them up to 3 inputs, in binary order; above that
+    TRAINING_SAMPLES of them, the 3-bit patterns repeated with every other group of three flipped).
+    One output learns the parity of the number of 1s (XOR for two inputs); n_out > 1 outputs learn
+    that number modulo n_out, one-hot, which is a distribution, a probability and a number at once,
+    so it suits every loss. No randomness: the same network always trains on the same samples.
+    """
+    rows = 2 ** n_in if n_in <= 3 else TRAINING_SAMPLES
+    bits = min(n_in, 3)
+    X = np.array([[((i >> (bits - 1 - k % 3)) & 1) ^ ((k // 3) % 2) for k in range(n_in)] for i in range(rows)],
+                 dtype=float)
+    ones = X.sum(axis=1).astype(int)
+    if n_out == 1:
+        return X, (ones % 2).astype(float)[:, None]
+    return X, np.eye(n_out)[ones % n_out]
+
+
 # -- assembling the numbers ---------------------------------------------------------------------
 
 def example_params(net: Network, example: Example | None = None) -> dict[str, np.ndarray]:

@@ -1185,13 +1185,15 @@ def train(compiled, params: dict, X, T, eta: float, steps: int = TRAIN_STEPS,
 
 def _training(T: _Tex, compiled, ex: dict) -> dict:
     """A few hundred steps of batch gradient descent from the worked example's parameters, on the spec's
-    samples (XOR for a 2-2-1 with none given), drawn as a learning curve; wide networks are skipped."""
-    from .example import example_params
+    samples (with none given, parity of 0/1 inputs: XOR for two inputs), drawn as a learning curve; wide
+    networks are skipped."""
+    from .example import example_params, training_data
     net = T.net
     if net.n_params > TRAIN_MAX_PARAMS:
         return {"skipped": True, "limit": f"{TRAIN_MAX_PARAMS:,}".replace(",", "{,}"), "why": "wide"}
-    xor = net.spec.example is None and list(net.layers) == [2, 2, 1] and net.loss.targets != "distribution"
-    X, Y = (np.array(XOR[0]), np.array(XOR[1])) if xor else (np.array(ex["inputs"]), np.array(ex["targets"]))
+    made_up = net.spec.example is None     # one sample is fitted in a few steps: a task with a curve to show
+    X, Y = training_data(net.layers[0], net.layers[-1]) if made_up else (np.array(ex["inputs"]),
+                                                                        np.array(ex["targets"]))
     start = {k: np.array(v, dtype=float) for k, v in example_params(net, net.spec.example).items()}
     for name, pos in net.positions.items():       # the worked example's numbers (moved off kinks)
         start[pos.key][pos.index] = ex["params"][name]
@@ -1220,7 +1222,12 @@ def _training(T: _Tex, compiled, ex: dict) -> dict:
     outputs = compiled.output(final, X)
     # what the table shows, said only when it happened: a rate whose loss grew, or did not stay finite
     grew = [number(e) for e, r in runs.items() if r[2] == "diverged" or (r[0] and r[0][-1] > r[0][0])]
-    return {"skipped": False, "xor": xor, "steps": len(losses) - 1, "diverged": status == "diverged",
+    n_in, n_out = net.layers[0], net.layers[-1]
+    task = {"xor": (n_in, n_out) == (2, 1), "one_output": n_out == 1, "inputs": n_in, "classes": n_out}
+    return {"skipped": False, "task": task if made_up else None, "steps": len(losses) - 1,
+            "diverged": status == "diverged",
+            "reduction": "mean" if net.loss.mean or getattr(training, "reduction", "sum") == "mean" else "sum",
+            "mean_loss": bool(net.loss.mean),
             "overshoot": grew[0] if grew else "",
             "converged": status == "converged", "max_steps": TRAIN_STEPS,
             "momentum": number(momentum) if momentum else "",

@@ -179,7 +179,7 @@ def test_training_curve_is_the_reference_descent():
     T, compiled = _Tex(net), CompiledNetwork(d)
     ex = _example(T, d, compiled)
     run = _training(T, compiled, ex["raw"])
-    assert run["xor"] and not run["skipped"]
+    assert run["task"]["xor"] and not run["skipped"]
     eta = float(run["eta"])
     p = _params(net, ex["raw"])
     X, Y = np.array(XOR[0]), np.array(XOR[1])
@@ -192,6 +192,46 @@ def test_training_curve_is_the_reference_descent():
     np.testing.assert_allclose(run["losses"], want, rtol=1e-8, atol=1e-12)
     assert run["losses"][-1] < 0.01 * run["losses"][0]               # it learned
     assert len(run["path"].split(" -- ")) <= 102
+
+
+def test_made_up_task_is_parity_by_hand():
+    """Without samples the run learns parity: XOR for two inputs; for 3 inputs and 2 outputs the number of
+    1s modulo 2, one-hot (worked by hand: 011 has two 1s, remainder 0, target (1, 0))."""
+    from symbp.example import training_data
+    X, Y = training_data(2, 1)
+    assert X.tolist() == XOR[0] and Y.tolist() == XOR[1]
+    X, Y = training_data(3, 2)
+    assert X.tolist()[3] == [0, 1, 1] and Y.tolist()[3] == [1, 0] and Y.tolist()[7] == [0, 1] and len(X) == 8
+    X, Y = training_data(4, 3)
+    assert len(X) == 8 and len({tuple(x) for x in X.tolist()}) == 8 and X.tolist()[0] == [0, 0, 0, 1]
+    assert Y.tolist()[0] == [0, 1, 0]               # one 1: remainder 1 of 3
+
+
+@pytest.mark.parametrize("layers, flags, acts, loss", [
+    ("2-3-1", {}, ("sigmoid", "sigmoid"), "half_sse"),
+    ("4-5-3", {"activation": "relu,softmax", "loss": "ce", "notation": "nielsen"}, ("relu", "softmax"), "ce"),
+    ("2-2-1", {"activation": "sigmoid", "loss": "sse", "notation": "ont", "bias_sign": "-"}, ("sigmoid", "sigmoid"),
+     "sse")])
+def test_default_training_curve_teaches(layers, flags, acts, loss):
+    """The built-in run is neither instant nor flat: the loss is still above a tenth of its start after 10
+    steps and ends below a fifth of it, along the reference descent on the made-up samples."""
+    from symbp.example import training_data
+    net = Network.from_string(layers, **flags)
+    d = derive(net, check=False)
+    T, compiled = _Tex(net), CompiledNetwork(d)
+    ex = _example(T, d, compiled)
+    run = _training(T, compiled, ex["raw"])
+    losses = run["losses"]
+    assert run["task"] and not run["diverged"] and len(losses) > 100
+    assert losses[10] > 0.1 * losses[0] and losses[-1] < 0.2 * losses[0], (losses[0], losses[10], losses[-1])
+    X, Y = training_data(net.layers[0], net.layers[-1])
+    assert run["samples"] == len(X) > 1
+    p, eta, sign = _params(net, ex["raw"]), float(run["eta"]), -1 if flags.get("bias_sign") == "-" else 1
+    for n in range(run["steps"] + 1):
+        if n in (0, 10, run["steps"]):
+            assert ref.loss(p, X, Y, acts, loss, sign) == pytest.approx(losses[n], rel=1e-8)
+        g = ref.gradients(p, X, Y, acts, loss, sign)
+        p = {k: v - eta * g[k] for k, v in p.items()}
 
 
 def test_training_stops_when_the_loss_is_no_longer_finite():
