@@ -218,3 +218,21 @@ def test_cli_builds_sheets_and_key_as_pdf(tmp_path):
     for name in ("key.pdf", "students/ada/sheet.pdf", "students/k-3/sheet.pdf"):
         assert (out / name).read_bytes().startswith(b"%PDF")
     assert (out / "students/emile/answers.toml").exists() and (out / "submissions").is_dir()
+
+
+def test_each_sheet_draws_its_students_network(spec):
+    """The notes' drawing on the sheet: one node per input and unit, labelled with the sheet's own symbols,
+    one arrow per weight and per bias of the student's network (not the neighbour's)."""
+    for sid in ("ada", "emile"):
+        v = draw_variant(spec, Student(sid))
+        tex = render("exercise_sheet.tex.j2", sheet_context(v, spec))
+        picture = tex[tex.index(r"\begin{tikzpicture}"):tex.index(r"\end{tikzpicture}")]
+        layers = v.spec.layers
+        nodes = re.findall(r"\\node\[(input|unit)\] \(n(\d+)x(\d+)\)", picture)
+        assert [(kind, int(l)) for kind, l, _ in nodes] == [("input" if l == 0 else "unit", l)
+                                                            for l, n in enumerate(layers) for _ in range(n)]
+        assert r"{$x_{1}$}" in picture and r"{$y^{(1)}_{1}$}" in picture
+        weights = sum(a * b for a, b in zip(layers, layers[1:]))
+        assert picture.count(r"\draw[edge] ") == weights
+        assert picture.count(r"\draw[edge, dashed] ") == sum(layers[1:])       # the biases
+        assert tex.index(r"\begin{tikzpicture}") < tex.index(r"\section*{The numbers}")
