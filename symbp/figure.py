@@ -9,13 +9,16 @@ node: the same network always gets the same picture, and no arc runs through a u
 from __future__ import annotations
 
 from dataclasses import dataclass
-from math import cos, hypot, radians, sin
+from math import cos, hypot, radians, sin, sqrt
 
 UNIT_RADIUS = 0.45      # minimum size=9mm
 MARGIN = 0.3            # free space between an arc and a node it passes
 STEP = 0.15             # how far a lane moves per try
 TRIES = 80
 SPREAD = 0.1            # the lanes of one bundle: one per source unit, this far apart
+BIAS_RADIUS = 0.36      # a bias node (a small rounded box) as an obstacle
+OUTPUT_ARROW = 1.2      # the output arrows' length from a unit's centre
+LABEL_EM = 0.12         # cm per character of a \scriptsize label, as notes.width counts characters
 
 
 Point = tuple[float, float]
@@ -46,6 +49,11 @@ class Arc:
 
     start: Point
     segments: tuple[Segment, ...]
+
+    def pieces(self, n: int = 32) -> list[tuple[Point, Point]]:
+        """The curve as short straight pieces."""
+        p = self.points(n)
+        return list(zip(p, p[1:]))
 
     def points(self, n: int = 32) -> list[Point]:
         out, p0 = [], self.start
@@ -84,10 +92,21 @@ def _segment(p: Point, q: Point, out: float, into: float) -> Segment:
     return Segment(_round(_toward(p, out, d1)), _round(_toward(q, into, d2)), _round(q))
 
 
+def _side(a: float, b: float) -> int:
+    """+1 when b lies above a, -1 below, 0 level (within a hair)."""
+    return 0 if abs(b - a) < 1e-9 else (1 if b > a else -1)
+
+
 def arc(src: Disc, dst: Disc, lane: float, level: tuple[float, float], below: bool, angle: float) -> Arc:
-    """From src's border, down (or up) to the lane at level[0], along it to level[1], into dst's border."""
-    out = -angle if below else angle
-    into = 180 + angle if below else 180 - angle
+    """From src's border to the lane at level[0], along it to level[1], into dst's border.
+
+    Each end leaves (or arrives) on the side of the lane: a unit lower than a skip lane climbs to it
+    rather than setting off downwards and turning back (the hook of a fixed downward angle); a unit
+    level with the lane leaves flat. With that, every piece's control points run in order between its
+    ends, in x and in y, so the curve is monotone in both (see _segment).
+    """
+    out = _side(src.y, lane) * angle
+    into = 180 - _side(dst.y, lane) * angle
     start = _round(_toward((src.x, src.y), out, src.r))
     end = _toward((dst.x, dst.y), into, dst.r)
     w1, w2 = (level[0], lane), (level[1], lane)
@@ -126,6 +145,71 @@ def bundle(pairs: list[tuple[Disc, Disc]], obstacles: list[Disc], level: tuple[f
             label = ((level[0] + level[1]) / 2, extreme + sign * 0.28)
             return Bundle(arcs, _round(label), round(extreme, 3))
     raise ValueError("no clear lane for a connection of the figure")   # the grid is deep: a bug, never silent
+
+
+# -- where a weight's label goes: on its edge, above it, where nothing else is drawn ----------------
+
+LABEL_SPOTS = (0.5, 0.4, 0.6, 0.3, 0.7, 0.22, 0.78)    # along the edge, nearest the middle first
+
+
+@dataclass(frozen=True)
+class Label:
+    """A label's box, set above the line p->q and turned with it (TikZ's ``pos=t, above, sloped``)."""
+
+    p: Point
+    q: Point
+    t: float
+    width: float
+    height: float
+
+    def frame(self, a: Point) -> Point:
+        """a in the box's frame: along the edge from the label's anchor, and up from it (the left normal)."""
+        (px, py), (qx, qy) = self.p, self.q
+        length = hypot(qx - px, qy - py)
+        ux, uy = (qx - px) / length, (qy - py) / length
+        cx, cy = px + self.t * (qx - px), py + self.t * (qy - py)
+        return (a[0] - cx) * ux + (a[1] - cy) * uy, -(a[0] - cx) * uy + (a[1] - cy) * ux
+
+    def crosses(self, a: Point, b: Point) -> bool:
+        """Whether the segment a-b enters the box (Liang-Barsky clipping in the box's frame)."""
+        (ax, ay), (bx, by) = self.frame(a), self.frame(b)
+        lo, hi = 0.0, 1.0
+        for d, near, far in ((bx - ax, -self.width / 2 - ax, self.width / 2 - ax),
+                             (by - ay, -ay, self.height - ay)):
+            if abs(d) < 1e-12:
+                if near > 0 or far < 0:
+                    return False
+                continue
+            t1, t2 = sorted((near / d, far / d))
+            lo, hi = max(lo, t1), min(hi, t2)
+            if lo > hi:
+                return False
+        return True
+
+    def touches(self, disc: Disc) -> bool:
+        """Whether a node's disc reaches into the box."""
+        x, y = self.frame((disc.x, disc.y))
+        dx = max(abs(x) - self.width / 2, 0.0)
+        dy = max(-y, y - self.height, 0.0)
+        return sqrt(dx * dx + dy * dy) < disc.r
+
+
+def clipped(a: Disc, b: Disc) -> tuple[Point, Point]:
+    """The drawn part of a straight edge between two nodes: from border to border, as TikZ draws it."""
+    length = hypot(b.x - a.x, b.y - a.y)
+    ux, uy = (b.x - a.x) / length, (b.y - a.y) / length
+    return (a.x + a.r * ux, a.y + a.r * uy), (b.x - b.r * ux, b.y - b.r * uy)
+
+
+def label_spot(edge: tuple[Point, Point], lines: list[tuple[Point, Point]], discs: list[Disc],
+               size: tuple[float, float]) -> Label | None:
+    """The first of LABEL_SPOTS where a label of ``size`` (width, height) above ``edge`` crosses none of
+    ``lines`` (every other drawn segment) and no disc; None when every spot is crossed."""
+    for t in LABEL_SPOTS:
+        box = Label(edge[0], edge[1], t, *size)
+        if not any(box.crosses(a, b) for a, b in lines) and not any(box.touches(d) for d in discs):
+            return box
+    return None
 
 
 def _round(p: Point) -> Point:

@@ -366,26 +366,33 @@ def _figure(T: _Tex, highlight: dict) -> dict:
     for e in edges:
         e.setdefault("bias", False)
     outputs = [{"src": name, "label": T(net.y[L][j - 1])} for j, name in placed[L]]
-    graph = None if net.graph.is_chain else _figure_graph(T, highlight, nodes, biases, placed)
+    discs = {n["name"]: fg.Disc(n["name"], n["x"], n["y"], 0.3 if n["kind"] == "dots" else fg.UNIT_RADIUS)
+             for n in nodes}
+    discs.update({b["name"]: fg.Disc(b["name"], b["x"], b["y"], fg.BIAS_RADIUS) for b in biases})
+    graph = None if net.graph.is_chain else _figure_graph(T, highlight, discs, biases, placed)
+    # a weight's label goes where no other line of the picture crosses it
+    segments = [fg.clipped(discs[e["src"]], discs[e["dst"]]) for e in edges]
+    lines = segments + [((d.x + d.r, d.y), (d.x + fg.OUTPUT_ARROW, d.y)) for d in (discs[o["src"]] for o in outputs)]
+    lines += graph["lines"] if graph else []
+    for n, (e, seg) in enumerate(zip(edges, segments)):
+        if e["thick"]:
+            others = [d for name, d in discs.items() if name not in (e["src"], e["dst"])]
+            spot = fg.label_spot(seg, lines[:n] + lines[n + 1:], others, (fg.LABEL_EM * width(e["label"]) + 0.2, 0.5))
+            e["pos"] = spot.t if spot else 0.5
+    edges.sort(key=lambda e: e["thick"])    # drawn last, a thick edge's white-backed label lies over the rest
     return {"nodes": nodes, "edges": edges, "biases": biases, "outputs": outputs,
             "width": round(L * dx, 3), "thin": len(edges) > 60, "graph": graph}
 
 
-def network_figure(net: Network) -> dict:
-    """The notes' drawing of ``net`` with no weight singled out (templates/network_tikz.tex.j2's ``figure``)."""
-    return _figure(_Tex(net), {})
-
-
-def _figure_graph(T: _Tex, highlight: dict, nodes: list, biases: list, placed: dict) -> dict:
-    """Skip connections as bundles of arcs below the columns, shortcuts as identity arcs above them."""
+def _figure_graph(T: _Tex, highlight: dict, discs: dict, biases: list, placed: dict) -> dict:
+    """Skip connections as bundles of arcs below the columns, shortcuts as identity arcs above them;
+    ``lines``, the arcs as short straight pieces, for placing the weights' labels clear of them."""
     net = T.net
-    discs = {n["name"]: fg.Disc(n["name"], n["x"], n["y"], 0.3 if n["kind"] == "dots" else fg.UNIT_RADIUS)
-             for n in nodes}
-    obstacles = list(discs.values()) + [fg.Disc(b["name"], b["x"], b["y"], 0.36) for b in biases]
-    columns = {l: [discs[n["name"]] for n in nodes if n["name"].startswith((f"n{l}x", f"n{l}dots"))]
+    obstacles = list(discs.values())
+    columns = {l: [d for name, d in discs.items() if name.startswith((f"n{l}x", f"n{l}dots"))]
                for l in range(net.depth + 1)}
     x = {l: col[0].x for l, col in columns.items()}
-    skips, floors = [], []
+    skips, floors, lines = [], [], []
     for c in sorted((c for c in net.graph.weighted if c.kind == "skip"), key=lambda c: (c.dst - c.src, c.dst, c.src)):
         start = min(d.y for l in range(c.src + 1, c.dst) for d in columns[l]) - fg.UNIT_RADIUS - fg.MARGIN
         start = min([start] + [low for span, low in floors if span[0] < c.dst and c.src < span[1]])
@@ -394,9 +401,10 @@ def _figure_graph(T: _Tex, highlight: dict, nodes: list, biases: list, placed: d
         floors.append(((c.src, c.dst), b.label[1] - 0.35))
         edges = [{"path": _tikz_path(a), "thick": net.weights[c][j - 1][k - 1] in highlight}
                  for a, (k, j, _, _) in zip(b.arcs, pairs)]
+        lines += [seg for a in b.arcs for seg in a.pieces()]
         skips.append({"edges": sorted(edges, key=lambda e: e["thick"]), "label": _xy(b.label),
                       "matrix": T(fm.weight_matrix(net, c))})
-    ceiling = max([b["y"] + 0.36 for b in biases] + [d.y + fg.UNIT_RADIUS for d in discs.values()]) + fg.MARGIN
+    ceiling = max(d.y + d.r for d in discs.values()) + fg.MARGIN
     shortcuts = []
     for c in (c for c in net.graph.connections if c.kind == "residual"):
         box = {l: _column_box(columns[l]) for l in (c.src, c.dst)}
@@ -404,9 +412,10 @@ def _figure_graph(T: _Tex, highlight: dict, nodes: list, biases: list, placed: d
         ends = tuple(fg.Disc(columns[l][0].name, x[l], box[l][3], 0) for l in (c.src, c.dst))
         b = fg.bundle([ends], obstacles, (x[c.src + 1], x[c.dst - 1]), ceiling, below=False, angle=70)
         ceiling = b.label[1] + 0.35
+        lines += b.arcs[0].pieces()
         shortcuts.append({"boxes": [box[c.src], box[c.dst]], "path": _tikz_path(b.arcs[0]), "label": _xy(b.label),
                           "y": T(_vector(net, c.src))})
-    return {"skips": skips, "shortcuts": shortcuts}
+    return {"skips": skips, "shortcuts": shortcuts, "lines": lines}
 
 
 def _xy(p) -> str:
