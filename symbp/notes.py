@@ -384,6 +384,11 @@ def _figure(T: _Tex, highlight: dict) -> dict:
             "width": round(L * dx, 3), "thin": len(edges) > 60, "graph": graph}
 
 
+def network_figure(net: Network) -> dict:
+    """The notes' drawing of ``net`` with no weight singled out (templates/network_tikz.tex.j2's ``figure``)."""
+    return _figure(_Tex(net), {})
+
+
 def _figure_graph(T: _Tex, highlight: dict, discs: dict, biases: list, placed: dict) -> dict:
     """Skip connections as bundles of arcs below the columns, shortcuts as identity arcs above them;
     ``lines``, the arcs as short straight pieces, for placing the weights' labels clear of them."""
