@@ -251,7 +251,7 @@ def steps(lhs: str, stages: Iterable[list[str]], rel: str = "=", note: str = "")
         out += continued(pieces, rel) if out else rows(lhs, pieces, rel)
         last = text
     if note:
-        out[-1] += rf" && \text{{{note}}}"
+        out[-1] += rf" \qquad \text{{({note})}}"
     return out
 
 

@@ -15,10 +15,10 @@ from symbp.verify.latex import parse_latex_for
 
 
 def _chains(lines: list[str]) -> list[tuple[str, list[str]]]:
-    r"""Rows of one align -> (lhs, [rhs of each step]), ``&\qquad`` continuations joined, notes (``&&``) cut."""
+    r"""Rows of one align -> (lhs, [rhs of each step]), ``&\qquad`` continuations joined, a reason beside cut."""
     out: list[tuple[str, list[str]]] = []
     for line in lines:
-        body = line.split("&&")[0]
+        body = line.split(REASON)[0]
         if body.startswith(r"&\qquad"):
             out[-1][1][-1] += " " + body[len(r"&\qquad"):]
         elif body.startswith("&"):
@@ -27,6 +27,9 @@ def _chains(lines: list[str]) -> list[tuple[str, list[str]]]:
             lhs, rhs = body.split("&", 1)
             out.append((lhs.strip(), [rhs.strip().removeprefix("=")]))
     return out
+
+
+REASON = r" \qquad \text{("        # a reason written beside a row: \qquad \text{(since ...)}
 
 
 def _readable(net, rhs: str) -> sp.Expr | None:
@@ -99,7 +102,7 @@ def test_softmax_ce_shows_the_sum_of_the_targets_before_using_that_it_is_one():
     want = net.profile.delta_sign * sp.diff(-sum(tm * sp.log(am) for tm, am in zip(net.t, a)), z[0])
     rng = random.Random(11)
     for rows in (worked, _simplification_rows(T, r)):
-        assert rows[-1].endswith(r"&& \text{since the targets of a sample sum to 1}"), rows[-1]
+        assert rows[-1].endswith(REASON + "since the targets of a sample sum to 1)}"), rows[-1]
         (lhs, rhs), = _chains(rows)
         general, rule = parse_latex_for(net, rhs[-2]), parse_latex_for(net, rhs[-1])
         # the line before the rule collects the unit's output: it multiplies the sum of all the targets
@@ -122,7 +125,7 @@ def test_no_row_reaches_the_softmax_rule_without_the_reason():
     backward = tex[tex.index(r"\section{The backward pass}"):tex.index(r"\subsection{The local gradients of every")]
     rule = r"&= a^{(2)}_{1} - y_{1}"
     assert backward.count(rule) == 2         # the weight's delta and the remark
-    assert backward.count(rule + r" && \text{since the targets of a sample sum to 1}") == 2
+    assert backward.count(rule + REASON + "since the targets of a sample sum to 1)}") == 2
 
 
 # -- a graph's worked example: the deltas the update needs, in order ----------------------------------------

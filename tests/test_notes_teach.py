@@ -124,7 +124,7 @@ def test_simplification_rows_mean_the_rule(layers, flags):
     one = {t: sp.Integer(1) - sp.Add(*[u for u in net.t if u != t]) for t in net.t[:1]}   # targets sum to 1
     rng = random.Random(3)
     for line in lines[1:]:
-        got = parse_latex_for(net, line.removeprefix("&= ").split("&&")[0])     # the reason beside the rule
+        got = parse_latex_for(net, line.removeprefix("&= ").split(r" \qquad \text{(")[0])   # the reason beside
         assert same(got.xreplace(one), r.value.xreplace(one), rng), line
 
 
