@@ -142,9 +142,9 @@ def test_a_second_equals_makes_a_chain(seed003):
 
 
 def test_the_profiles_sample_index():
-    # ont writes samples p (its n is the net input): o_1(p) is o_1, dE(p)/dw(p) the gradient
+    # ont writes samples x as seed 004 does (its n is the net input): o_1(x) is o_1, dE(x)/dw(x) the gradient
     ont = Network.from_string("2-2-1", activation="sigmoid", notation="ont")
-    text = r"w^{(2)}_{11}(n+1) = w^{(2)}_{11}(p) - \eta \frac{\partial E(p)}{\partial w^{(2)}_{11}(p)}"
+    text = r"w^{(2)}_{11}(n+1) = w^{(2)}_{11}(x) - \eta \frac{\partial E(x)}{\partial w^{(2)}_{11}(x)}"
     r = verify(ont, expr=text, latex=True, steps=True)       # one '=': a chain only when asked
     assert r.equivalent is True and len(r.steps) == 1
 
