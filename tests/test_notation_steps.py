@@ -16,7 +16,9 @@ from symbp import Network, derive
 from symbp.network import previous_step
 from symbp.notation import PROFILES, get_profile
 from symbp.notes import render_tex
+from symbp.present import learning_rule
 from symbp.printing import NotesLatexPrinter
+from symbp.report import derivation_latex
 from symbp.spec import Training, spec_from_layer_string
 
 MOMENTUM = Training(0.9, 0.0, False, "sum")
@@ -103,3 +105,16 @@ def test_the_previous_step_symbol_prints_the_printers_profile():
         assert NotesLatexPrinter(net).doprint(prev) == rf"\Delta w^{{(2)}}_{{11}}({profile.step_tex}-1)"
     # a printer without a profile (plain sympy.latex) keeps Haykin's n
     assert sp.latex(prev).endswith("(n-1)") and previous_step(LatexPrinter()) == "(n-1)"
+
+
+@pytest.mark.parametrize("name", ["haykin", "ont", "nielsen"])
+def test_the_general_learning_rule_counts_samples_and_steps_in_the_profiles_letters(name):
+    """derive's LaTeX and the general rule: Delta p(n) = alpha Delta p(n-1) - ..., E = sum over the samples."""
+    profile = get_profile(name)
+    d = derive(Network(spec_from_layer_string("2-2-1", notation=name, training=MOMENTUM)), check=False)
+    rule = learning_rule(d)
+    (index, _, _), = rule.loss.atoms(sp.Sum).pop().limits
+    assert index.name == profile.sample                      # ont's n is its net input, not a sample
+    n = profile.step_tex
+    assert NotesLatexPrinter(d.net).doprint(rule.previous) == rf"\Delta w^{{(l)}}_{{jk}}({n}-1)"
+    assert rf"\Delta p({n}) = \alpha \, \Delta p({n}-1)" in derivation_latex(d)
