@@ -762,14 +762,20 @@ def _chain_terms(T: _Tex, paths, show, sep: str = r" \, ") -> list[str]:
     return out
 
 
-def _product_stages(T: _Tex, paths, product) -> list[list[str]]:
-    """Each path's factors side by side, then their product multiplied out. The factors are left out where
-    the printer writes the product as exactly those factors (delta x, then delta x again): both are printed
-    by one printer, so equal LaTeX is what the reader would see, only thin spaces apart."""
+def _product_stages(T: _Tex, shown, product) -> list[list[str]]:
+    """Factors side by side, ``shown(sep)`` with ``sep`` between them, then their product multiplied out.
+    The factors are left out where the printer writes the product as exactly those factors (delta x, then
+    delta x again): both are printed by one printer, so equal LaTeX is what the reader would see, only thin
+    spaces apart."""
     multiplied = T.terms(product)
-    if " ".join(_chain_terms(T, paths, T.factor, sep=" ")) == " ".join(multiplied):
+    if " ".join(shown(" ")) == " ".join(multiplied):
         return [multiplied]
-    return [_chain_terms(T, paths, T.factor), multiplied]
+    return [shown(r" \, "), multiplied]
+
+
+def _path_products(T: _Tex, paths, product) -> list[list[str]]:
+    """The product stages of a sum over paths, each path's factors (expressions) side by side."""
+    return _product_stages(T, lambda sep: _chain_terms(T, paths, T.factor, sep), product)
 
 
 def _update_rows(T: _Tex, rule) -> list[str]:
@@ -797,8 +803,8 @@ def _worked_weight(T: _Tex, d: Derivation, name: str) -> dict:
     dv_dp = rule.chain[1]
     eq = rows(T.partial(E, p), [rf"{T.partial(E, v)} \, {T.partial(v, p)}"])
     eq += steps(T.partial(E, v), [_chain_terms(T, delta.chain, lambda f: T.partial(f.of, f.wrt)),
-                                  *_product_stages(T, [[f.result for f in path] for path in delta.chain],
-                                                   delta.dE_dv)])
+                                  *_path_products(T, [[f.result for f in path] for path in delta.chain],
+                                                  delta.dE_dv)])
     s = net.profile.delta_sign
     delta_rows = steps(T(delta.symbol), [[_delta_definition(T, T(v))], *_matched_stages(T, delta)],
                        note=_matched_note(delta))
@@ -827,7 +833,7 @@ def _gradient_rows(T: _Tex, rule, dE_dv) -> list[str]:
     """dE/dp = dE/dv dv/dp for one parameter, then dE/dv (its unit's delta, signed) times dv/dp, multiplied out."""
     E, v, p = T.net.loss_symbol, rule.chain[0].wrt, rule.symbol
     return steps(T.partial(E, p), [[rf"{T.partial(E, v)} \, {T.partial(v, p)}"],
-                                   *_product_stages(T, [(dE_dv, rule.chain[1].result)], rule.gradient)])
+                                   *_path_products(T, [(dE_dv, rule.chain[1].result)], rule.gradient)])
 
 
 def _successor_groups(T: _Tex, delta) -> list[tuple[int, tuple, list]]:
@@ -856,16 +862,17 @@ def _successor_text(T: _Tex, delta, layer: int, hops: tuple, paths: list) -> str
     return rf"{_units(len(paths))} of layer~{layer}, {kind} ${weights}$"
 
 
-def _group_pieces(T: _Tex, hops: tuple, paths: list, show, sign: str) -> list[str]:
+def _group_pieces(T: _Tex, hops: tuple, paths: list, show, sign: str, sep: str = r" \, ") -> list[str]:
     """One successor layer's share of dE/dy_j as breakable pieces: a sum over its units (the first and
-    last of more than three), times the shortcut factors on the way; ``sign`` leads it."""
+    last of more than three), times the shortcut factors on the way; ``sign`` leads it, ``sep`` is between
+    factors."""
     keep = paths if len(paths) <= 3 else [paths[0], None, paths[-1]]
-    terms = [r"\cdots" if p is None else r" \, ".join(show(f) for f in p[:2]) for p in keep]
+    terms = [r"\cdots" if p is None else sep.join(show(f) for f in p[:2]) for p in keep]
     pieces = [terms[0]] + [f"+ {t}" for t in terms[1:]]
     if hops:
         if len(paths) > 1:
             pieces[0], pieces[-1] = rf"\Bigl({pieces[0]}", rf"{pieces[-1]}\Bigr)"
-        pieces[-1] += "".join(rf" \, {show(h)}" for h in hops)
+        pieces[-1] += "".join(f"{sep}{show(h)}" for h in hops)
     pieces[0] = sign + pieces[0]
     return pieces
 
@@ -900,10 +907,15 @@ def _graph_weight(T: _Tex, d: Derivation, delta, rule) -> dict:
     eq = rows(T.partial(E, p), [rf"{T.partial(E, v)} \, {T.partial(v, p)}"])
     eq += rows(T.partial(E, v), [rf"{T.partial(E, y)} \, {T.partial(y, v)}"])
     eq += _successor_rows(T, T.partial(E, y), delta, groups)
-    eq += continued([piece for n, (_, hops, paths) in enumerate(groups)
-                     for piece in _group_pieces(T, hops, paths, lambda f: T.factor(f.result), "+ " if n else "")])
+    def shown(sep):
+        return [piece for n, (_, hops, paths) in enumerate(groups) for piece in
+                _group_pieces(T, hops, paths, lambda f: T.factor(f.result), "+ " if n else "", sep)]
+
     if all(len(paths) <= 3 for _, _, paths in groups):     # every term shown: multiply them out
-        eq += continued(T.terms(sp.Add(*[sp.Mul(*[f.result for f in path[:-1]]) for path in delta.chain])))
+        product = sp.Add(*[sp.Mul(*[f.result for f in path[:-1]]) for path in delta.chain])
+        eq += [row for stage in _product_stages(T, shown, product) for row in continued(stage)]
+    else:
+        eq += continued(shown(r" \, "))
     sign = "-" if net.profile.delta_sign < 0 else ""
     delta_rows = rows(T(delta.symbol), [rf"{_delta_definition(T, T(v))} = {T.partial(y, v)} \, "
                                         rf"\Bigl({sign}{T.partial(E, y)}\Bigr)"])

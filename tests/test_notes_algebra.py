@@ -10,7 +10,7 @@ import sympy as sp
 
 from symbp import Network, derive
 from symbp.compile import CompiledNetwork
-from symbp.notes import _example, _product_stages, _simplification_rows, _Tex, _worked_weight, render_tex, steps
+from symbp.notes import _example, _path_products, _simplification_rows, _Tex, _worked_weight, render_tex, steps
 from symbp.verify.latex import parse_latex_for
 
 
@@ -163,8 +163,8 @@ def test_steps_leave_out_a_stage_printed_as_the_one_before():
     assert steps("a", [["x"], ["x"], ["y", "+ z"], ["y + z"]]) == ["a &= x", "&= y + z"]
     net = Network.from_string("2-2-1", activation="sigmoid", loss="sse", notation="ont")
     T, (delta, x) = _Tex(net), (net.delta[1][0], net.x[0])
-    assert _product_stages(T, [(delta, x)], delta * x) == [[T(delta * x)]]       # delta x, then delta x again
-    kept = _product_stages(T, [(-delta, x)], -delta * x)                       # (-delta) x, then -delta x: a step
+    assert _path_products(T, [(delta, x)], delta * x) == [[T(delta * x)]]       # delta x, then delta x again
+    kept = _path_products(T, [(-delta, x)], -delta * x)                       # (-delta) x, then -delta x: a step
     assert len(kept) == 2 and kept[0] != kept[1]
 
 
@@ -188,6 +188,8 @@ REVIEW = {
     "tanh": ("4-6-5-3", dict(activation="tanh")),
     "skip": (LAYERS["skip"], GRAPHS["skip"]),
     "mixed": (LAYERS["mixed"], GRAPHS["mixed"]),
+    # not of the review: a successor sum whose factors print as their own product (delta w + delta w)
+    "skip_nielsen": ("3-3-3-2", dict(activation="sigmoid", loss="bce", skip="0:2", notation="nielsen")),
 }
 
 
