@@ -314,6 +314,7 @@ def _notation(T: _Tex) -> dict:
              ("target of output unit $j$", f"{p.target_tex}_{{j}}"),
              ("weight into a unit from a unit of the layer before", T(net.W[1][0][0])),
              ("learning rate", r"\eta"),
+             (rf"a weight at step ${p.step_tex}$ of gradient descent", rf"{T(net.W[1][0][0])}{p.at_step()}"),
              ("loss of one sample", T(net.loss_symbol)),
              ("local gradient (delta) of a unit", rf"{T(net.delta[1][0])} = {_delta_definition(T, T(v1))}")]
     if net.bias:

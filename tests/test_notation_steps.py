@@ -62,6 +62,7 @@ def test_every_step_index_of_the_notes_is_the_profiles_letter(profile):
     steps = STEP.findall(tex)
     assert {letter for letter, _ in steps} == {profile.step_tex}
     assert {sign for _, sign in steps} == {"", "+", "-"}        # w(n), w(n+1) and Delta w(n-1) are all printed
+    assert rf"a weight at step ${profile.step_tex}$ of gradient descent" in tex     # the notation table says so
     # the letter stands for nothing else in these notes: no symbol, no unit, layer or sum index (haykin's and
     # mitchell's sum over the samples n = 1..N is theirs: sample n is the one presented at step n)
     used = symbol_and_index_letters(tex.replace(rf"\sum_{{{profile.sample}=1}}", ""))
