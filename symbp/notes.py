@@ -1254,12 +1254,17 @@ def _training(T: _Tex, compiled, ex: dict) -> dict:
     outputs = compiled.output(final, X)
     # what the table shows, said only when it happened: a rate whose loss grew, or did not stay finite
     grew = [number(e) for e, r in runs.items() if r[2] == "diverged" or (r[0] and r[0][-1] > r[0][0])]
+    # smaller rates that left the loss near its start while the drawn run fell far: a plateau (a gradient near
+    # zero, XOR's saddle) that only larger steps leave within the run
+    smaller = [e for e in sorted(runs) if e < eta]
+    stuck = [runs[e][2] != "diverged" and runs[e][0][-1] > 0.9 * runs[e][0][0] for e in smaller] + [False]
+    plateau = number(smaller[stuck.index(False) - 1]) if stuck[0] and losses[-1] < 0.1 * losses[0] else ""
     n_in, n_out = net.layers[0], net.layers[-1]
     task = {"xor": (n_in, n_out) == (2, 1), "one_output": n_out == 1, "inputs": n_in, "classes": n_out}
     return {"skipped": False, "task": task if made_up else None, "steps": len(losses) - 1,
             "diverged": status == "diverged",
             "reduction": "mean" if net.loss.mean or getattr(training, "reduction", "sum") == "mean" else "sum",
-            "mean_loss": bool(net.loss.mean),
+            "mean_loss": bool(net.loss.mean), "plateau": plateau,
             "overshoot": grew[0] if grew else "",
             "converged": status == "converged", "max_steps": TRAIN_STEPS,
             "momentum": number(momentum) if momentum else "",

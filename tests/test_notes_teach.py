@@ -232,6 +232,13 @@ def test_default_training_curve_teaches(layers, flags, acts, loss):
             assert ref.loss(p, X, Y, acts, loss, sign) == pytest.approx(losses[n], rel=1e-8)
         g = ref.gradients(p, X, Y, acts, loss, sign)
         p = {k: v - eta * g[k] for k, v in p.items()}
+    if run["plateau"]:          # said of the smaller rates: the reference descent at that rate hardly moves
+        p, eta = _params(net, ex["raw"]), float(run["plateau"])
+        for _ in range(run["steps"]):
+            g = ref.gradients(p, X, Y, acts, loss, sign)
+            p = {k: v - eta * g[k] for k, v in p.items()}
+        assert ref.loss(p, X, Y, acts, loss, sign) > 0.9 * losses[0]
+    assert bool(run["plateau"]) == (layers != "4-5-3")
 
 
 def test_training_stops_when_the_loss_is_no_longer_finite():
