@@ -628,20 +628,23 @@ def _simplification_rows(T: _Tex, r) -> list[str]:
     definition = _delta_definition(T, T(r.net))
     if len(r.chain) == 1:
         loss, slope = r.chain[0]
-        num, den = sp.fraction(sp.together(loss.result))
+        scale, rest = loss.result.as_independent(loss.wrt, as_Add=False)     # a mean's 1/N stays in front
+        num, den = sp.fraction(sp.together(rest))
         if sp.expand(den - slope.result) == 0:      # the fraction's denominator is the slope: they cancel
-            return _cancelled_rows(T, r, num, den)
+            return _cancelled_rows(T, r, scale, num, den)
     return steps(T(r.symbol), [[definition], *_matched_stages(T, r)], note=_matched_note(r))
 
 
-def _cancelled_rows(T: _Tex, r, num, den) -> list[str]:
+def _cancelled_rows(T: _Tex, r, scale, num, den) -> list[str]:
     """dE/dy over its common denominator (each term brought to it, then the numerator multiplied out),
     then delta = (sign) dE/dy dy/dv, where that denominator is the slope dy/dv and cancels."""
     (loss, slope), s = r.chain[0], T.net.profile.delta_sign
     E, y, v = loss.of, loss.wrt, slope.wrt
     sign = "-" if s < 0 else ""
-    over = rf"\frac{{{T(sp.expand(num))}}}{{{T(den)}}}"
-    dE_dy = steps(T.partial(E, y), [T.terms(loss.result), [rf"\frac{{{T(num)}}}{{{T(den)}}}"], [over]])
+    front = "" if scale == 1 else rf"{T(scale)} \, "
+    over = rf"{front}\frac{{{T(sp.expand(num))}}}{{{T(den)}}}"
+    given = T.terms(loss.result) if scale == 1 else [front + T.factor(loss.result / scale)]    # not 1/N over a sum
+    dE_dy = steps(T.partial(E, y), [given, [rf"{front}\frac{{{T(num)}}}{{{T(den)}}}"], [over]])
     delta = steps(T(r.symbol), [[rf"{_delta_definition(T, T(v))} = {sign}{T.partial(E, y)} \, {T.partial(y, v)}"],
                                 [rf"{sign}{over} \, {T(slope.result)}"], T.terms(r.value)])
     return dE_dy + delta

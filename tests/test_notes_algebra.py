@@ -11,6 +11,7 @@ import sympy as sp
 from symbp import Network, derive
 from symbp.compile import CompiledNetwork
 from symbp.notes import _example, _path_products, _simplification_rows, _Tex, _worked_weight, render_tex, steps
+from symbp.spec import Training, spec_from_layer_string
 from symbp.verify.latex import parse_latex_for
 
 
@@ -43,25 +44,28 @@ def _sigmoid(v):
 
 # -- sigmoid + bce: dE/dy over y (1 - y), which the slope cancels -------------------------------------------
 
-BCE = {"haykin": {}, "ont": {"notation": "ont"}, "nielsen": {"notation": "nielsen"}}
+BCE = {"haykin": {}, "ont": {"notation": "ont"}, "nielsen": {"notation": "nielsen"},
+       "mean": {"training": Training(reduction="mean")}}       # the batch's 1/N in front of every line
 
 
 @pytest.mark.parametrize("profile", sorted(BCE))
 def test_bce_brings_dE_dy_over_its_common_denominator_before_it_cancels(profile):
-    net = Network.from_string("2-2-2", activation="sigmoid", loss="bce", **BCE[profile])
+    net = Network(spec_from_layer_string("2-2-2", activation="sigmoid", loss="bce", **BCE[profile]))
     d = derive(net, check=False)
     r = d.deltas[net.delta[2][0]]
     y, t, s = net.y[2][0], net.t[0], net.profile.delta_sign
+    scale = 1 / net.batch if profile == "mean" else 1
     (lhs1, dE_dy), (lhs2, delta) = _chains(_simplification_rows(_Tex(net), r))
     assert r"\partial" in lhs1 and lhs2 == _Tex(net)(r.symbol)
     # oracles written here: the loss of one output unit, differentiated by SymPy in y, and in v through y = sigma(v)
     v = sp.Symbol("v", real=True)
-    loss = -(t * sp.log(y) + (1 - t) * sp.log(1 - y))
+    loss = -(t * sp.log(y) + (1 - t) * sp.log(1 - y)) * scale
     want_dy = sp.diff(loss, y)
     want_delta = s * sp.diff(loss.subs(y, _sigmoid(v)), v)
     rng = random.Random(5)
     for _ in range(3):
-        point = {v: sp.Rational(rng.randint(-40, 40), 17), t: sp.Rational(rng.randint(1, 30), 31)}
+        point = {v: sp.Rational(rng.randint(-40, 40), 17), t: sp.Rational(rng.randint(1, 30), 31),
+                 net.batch: rng.randint(2, 9)}
         at = {**point, y: _sigmoid(point[v])}
         for rhs in dE_dy:       # every line of dE/dy is dE/dy
             assert abs(sp.N((parse_latex_for(net, rhs) - want_dy).xreplace(at), 30)) < 1e-20, rhs
@@ -69,12 +73,12 @@ def test_bce_brings_dE_dy_over_its_common_denominator_before_it_cancels(profile)
         for e in shown:         # every line of delta is delta
             assert abs(sp.N((e - want_delta.xreplace(point)).xreplace(at), 30)) < 1e-20
     # the steps: the loss's two terms, each over y (1 - y), one fraction (y - t) / (y (1 - y))
-    assert len(dE_dy) == 3 and dE_dy[0].count(r"\frac") == 2
-    num, den = sp.fraction(sp.together(parse_latex_for(net, dE_dy[-1])))
+    assert len(dE_dy) == 3 and dE_dy[0].count(r"\frac") == 2 + (scale != 1)
+    num, den = sp.fraction(sp.together(parse_latex_for(net, dE_dy[-1]) / scale))
     assert sp.expand(num * (y - y**2) - (y - t) * den) == 0 and sp.expand(den).has(y**2)
     # delta: that fraction times the slope y (1 - y), then y - t in the profile's sign
     assert dE_dy[-1].strip() in delta[-2] and len(delta) == 3
-    assert sp.expand(parse_latex_for(net, delta[-1]) - s * (y - t)) == 0
+    assert sp.expand(parse_latex_for(net, delta[-1]) - s * (y - t) * scale) == 0
 
 
 def test_the_bce_remark_is_what_the_notes_show():
