@@ -6,20 +6,23 @@ or an index, read off the .tex.
 """
 from __future__ import annotations
 
+import random
 import re
 
 import pytest
 import sympy as sp
 from sympy.printing.latex import LatexPrinter
+from test_notes_wrap import same
 
 from symbp import Network, derive
 from symbp.network import previous_step
 from symbp.notation import PROFILES, get_profile
-from symbp.notes import render_tex
+from symbp.notes import _summary, _Tex, _worked_weight, render_tex
 from symbp.present import learning_rule
 from symbp.printing import NotesLatexPrinter
 from symbp.report import derivation_latex
 from symbp.spec import Training, spec_from_layer_string
+from symbp.verify.latex import parse_latex_for
 
 MOMENTUM = Training(0.9, 0.0, False, "sum")
 # a step index follows the closing brace of a parameter's subscript or superscript: w^{(2)}_{11}(n+1),
@@ -119,3 +122,25 @@ def test_the_general_learning_rule_counts_samples_and_steps_in_the_profiles_lett
     n = profile.step_tex
     assert NotesLatexPrinter(d.net).doprint(rule.previous) == rf"\Delta w^{{(l)}}_{{jk}}({n}-1)"
     assert rf"\Delta p({n}) = \alpha \, \Delta p({n}-1)" in derivation_latex(d)
+
+
+# Delta p(n-1) put in as a number, 7/19: verify reads numbers (a previous step it does not read yet)
+PREVIOUS, PREVIOUS_TEX = sp.Rational(7, 19), r"\left(\frac{7}{19}\right)"
+
+
+@pytest.mark.parametrize("profile", PROFILES, ids=lambda p: p.name)
+def test_displayed_momentum_updates_mean_the_derived_rule(profile):
+    """Each summary row p <- ... + alpha Delta p(n-1) and each worked p(n+1) = ..., read back with that row's own
+    Delta p(n-1) as a number, is the derived new value p + alpha Delta p(n-1) - eta dE/dp (decay included)."""
+    net = Network(spec_from_layer_string("2-2-1", notation=profile.name, training=Training(0.9, 0.1, False, "sum")))
+    d, T, rng = derive(net, check=False), _Tex(net), random.Random(5)
+    rows = [row for layer in _summary(T, d)["layers"] for row in layer["updates"]]
+    rows += [row for name in ("w2_1_1", "w1_1_1") for row in _worked_weight(T, d, name)["step"][1:]]
+    assert len(rows) >= 8
+    for row in rows:
+        p = parse_latex_for(net, row.split("&")[0].strip().removesuffix(profile.at_step(1)))
+        previous = rf"\Delta {T(p)}{profile.at_step(-1)}"
+        assert row.count(previous) == 1, row                 # its own previous step, in the profile's letter
+        rhs = row.replace(previous, PREVIOUS_TEX).split("=")[-1].split(r"\leftarrow")[-1]
+        expected = d.params[p.name].new.xreplace({net.previous(p): PREVIOUS})
+        assert same(parse_latex_for(net, rhs), expected, rng), row
