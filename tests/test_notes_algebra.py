@@ -226,3 +226,35 @@ def test_no_align_shows_a_line_twice_in_a_row(case, tmp_path):
             if b.startswith(r"&\qquad"):        # a continuation of the same step
                 continue
             assert a != b and _shown(a) != _shown(b), (a, b)
+
+
+# -- every step of a worked weight equals the one before ------------------------------------------------------
+
+def _same(a: sp.Expr, b: sp.Expr, rng: random.Random) -> bool:
+    free = sorted(a.free_symbols | b.free_symbols, key=str)
+    for _ in range(3):
+        point = {s: sp.Rational(rng.randint(-90, 90), 37) for s in free}
+        if abs(sp.N((a - b).xreplace(point), 30)) > 1e-20:
+            return False
+    return True
+
+
+@pytest.mark.parametrize("case", ["default", "ont", "mitchell", "nielsen", "tanh", "skip"])
+def test_each_shown_step_of_a_worked_weight_equals_the_step_before(case):
+    layers, flags = REVIEW[case]
+    net = Network.from_string(layers, **flags)
+    d = derive(net, check=False)
+    T, rng, checked = _Tex(net), random.Random(2), 0
+    for name in {net.W[net.depth][0][0].name, net.W[net.depth - 1][0][0].name}:
+        w = _worked_weight(T, d, name)
+        for key in ("chain", "delta", "gradient"):
+            for lhs, rhs in _chains(w[key]):
+                readable = [e for e in (None if re.search(r"\\cdots|\\underbrace|\\Bigl", x) else _readable(net, x)
+                                        for x in rhs) if e is not None]
+                # the step said to use that the targets sum to one is read with them summing to one
+                one = ({net.t[0]: 1 - sp.Add(*net.t[1:])} if REASON + "since the targets" in w[key][-1] else {})
+                for n, (a, b) in enumerate(zip(readable, readable[1:])):
+                    last = n == len(readable) - 2
+                    assert _same(a.xreplace(one if last else {}), b.xreplace(one if last else {}), rng), (lhs, a, b)
+                    checked += 1
+    assert checked >= 2
