@@ -133,7 +133,7 @@ class _Tex:
         for n, term in enumerate(terms):
             if n == 0 and first:
                 out.append(self(term))
-            elif term.could_extract_minus_sign():
+            elif term.could_extract_minus_sign() and not self.p.absorbs_minus(term):    # + (t - y) x, as inline
                 out.append("- " + self(-term))
             else:
                 out.append("+ " + self(term))

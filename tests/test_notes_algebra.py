@@ -158,7 +158,7 @@ def test_a_graphs_worked_update_reads_only_worked_deltas_of_unit_one(case):
         done.append(sym)
     assert done[0] == net.delta[net.depth][0]
     assert {s for s in update["expr"].free_symbols if s in by_tex.values()} <= set(done)
-    assert worked["table"]      # some units' deltas are read from the table, and the text says so
+    assert worked["read"] and worked["listed"]     # other units' deltas are read, all in the table of every unit
 
 
 # -- no line twice --------------------------------------------------------------------------------------------
@@ -258,3 +258,14 @@ def test_each_shown_step_of_a_worked_weight_equals_the_step_before(case):
                     assert _same(a.xreplace(one if last else {}), b.xreplace(one if last else {}), rng), (lhs, a, b)
                     checked += 1
     assert checked >= 2
+
+
+def test_the_worked_example_points_to_the_table_only_where_it_lists_every_delta_read():
+    for layers, listed in (("2-3-4", True), ("2-3-10", False)):     # ten outputs: the table shows 1, 2, ..., 10
+        net = Network.from_string(layers)
+        d = derive(net, check=False)
+        worked = _example(_Tex(net), d, CompiledNetwork(d))["worked"]
+        hidden = next(r for r in worked["rows"] if r["lhs"] == _Tex(net)(net.delta[1][0]))
+        assert set(net.delta[2]) <= hidden["expr"].free_symbols          # it reads every output delta
+        assert worked["read"] and worked["listed"] is listed
+        assert ("the table below\nlists their values" in render_tex(d)) is listed
