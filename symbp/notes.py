@@ -488,8 +488,9 @@ def _forward_graph(T: _Tex) -> dict:
                       for l in net.graph.order} - {()}, key=lambda o: (len(o), [-x for x in o]))
     chain = ix.net_input(net.bias_sign, net.bias)
     v, y = T(ix.B["v"][ix.j]), T(ix.B["y"][ix.j])
-    general = [row for o in offsets for row in rows(v, T.terms(chain) + [
-        f"+ {T(ix.net_input(net.bias_sign, net.bias, skips=(s,)) - chain)}" for s in o])]
+    sums, bias = (T.terms(chain)[:-1], T.terms(chain)[-1:]) if net.bias else (T.terms(chain), [])
+    general = [row for o in offsets for row in rows(v, sums + [     # the bias after every sum
+        f"+ {T(ix.net_input(net.bias_sign, net.bias, skips=(s,)) - chain)}" for s in o] + bias)]
     general += [rf"{y} &= {_phi(net)}\left({v}\right) + {T(ix.base('y', o)[ix.j])}"
                 for o in sorted({c.src - c.dst for c in residuals}, reverse=True)]
     first = offsets[0][0] if offsets else None

@@ -5,6 +5,7 @@ import re
 from functools import cmp_to_key, lru_cache
 
 import sympy as sp
+from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.printing.latex import LatexPrinter
 from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.str import StrPrinter
@@ -120,72 +121,166 @@ class NaturalOrder:
         return [renamed.get(t, t.xreplace(back)) for t in ordered]
 
 
-# The factors of a product in the order a lecturer writes them: eta delta w y(1 - y) x.
-_TIER = {"number": 0, "eta": 1, "error": 2, "delta": 3, "w": 4, "slope": 5, "sum": 6, "input": 7, None: 8}
+# The order a lecturer writes a product in follows the backward pass: numbers, eta, the error, then layer by
+# layer from the output down (a delta, a unit's slope y (1 - y), the weight into it), the backpropagated sum,
+# the input last: eta e y2 (1 - y2) w2 y1 (1 - y1) x, delta2 w2 y1 (1 - y1), phi' (sum delta w).
+_TIER = {"number": 0, "eta": 1, "error": 2, "chain": 3, "sum": 4, "input": 5, None: 6}
+_CHAIN = {"delta": 0, "slope": 1, "w": 2}
 
 
 def _roles(net) -> dict:
-    """Each symbol of ``net`` -> its role: eta, error (e, t), delta, w, y, v, x, b."""
-    roles = {net.eta: "eta", net.alpha: "eta", net.lam: "eta"}   # the rates lead: eta lambda w, alpha Delta w
+    """Each symbol of ``net`` -> (its role, its layer): eta, error (e, t), delta, w, y, v, x, b."""
+    roles = {s: ("eta", None) for s in (net.eta, net.alpha, net.lam)}   # the rates lead: eta lambda w
     for kind, grid in (("delta", net.delta), ("y", net.y), ("v", net.v)) + ((("b", net.b),) if net.bias else ()):
-        roles.update({s: kind for l in range(1, net.depth + 1) for s in grid[l]})
-    roles.update({s: "w" for rows in net.weights.values() for row in rows for s in row})
-    roles.update({s: "x" for s in net.x})
-    roles.update({s: "error" for s in (*net.e, *net.t)})
+        roles.update({s: (kind, l) for l in range(1, net.depth + 1) for s in grid[l]})
+    roles.update({s: ("w", c.dst) for c, rows in net.weights.items() for row in rows for s in row})
+    roles.update({s: ("x", 0) for s in net.x})
+    roles.update({s: ("error", net.depth) for s in (*net.e, *net.t)})
     return roles
 
 
+def _matrix_name(name: str) -> tuple[str, list[str]]:
+    """A layer vector's or matrix's letters and layers, as forms names them: W3_1 -> ('W', ['3', '1'])."""
+    letters = name.rstrip("0123456789_")
+    return letters, [n for n in name[len(letters):].split("_") if n]
+
+
+def _matrix_role(profile, name: str) -> tuple:
+    """(role, layer) of a vector or matrix of the matrix form: y2 an output, W3 a weight, t the targets."""
+    letters, layers = _matrix_name(name)
+    if profile is None:
+        return None, None
+    if not layers:
+        roles = {"x": "x", profile.target: "error", profile.error: "error"}
+        return roles.get(letters), 0 if letters == "x" else None
+    roles = {"W": "w", "delta": "delta", "b": "b", profile.out: "y", profile.net: "v"}
+    return roles.get(letters), int(layers[0])
+
+
+def _negated(a):
+    """-a, a difference of vectors term by term: -(y - t) is t - y, not -1 times (y - t)."""
+    return sp.MatAdd(*[-t for t in a.args]) if a.is_Matrix and isinstance(a, sp.MatAdd) else -a
+
+
 class FactorOrder:
-    """Orders the factors of a product: numbers, eta, errors, deltas, weights, then each unit's
-    activation slope with its output beside it (y (1 - y)), the backpropagated sum, the input last."""
+    """The order a lecturer writes: the factors of a product (see _TIER), the terms of a sum with the bias
+    last (v = sum w y + b), and a product's minus sign inside a difference that then leads with a number
+    or a target: -(y - t) x is (t - y) x, -(d - 1) is 1 - d."""
 
     _role_of: dict = {}
+    _profile = None
+
+    def _role(self, s) -> tuple:
+        """(role, layer) of a symbol, of an indexed role of the general rules, or of a layer vector."""
+        from .indexform import ROLE_TABLE
+        if isinstance(s, sp.Indexed):
+            r = ROLE_TABLE.get(str(s.base.label))
+            return ({"t": "error", "e": "error"}.get(r.kind, r.kind), r.layer) if r else (None, None)
+        if isinstance(s, sp.MatrixSymbol):
+            return _matrix_role(self._profile, s.name)
+        return self._role_of.get(s, (None, None))
+
+    @staticmethod
+    def _atoms(f) -> list:
+        """The symbols, indexed entries and vectors of ``f`` (an entry's label and indices not apart)."""
+        indexed = f.atoms(sp.Indexed)
+        rest = f.xreplace({a: sp.Integer(1) for a in indexed}) if indexed else f
+        return [*indexed, *rest.atoms(sp.Symbol, sp.MatrixSymbol)]
 
     def _kinds(self, f) -> set:
-        from .indexform import ROLE_TABLE
-        kinds = set()
-        for a in f.atoms(sp.Indexed):
-            r = ROLE_TABLE.get(str(a.base.label))
-            kinds.add({"t": "error", "e": "error"}.get(r.kind, r.kind) if r else None)
-            f = f.xreplace({a: sp.Integer(1)})
-        kinds |= {self._role_of.get(s) for s in f.free_symbols}
-        return kinds - {None}
+        return {self._role(s)[0] for s in self._atoms(f)} - {None}
+
+    def _layer(self, f) -> int:
+        return max((self._role(s)[1] or 0 for s in self._atoms(f)), default=0)
 
     @staticmethod
     def _units(f) -> list:
-        base = f.base if f.is_Pow else f
-        return [base] if (base.is_Symbol or isinstance(base, sp.Indexed)) else []
+        base = f.base if f.is_Pow or isinstance(f, sp.HadamardPower) else f
+        return [base] if isinstance(base, (sp.Symbol, sp.Indexed, sp.MatrixSymbol)) else []
 
-    def _tier(self, f, args) -> tuple:
+    def _key(self, f, args) -> tuple:
         kinds = self._kinds(f)
         if f.is_Number:
-            return _TIER["number"], ""
+            return (_TIER["number"],)
         if kinds == {"eta"}:     # eta, then lambda or alpha: eta lambda w
             return _TIER["eta"], "" if getattr(f, "name", "") == "eta" else "~"
         if "error" in kinds:
-            return _TIER["error"], ""
-        if f.has(sp.Sum) or (f.is_Add and "delta" in kinds):
-            return _TIER["sum"], ""
-        if kinds == {"delta"}:
-            return _TIER["delta"], ""
-        if kinds == {"w"}:
-            return _TIER["w"], ""
+            return (_TIER["error"],)
+        if f.has(sp.Sum) or ("delta" in kinds and isinstance(f, (sp.Add, sp.MatMul))):   # sum_m delta_m w_mj, W^T delta
+            return (_TIER["sum"],)
+        if kinds in ({"delta"}, {"w"}):
+            return _TIER["chain"], -self._layer(f), _CHAIN[next(iter(kinds))], "", 0
         if (kinds and kinds <= {"y", "v"}) or (not kinds and f.atoms(sp.Function)):
             own = self._units(f)
             if own and not any(g is not f and not self._units(g) and g.has(own[0]) for g in args):
-                return _TIER["input"], ""             # y_k alone: the input of the weight, not a slope
-            unit = min((_padded(str(s)) for s in f.atoms(sp.Indexed, sp.Symbol) if s.is_Symbol or
-                        isinstance(s, sp.Indexed)), default="")
-            bare = own or isinstance(f, sp.Function)      # y or sigma(z) before 1 - y or 1 - sigma(z)
-            return _TIER["slope"], (unit, 0 if bare else 1)
+                return (_TIER["input"],)             # y_k alone: the input of the weight, not a slope
+            unit = min((_padded(str(s)) for s in self._atoms(f)), default="")
+            bare = own or isinstance(f, (sp.Function, ElementwiseApplyFunction))   # y before 1 - y
+            return _TIER["chain"], -self._layer(f), _CHAIN["slope"], unit, 0 if bare else 1
         if kinds == {"x"}:
-            return _TIER["input"], ""
-        return _TIER[None], ""
+            return (_TIER["input"],)
+        return (_TIER[None],)
 
-    def _ordered_factors(self, expr) -> list:
-        args = list(expr.as_ordered_factors())
-        keyed = sorted(enumerate(args), key=lambda p: (*self._tier(p[1], args), p[0]))
+    def _ordered(self, args: list) -> list:
+        keyed = sorted(enumerate(args), key=lambda p: (self._key(p[1], args), p[0]))
         return [a for _, a in keyed]
+
+    def _rank(self, term) -> int:
+        """What a difference leads with: a number (1 - y) before a target (t - y) before anything else."""
+        if term.is_Number or isinstance(term, (sp.OneMatrix, sp.Identity)):
+            return 2
+        return int(self._units(term) == [term] and self._role(term)[0] == "error")
+
+    def _flip(self, factors: list):
+        """The difference among ``factors`` that a product's minus sign should go into, or None."""
+        for a in factors:
+            if isinstance(a, sp.Add) and len(a.args) == 2:
+                neg = [t for t in a.args if _negative(t)]
+                pos = [t for t in a.args if not _negative(t)]
+                if len(neg) == 1 and pos and self._rank(-neg[0]) > self._rank(pos[0]):
+                    return a
+        return None
+
+    @staticmethod
+    def _pulled(expr) -> list:
+        """The factors of a product, a whole number common to a sum's terms moved to the front:
+        (2 o - 2 t) o is 2 (o - t) o, as the output delta reads."""
+        coeff, factors = sp.Integer(1), []
+        for a in (expr.as_ordered_factors() if isinstance(expr, sp.Mul) else [expr]):
+            content, rest = a.primitive() if a.is_Add and not a.is_Matrix else (sp.Integer(1), a)
+            if content.is_Integer and content > 1:
+                coeff, a = coeff * content, rest
+            if a.is_Number:
+                coeff *= a
+            else:
+                factors.append(a)
+        return ([coeff] if coeff != 1 else []) + factors
+
+    def absorbs_minus(self, term) -> bool:
+        """A negative product whose minus goes into a difference: it prints as + (t - y) x in a sum."""
+        rest = -term
+        return (not term.is_Matrix and isinstance(rest, sp.Mul) and sp.fraction(rest, exact=True)[1] == 1
+                and self._flip(self._pulled(rest)) is not None)
+
+    def _is_bias(self, term) -> bool:
+        t = -term if _negative(term) else term
+        return self._units(t) == [t] and self._role(t)[0] == "b"
+
+    def _as_ordered_terms(self, expr, order=None):
+        terms = super()._as_ordered_terms(expr, order)
+        if (order or self.order) in ("none", "old"):
+            return terms
+        if len(terms) == 2 and all(t.is_Mul and not _negative(t) for t in terms):
+            terms = sorted(terms, key=sp.count_ops)       # the shorter product first: t log y + (1 - t) log(1 - y)
+        return [t for t in terms if not self._is_bias(t)] + [t for t in terms if self._is_bias(t)]
+
+
+def _sign_out_of_sums(expr):
+    """Sum(-f) as -Sum(f): a person writes the minus before the sum, C = -sum_j y_j log a_j."""
+    if not isinstance(expr, sp.Basic) or not expr.has(sp.Sum):
+        return expr
+    return expr.replace(lambda e: isinstance(e, sp.Sum) and e.function.could_extract_minus_sign(),
+                        lambda e: -sp.Sum(-e.function, *e.limits))
 
 
 class NotesLatexPrinter(FactorOrder, NaturalOrder, LatexPrinter):
@@ -202,20 +297,48 @@ class NotesLatexPrinter(FactorOrder, NaturalOrder, LatexPrinter):
         self._profile = net.profile if net is not None else None
         self._role_of = _roles(net) if net is not None else {}
 
+    def doprint(self, expr):
+        return super().doprint(_sign_out_of_sums(expr))
+
+    def _ordering(self) -> bool:
+        return self.order not in ("old", "none")
+
+    def _print_Add(self, expr, order=None):
+        """Terms in a lecturer's order (see FactorOrder), a whole number common to all of them in front."""
+        if not self._ordering():
+            return super()._print_Add(expr, order)
+        content, rest = (sp.Integer(1), expr) if expr.is_Matrix else expr.primitive()
+        if content.is_Integer and content > 1 and rest.is_Add:      # 2 o - 2 t -> 2 (o - t)
+            if all(_negative(t) for t in rest.args):
+                return "- " + self._product([content, -rest])
+            return self._product([content, rest])
+        tex = ""
+        for i, term in enumerate(self._as_ordered_terms(expr, order=order)):
+            if i:
+                minus = _negative(term) and not self.absorbs_minus(term)
+                tex += " - " if minus else " + "
+                term = -term if minus else term
+            term_tex = self._print(term)
+            tex += rf"\left({term_tex}\right)" if self._needs_add_brackets(term) else term_tex
+        return tex
+
     def _print_Mul(self, expr):
         """A product without a denominator in a lecturer's order (see FactorOrder); others as SymPy prints them."""
-        if self.order in ("old", "none") or not isinstance(expr, sp.Mul):
+        if not self._ordering() or not isinstance(expr, sp.Mul):
             return super()._print_Mul(expr)
+        whole = sp.fraction(expr, exact=True)[1] == 1
         if expr.could_extract_minus_sign():
             rest = -expr
-            flip = self._target_difference(rest)
+            factors = self._pulled(rest) if whole and isinstance(rest, sp.Mul) else []
+            flip = self._flip(factors)
             if flip is not None:        # -(y - t) x -> (t - y) x: the sign goes into the difference
-                return self._print_Mul(sp.Mul(*[-a if a is flip else a for a in rest.args], evaluate=False))
+                return self._product([_negated(a) if a is flip else a for a in factors])
             tex = self._print(rest)
             return "- " + (rf"\left({tex}\right)" if rest.is_Add else tex)
-        if sp.fraction(expr, exact=True)[1] != 1:
-            return super()._print_Mul(expr)
-        args = self._ordered_factors(expr)
+        return self._product(self._pulled(expr)) if whole else super()._print_Mul(expr)
+
+    def _product(self, factors: list) -> str:
+        args = self._ordered(factors)
         parts = []
         for i, a in enumerate(args):
             tex = self._print(a)
@@ -224,22 +347,19 @@ class NotesLatexPrinter(FactorOrder, NaturalOrder, LatexPrinter):
             parts.append(tex)
         return self._settings["mul_symbol_latex"].join(parts)
 
-    def _target_difference(self, product):
-        """The factor (y - t) of a product without a denominator, where the minus before the product can go."""
-        if not isinstance(product, sp.Mul) or sp.fraction(product, exact=True)[1] != 1:
-            return None
-        for a in product.args:
-            negative = [t for t in a.args if t.could_extract_minus_sign()] if a.is_Add else []
-            if len(a.args) == 2 and any(self._is_target(t) for t in negative):
-                return a
-        return None
-
-    def _is_target(self, term) -> bool:
-        """-t_j or -d_1: a target (or error) with a minus sign, concrete or indexed."""
-        t = -term
-        if isinstance(t, sp.Indexed):
-            return str(t.base.label) in ("t", "e")
-        return self._role_of.get(t) == "error"
+    def _print_MatMul(self, expr):
+        r"""A number times a Hadamard product as c a \odot b, its minus sign inside a difference as in a scalar
+        product: -(1 - a \odot a) \odot (a - t) is (t - a) \odot (1 - a \odot a). Matrix products keep their order."""
+        coeff, rest = expr.as_coeff_mmul()
+        body = rest.args[0] if len(rest.args) == 1 else None
+        if not self._ordering() or not isinstance(body, sp.HadamardProduct):
+            return super()._print_MatMul(expr)
+        factors = self._hadamard_factors(body)
+        flip = self._flip(factors) if coeff.could_extract_minus_sign() else None
+        if flip is not None:
+            coeff, factors = -coeff, [_negated(a) if a is flip else a for a in factors]
+        head = "" if coeff == 1 else "- " if coeff == -1 else self._print(coeff) + " "
+        return head + self._hadamard(factors)
 
     def _print_Indexed(self, expr):
         label = str(expr.base.label)
@@ -258,9 +378,8 @@ class NotesLatexPrinter(FactorOrder, NaturalOrder, LatexPrinter):
 
     def _print_MatrixSymbol(self, expr):
         """Our vectors are named letter + layer (y2, W3): bold letter, layer as superscript."""
-        name = expr.name
-        letters = name.rstrip("0123456789_")
-        layer = ",".join(name[len(letters):].split("_"))    # W3_1: the skip matrix W^{(3,1)}
+        letters, layers = _matrix_name(expr.name)
+        layer = ",".join(layers)    # W3_1: the skip matrix W^{(3,1)}
         tex = {"delta": r"\delta", "net": r"net"}.get(letters, letters)
         bold = rf"\mathbf{{{tex}}}" if letters == "W" else rf"\boldsymbol{{{tex}}}"
         return f"{bold}^{{({layer})}}" if layer else bold
@@ -274,8 +393,18 @@ class NotesLatexPrinter(FactorOrder, NaturalOrder, LatexPrinter):
 
     _print_Identity = _print_OneMatrix
 
+    @classmethod
+    def _hadamard_factors(cls, expr) -> list:
+        """The factors of a Hadamard product, nested ones flattened (it is associative and commutative)."""
+        return [f for a in expr.args
+                for f in (cls._hadamard_factors(a) if isinstance(a, sp.HadamardProduct) else [a])]
+
+    def _hadamard(self, factors: list) -> str:
+        ordered = self._ordered(factors) if self._ordering() else factors
+        return r" \odot ".join(self.parenthesize(a, 40) for a in ordered)
+
     def _print_HadamardProduct(self, expr):
-        return r" \odot ".join(self.parenthesize(a, 40) for a in expr.args)
+        return self._hadamard(self._hadamard_factors(expr))
 
     def _print_HadamardPower(self, expr):
         r"""y^{(2)} squared elementwise as y^{(2)} \odot y^{(2)}: no undefined circle power in the notes."""

@@ -69,7 +69,7 @@ def test_rules_read_in_a_persons_order():
     assert r"\boldsymbol{1} - \boldsymbol{y}^{(1)} \odot \boldsymbol{y}^{(1)}" in tanh
     assert r"e_{j} \left(1 - \left(y^{(l)}_{j}\right)^{2}\right)" in tanh
     sig = _tex("2-3-1", activation="sigmoid,linear")
-    assert r"\left(\boldsymbol{1} - \boldsymbol{y}^{(1)}\right) \odot \boldsymbol{y}^{(1)}" in sig
+    assert r"\boldsymbol{y}^{(1)} \odot \left(\boldsymbol{1} - \boldsymbol{y}^{(1)}\right)" in sig
     assert r"y^{(l)}_{j} \left(1 - y^{(l)}_{j}\right) \sum_{m=1}^{M}" in sig
     assert r"\eta \left(d_{1} - y^{(2)}_{1}\right) w^{(2)}_{11} y^{(1)}_{1} \left(1 - y^{(1)}_{1}\right) x_{1}" in sig
     ont = _tex("4-5-3", activation="relu,sigmoid", loss="bce", notation="ont", bias_sign="-")
