@@ -1430,9 +1430,11 @@ def _worked_numbers(T: _Tex, d: Derivation, ex: dict) -> dict:
                                                                else number(change)),
                "value": number(ex["updated"][name])}
     deltas = {s for layer in net.delta.values() for s in layer}
-    read = {s for e in exprs for s in e.free_symbols if s in deltas} - set(worked)     # from the table instead
+    read = {s for e in exprs for s in e.free_symbols if s in deltas} - set(worked)     # not worked here
+    # where the table of every unit lists them all, the text points there (a wide layer's is cut short)
+    listed = all(unit in shown(net.layers[l]) for l, unit in (_layer_unit(net, s, net.delta) for s in read))
     return {"rows": out, "new": new, "symbol": T(r.symbol), "batch": len(ex["inputs"]) > 1, "first": bool(first),
-            "table": bool(read)}
+            "read": bool(read), "listed": listed}
 
 
 def _vector_numbers(values: list) -> str:
