@@ -117,6 +117,8 @@ def cmd_verify(args) -> int:
     if args.list_symbols:
         print(symbol_listing(net))
         return 0
+    if args.batch is not None and (args.answers or args.steps):
+        raise SymbpError("--batch: checks one layer's --expr, not --answers or --steps")
     if args.answers:
         from .verify.answers import grade, grade_dict, grade_text, load_answers, load_rubric
         answers = load_answers(args.answers)
@@ -135,7 +137,7 @@ def cmd_verify(args) -> int:
         raise SymbpError("verify: expected --expr EXPR with --param NAME, or --expr 'lhs = rhs' "
                          "(or --answers FILE, --steps FILE.tex, --list-symbols)")
     expr = read_text(STDIN, "expression", MAX_EXPR_BYTES).strip() if args.expr == STDIN else args.expr
-    result = verify(net, args.param or None, expr, quantity=args.quantity, latex=args.latex)
+    result = verify(net, args.param or None, expr, quantity=args.quantity, latex=args.latex, batch=args.batch)
     if args.json:
         print(json.dumps(result.to_dict(), indent=1))
     elif result.steps is not None:
@@ -269,6 +271,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="gradient (the default), or what the answer's left side says")
     p.add_argument("--latex", action="store_true",
                    help="EXPR is LaTeX in the notes' notation: \\eta \\delta^{(2)}_1 y^{(1)}_3")
+    p.add_argument("--batch", type=int, metavar="N",
+                   help="a layer's answer over N samples: delta2 is (n_2, N), dE/db2 = delta2.sum(axis=1)")
     p.add_argument("--list-symbols", action="store_true", help="print every identifier and its meaning")
     p.add_argument("--steps", metavar="FILE.tex",
                    help="check a derivation line by line: the lines of an align environment (&=, \\\\)")

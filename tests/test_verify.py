@@ -195,6 +195,7 @@ GRAPH_AND_MATRIX_MISTAKES = {"missing_path", "missing_transpose"}   # tests/test
 # need two output units or a matrix answer: tests/test_verify_diagnose.py
 GRAPH_AND_MATRIX_MISTAKES |= {"missing_sum", "hadamard_vs_matrix_product", "wrong_order"}
 GRAPH_AND_MATRIX_MISTAKES |= {"decay_sign_or_factor"}   # needs [training] weight decay: tests/test_training.py
+GRAPH_AND_MATRIX_MISTAKES |= {"bias_not_summed"}     # a batch answer (--batch N): tests/test_verify_batch.py
 
 
 def test_every_mistake_code_is_covered():

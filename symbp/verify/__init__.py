@@ -11,6 +11,8 @@ from ..derive import Derivation, derive
 from ..network import Network
 from ..printing import to_text
 from . import algebra as alg
+from .batch import check_batch, check_size
+from .batch import verdict as batch_verdict
 from .diagnose import MISTAKES, Case, Diagnosis, canonical, diagnose
 from .lhs import read_answer
 from .parse import ExpressionError, parse_expression
@@ -19,6 +21,7 @@ from .score import credit
 from .steps import check_chain, is_chain
 from .symbols import (
     Timeout,
+    batch_matrices,
     close,
     evaluate,
     function_table,
@@ -108,7 +111,7 @@ class VerifyResult:
 def verify(net: Network | Derivation | str, param: str | None = None,
            expr: str | sp.Expr | sp.MatrixBase | None = None, quantity: str | None = None,
            seed: int = 0, latex: bool = False, steps: bool = False, rubric: dict | None = None,
-           **flags: Any) -> VerifyResult:
+           batch: int | None = None, **flags: Any) -> VerifyResult:
     """Is ``expr`` the ``quantity`` of ``param`` in ``net``?
 
     Parameters
@@ -138,6 +141,11 @@ def verify(net: Network | Derivation | str, param: str | None = None,
         ``score``.
     rubric : dict or None
         Weights of the factor roles for partial credit, over ``score.RUBRIC``.
+    batch : int or None
+        A layer's answer over a batch of this many samples (2 to 16): every per-sample vector is a
+        matrix of one column per sample (``delta2`` is (n_2, N)), and a parameter's gradient is the
+        batch's, the sum over its samples (``delta2 @ y1.T``; ``delta2.sum(axis=1)`` for a bias, in
+        LaTeX ``\\sum_{n} \\boldsymbol{\\delta}^{(2)}(n)`` or ``\\boldsymbol{\\delta}^{(2)} \\mathbf{1}``).
     **flags
         With a layer string: ``activation`` (or ``activations``), ``loss``, ``notation``, ...
 
@@ -156,23 +164,31 @@ def verify(net: Network | Derivation | str, param: str | None = None,
     original = expr
     if expr is None:
         raise VerifyError("expr: expected a formula")
+    if batch is not None:
+        check_size(batch)
     if isinstance(expr, str) and (steps or is_chain(expr)):     # a derivation: checked link by link
+        if batch is not None:
+            raise VerifyError("batch: --batch checks one formula, not a derivation of several steps")
         return check_chain(network, expr, param, quantity, latex, seed,
                            net if isinstance(net, Derivation) else None, rubric)
     repairs: list = []
     seen: set = set()
     if isinstance(expr, str):       # parsed first: a refused answer never waits for the derivation
         try:
-            answer = read_answer(network, expr, param, quantity, latex, seen=seen)
+            answer = read_answer(network, expr, param, quantity, latex, seen=seen, batch=batch)
         except ExpressionError as exc:     # shapes that do not fit: is it the slip of one product?
-            answer = _slip_reading(network, expr, param, quantity, latex, repairs, exc)
+            answer = _slip_reading(network, expr, param, quantity, latex, repairs, exc, batch)
         param, quantity, expr = answer.param, answer.quantity, answer.value
     if param is None:
         raise VerifyError("param: expected --param NAME, or an answer lhs = rhs whose left side names it "
                           "(Delta w2_1_1 = ..., or in LaTeX \\Delta w_{21} = ...)")
     t = target(network, param, quantity or "gradient")
     d = net if isinstance(net, Derivation) else _derivation(network)
-    result = _verify_value(d, t, resolve(expr, d), seed, rubric)
+    if batch is not None:
+        check_batch(d, t)
+        result = batch_verdict(d, t, expr, batch, seed)
+    else:
+        result = _verify_value(d, t, resolve(expr, d), seed, rubric)
     if latex and isinstance(original, str):
         result = in_notation(result, _numbering(d.net, seen))
     if repairs:
@@ -233,12 +249,13 @@ def _example_message(result: VerifyResult, show=canonical, names: dict[str, str]
             f"got {_show(got)}.")
 
 
-def _slip_reading(network, expr: str, param, quantity, latex: bool, repairs: list, exc: ExpressionError):
+def _slip_reading(network, expr: str, param, quantity, latex: bool, repairs: list, exc: ExpressionError,
+                  batch: int | None = None):
     """The answer read with each product whose shapes do not fit taken as the slip it would be (the
     other product, or the other order); the original error when no such reading exists. ``repairs``
     gets the slips made, then the error to raise if the reading is wrong too."""
     try:
-        answer = read_answer(network, expr, param, quantity, latex, repairs)
+        answer = read_answer(network, expr, param, quantity, latex, repairs, batch=batch)
     except ExpressionError:
         raise exc from None
     if not repairs or answer.param is None \
@@ -269,9 +286,11 @@ def _compare(d: Derivation, t: Target, candidate, expected, text: str, seed: int
     return _numeric_verdict(d, t, candidate, expected, text, seed)
 
 
-def parse_for(net: Network, text: str, repairs: list | None = None) -> alg.Value:
-    """Parse ``text`` with the identifiers, vectors, matrices and functions of ``net``."""
-    return parse_expression(text, {**matrix_table(net), **symbol_table(net)}, function_table(net), repairs)
+def parse_for(net: Network, text: str, repairs: list | None = None, batch: int | None = None) -> alg.Value:
+    """Parse ``text`` with the identifiers, vectors, matrices and functions of ``net``; with ``batch`` (a
+    number of samples) every per-sample vector is a matrix of one column per sample."""
+    matrices = {m.name: e for m, e in batch_matrices(net, batch).items()} if batch else matrix_table(net)
+    return parse_expression(text, {**matrices, **symbol_table(net)}, function_table(net), repairs)
 
 
 @lru_cache(maxsize=8)

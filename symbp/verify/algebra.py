@@ -112,6 +112,16 @@ def transpose(a: Value) -> Value:
     return sp.ImmutableMatrix(a.T)
 
 
+def sum_axis(a: Value, axis: int) -> Value:
+    """NumPy's ``a.sum(axis=...)`` of a matrix: axis 1 adds along each row (a column is left, as a batch's
+    bias gradient sums its samples), axis 0 down each column (a row is left)."""
+    if not is_matrix(a):
+        raise ShapeError("a sum over an axis needs a matrix or a vector, not a number")
+    if axis == 1:
+        return sp.ImmutableMatrix(a.rows, 1, [sp.Add(*a.row(i)) for i in range(a.rows)])
+    return sp.ImmutableMatrix(1, a.cols, [sp.Add(*a.col(j)) for j in range(a.cols)])
+
+
 def apply(f: Callable[[sp.Expr], sp.Expr], a: Value) -> Value:
     """A function of one argument, applied to each entry of a matrix."""
     return a.applyfunc(f) if is_matrix(a) else f(a)

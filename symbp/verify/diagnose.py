@@ -28,7 +28,8 @@ MISTAKES = ("constant_factor", "sign", "missing_activation_derivative", "missing
 
 # modelled in mistakes.py (tried after the checks of this module) and, for a matrix answer whose shapes
 # do not fit, by reading it with one product as the other kind or in the other order (verify.repair)
-MORE_MISTAKES = ("missing_sum", "wrong_activation_derivative", "hadamard_vs_matrix_product", "wrong_order")
+MORE_MISTAKES = ("missing_sum", "wrong_activation_derivative", "hadamard_vs_matrix_product", "wrong_order",
+                 "bias_not_summed")     # the last: a batch answer's bias (batch.py)
 MISTAKES = (*MISTAKES[:-1], *MORE_MISTAKES, MISTAKES[-1])
 
 

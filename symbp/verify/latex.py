@@ -8,6 +8,7 @@ an LALR grammar written for this purpose, and every node is rebuilt into SymPy b
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import re
@@ -30,11 +31,12 @@ from .parse import (
     check_built,
     check_plain,
 )
-from .symbols import function_table, matrix_symbols, symbol_table
+from .symbols import batch_matrices, function_table, matrix_symbols, symbol_table
 
 __all__ = ["parse_latex_expression", "parse_latex_for", "ExpressionError"]
 
 UPDATE_HEAD = "\\Delta"      # a Piece head: \Delta takes the name after it, as a function its argument
+SUM_HEAD = "\\sum"          # \sum_{n}: the rest of the product, summed over a batch's samples
 
 MAX_ITEMS = 500          # atoms (numbers, symbols, groups) in one formula
 
@@ -52,7 +54,8 @@ TRANSPOSE_COMMANDS = ("top", "intercal")                # W^{\top}, as well as W
 SIZE_COMMANDS = ("left", "right", "big", "Big", "bigg", "Bigg", "bigl", "Bigl", "biggl", "Biggl",
                  "bigr", "Bigr", "biggr", "Biggr", "bigm", "Bigm", "biggm", "Biggm")
 OTHER_COMMANDS = ("frac", "dfrac", "tfrac", "cdot", "times", "prime", "quad", "qquad", "odot", "circ",
-                  "partial")                            # \frac{\partial E}{\partial w_{41}} in a step
+                  "partial",                            # \frac{\partial E}{\partial w_{41}} in a step
+                  "sum")                                # \sum_{n} over a batch's samples
 ALLOWED_COMMANDS = (GREEK | set(FUNCTION_COMMANDS) | set(TEXT_COMMANDS) | set(SIZE_COMMANDS)
                     | set(OTHER_COMMANDS) | set(BOLD_COMMANDS) | set(TRANSPOSE_COMMANDS))
 SPACING = set(",;:! ")   # \, \; \: \! and "\ " are thin/medium/negative spaces: ignored
@@ -240,11 +243,13 @@ class SymbolMap:
         keys = {(base, (layer,), r) for r in _user_readings(groups)}
         return bool(groups) and any(k in self.primary for k in keys)
 
+    batch: int | None = None     # the samples of a batch answer, each vector a matrix of one column per sample
+
     @staticmethod
-    def _matrices(net: Network) -> dict[tuple, sp.ImmutableMatrix]:
+    def _matrices(net: Network, batch: int | None = None) -> dict[tuple, sp.ImmutableMatrix]:
         """(base, layer) -> entries of every vector and matrix, keyed as the notes print them."""
         out = {}
-        for m, entries in matrix_symbols(net).items():
+        for m, entries in (batch_matrices(net, batch) if batch else matrix_symbols(net)).items():
             found = _BOLD_RE.match(to_latex(m, net))
             if found is not None:
                 out[(_base_key(found.group("base")), _layer_key(found.group("layer")))] = entries
@@ -287,8 +292,12 @@ class SymbolMap:
 
 
 @lru_cache(maxsize=8)
-def _symbol_map(net: Network) -> SymbolMap:
-    return SymbolMap(net)
+def _symbol_map(net: Network, batch: int | None = None) -> SymbolMap:
+    if batch is None:
+        return SymbolMap(net)
+    smap = copy.copy(_symbol_map(net))
+    smap.batch, smap.matrices = batch, SymbolMap._matrices(net, batch)
+    return smap
 
 
 # -- building SymPy ---------------------------------------------------------------------------
@@ -307,6 +316,7 @@ class Piece:
     chain: int = 0                       # \log\log x: functions applied without brackets
     start: int = 0
     source: str = ""
+    ones: bool = False                   # \mathbf{1}: after a batch's matrix, the column of ones that sums it
 
 
 class _Builder:
@@ -390,6 +400,10 @@ class _Builder:
                 continue
             if not values:
                 raise ExpressionError(f"{piece.source} needs an argument, as in {piece.source}(...)", piece.start)
+            if piece.head == SUM_HEAD:          # it sums everything after it in the product
+                values = [Piece(value=self._over_samples(self._juxtaposed(values, tree), piece), start=piece.start,
+                                source=piece.source)]
+                continue
             arg = values.pop(0)
             if piece.head == UPDATE_HEAD:
                 values.insert(0, Piece(value=self._quantity(arg.value, "update", piece), start=piece.start,
@@ -399,11 +413,29 @@ class _Builder:
                 raise ExpressionError(f"functions applied more than {MAX_DEPTH} deep", piece.start)
             values.insert(0, Piece(value=self._call(piece, arg), chain=arg.chain + 1,
                                    start=piece.start, source=piece.source))
+        return self._juxtaposed(values, tree)
+
+    def _juxtaposed(self, values: list[Piece], tree) -> alg.Value:
+        """Pieces side by side: products; under a batch a matrix times \\mathbf{1} sums its samples."""
         value = values[0].value
         for piece in values[1:]:
+            if piece.ones and self.smap is not None and self.smap.batch and alg.is_matrix(value):
+                value = self.combine(alg.matmul, value, sp.ImmutableMatrix.ones(value.cols, 1), tree)
+                continue
             value = self.combine(lambda a, b: alg.repaired_product("product", a, b, "", self.repairs),
                                  value, piece.value, tree)
         return value
+
+    def _over_samples(self, value: alg.Value, head: Piece) -> alg.Value:
+        """\\sum_{n} X(n): the batch's matrix X summed over its columns, one per sample."""
+        batch = self.smap.batch if self.smap is not None else None
+        if not batch:
+            raise ExpressionError(f"{head.source} sums over the samples of a batch: check it with --batch N",
+                                  head.start)
+        if not alg.is_matrix(value) or value.cols != batch:
+            raise ExpressionError(f"{head.source} sums a batch's matrix over its {batch} samples (one column "
+                                  f"each), not {alg.shape_text(value)}", head.start)
+        return alg.sum_axis(value, 1)
 
     def _drop_sample_index(self, items: list[Tree]) -> list[Tree]:
         """``w_{41}(n)``, ``y_1(n)``: the sample index of the lecture notes says nothing more; dropped."""
@@ -592,6 +624,11 @@ class _Builder:
         else:
             base = str(atom.children[0])
         start, source = self._pos(tree), self._src(tree)
+        if kind == "command" and base == SUM_HEAD:
+            letter = self.smap.sample if self.smap is not None else "n"
+            if [self._src(x).strip() for x in scripts] not in (["_{" + letter + "}"], ["_" + letter]):
+                self.fail(f"write \\sum_{{{letter}}}: a sum runs over the samples {letter} of a batch", tree)
+            return Piece(head=SUM_HEAD, start=start, source=source)
         if kind == "command" and base == "\\Delta" and not scripts:
             return Piece(head=UPDATE_HEAD, start=start, source=source)      # \Delta w_{41}: an update
         head = self._head_name(kind, base, scripts, before_group)
@@ -704,6 +741,8 @@ class _Builder:
         layer, transposed, power = self._superscripts(scripts, atom)
         if base == "1" and layer is None:
             value = sp.Integer(1)       # a vector of ones, stretched to the shape it meets
+            return Piece(value=self._finish(value, transposed, power, tree), start=self._pos(tree), source=source,
+                         ones=not transposed and power is None)
         else:
             value = self.smap.matrices.get((_base_key(base), layer)) if self.smap else None
             if value is None:
@@ -933,7 +972,8 @@ def parse_latex_expression(text: str, symbols: SymbolMap | None, functions, repa
     return expr
 
 
-def parse_latex_for(net: Network, text: str, repairs: list | None = None, seen: set | None = None) -> alg.Value:
+def parse_latex_for(net: Network, text: str, repairs: list | None = None, seen: set | None = None,
+                    batch: int | None = None) -> alg.Value:
     r"""Parse a LaTeX formula in ``net``'s notation into a SymPy expression in its symbols.
 
     Accepts the letters of the notes (``w^{(1)}_{21}``, or ``w_{41}`` with global
@@ -944,7 +984,9 @@ def parse_latex_for(net: Network, text: str, repairs: list | None = None, seen: 
     ``w^{(3,1)}_{12}`` or ``w_{12}^{(3,1)}``. Layer-level answers use the notes' vectors and
     matrices (``\mathbf{W}^{(3,1)}``, ``\boldsymbol{\delta}^{(1)}``, ``\mathbf{1}``), side by
     side for the matrix product, ``\odot`` entry by entry, ``^{T}`` or ``^{\top}`` to
-    transpose; the result is then an ImmutableMatrix. Raises ExpressionError (with the
-    column) for anything else, including every TeX command not on the whitelist.
+    transpose; the result is then an ImmutableMatrix. With ``batch`` (a number of samples) a
+    per-sample vector is a matrix of one column per sample; ``\sum_{n} \boldsymbol{\delta}^{(2)}(n)``
+    and ``\boldsymbol{\delta}^{(2)} \mathbf{1}`` sum it over the samples. Raises ExpressionError (with
+    the column) for anything else, including every TeX command not on the whitelist.
     """
-    return parse_latex_expression(text, _symbol_map(net), function_table(net), repairs, seen)
+    return parse_latex_expression(text, _symbol_map(net, batch), function_table(net), repairs, seen)

@@ -47,7 +47,7 @@ class Answer:
 
 
 def read_answer(net: Network, text: str, param: str | None, quantity: str | None,
-                latex: bool, repairs: list | None = None, seen: set | None = None) -> Answer:
+                latex: bool, repairs: list | None = None, seen: set | None = None, batch: int | None = None) -> Answer:
     """Parse ``text`` (``rhs`` or ``lhs = rhs``) against ``net``; the left side must agree with
     ``param`` and ``quantity`` where they are given, and supplies them where not."""
     from . import parse_for
@@ -58,7 +58,7 @@ def read_answer(net: Network, text: str, param: str | None, quantity: str | None
         text = _strip_math_delimiters(text)
     split = split_equals(text, latex)
     def parse(net, text, repairs):
-        return parse_latex_for(net, text, repairs, seen) if latex else parse_for(net, text, repairs)
+        return parse_latex_for(net, text, repairs, seen, batch) if latex else parse_for(net, text, repairs, batch)
 
     if split is None:
         return Answer(param, quantity, parse(net, text, repairs))
@@ -74,6 +74,9 @@ def read_answer(net: Network, text: str, param: str | None, quantity: str | None
     except ExpressionError as exc:
         raise ExpressionError(exc.reason, None if exc.column is None else exc.column + offset) from None
     return Answer(named, implied, value)
+
+
+_AXIS = re.compile(r"\baxis\s*$")
 
 
 def split_equals(text: str, latex: bool) -> tuple[str, str, int] | None:
@@ -92,10 +95,14 @@ def split_equals(text: str, latex: bool) -> tuple[str, str, int] | None:
         elif ch in ")]}":
             depth -= 1
         elif ch == "=":
+            if depth > 0 and not latex and _AXIS.search(text, 0, col):
+                continue            # delta2.sum(axis=1): a sum's keyword, not a side
             if depth > 0:
                 raise ExpressionError("an '=' inside brackets; an answer is a formula, or lhs = rhs "
                                       "with the '=' between the two sides", col)
             tops.append(col)
+    if not tops:
+        return None
     if len(tops) > 1:
         raise ExpressionError("a second '=': an answer is one formula, or one lhs = rhs", tops[1])
     col = tops[0]

@@ -245,6 +245,8 @@ class _Builder:
         return alg.power(base, exponent)
 
     def _Call(self, node: ast.Call, depth: int) -> sp.Expr:
+        if _is_sum(node):
+            return self._sum(node, depth)
         if isinstance(node.func, ast.Constant) and type(node.func.value) in (int, float):
             self.fail(f"write {node.func.value!r}*(...): a number before a bracket does not multiply", node)
         if not isinstance(node.func, ast.Name):
@@ -268,6 +270,32 @@ class _Builder:
             self.fail(f"{key}(...): {exc}", node)
         except TypeError:
             self.fail(f"{key}(...) takes one argument, got {len(args)}", node)
+
+
+    def _sum(self, node: ast.Call, depth: int) -> alg.Value:
+        """``M.sum(axis=1)``, ``np.sum(M, axis=1)``, ``sum(M, 1)``: a matrix summed along one axis."""
+        method = isinstance(node.func, ast.Attribute) and not _is_numpy(node.func.value)
+        operands = ([node.func.value] if method else []) + list(node.args)
+        axes = operands[1:] + [k.value for k in node.keywords if k.arg == "axis"]
+        if len(operands) + len(node.keywords) != 2 or len(axes) != 1 or any(k.arg != "axis" for k in node.keywords):
+            self.fail("a sum takes a matrix and an axis, as in delta2.sum(axis=1) or sum(delta2, 1)", node)
+        axis = axes[0]
+        if not (isinstance(axis, ast.Constant) and type(axis.value) is int and axis.value in (0, 1)):
+            self.fail("the axis of a sum is 0 (down the columns) or 1 (along the rows)", axis)
+        value = self.build(operands[0], depth)
+        if not alg.is_matrix(value):
+            self.fail(f"a sum over an axis needs a matrix or a vector; {self._source(operands[0])} is a number", node)
+        return alg.sum_axis(value, axis.value)
+
+
+def _is_numpy(node: ast.AST) -> bool:
+    return isinstance(node, ast.Name) and node.id in ("np", "numpy")
+
+
+def _is_sum(node: ast.Call) -> bool:
+    """sum(...), np.sum(...) or M.sum(...); no other attribute is ever called."""
+    f = node.func
+    return (isinstance(f, ast.Name) and f.id == "sum") or (isinstance(f, ast.Attribute) and f.attr == "sum")
 
 
 def _describe(node: ast.AST) -> str:

@@ -168,6 +168,39 @@ def matrix_table(net: Network) -> dict[str, sp.ImmutableMatrix]:
     return {m.name: e for m, e in matrix_symbols(net).items()}
 
 
+# -- a batch of samples: every per-sample quantity once per sample -----------------------------
+
+MAX_BATCH = 16
+
+
+def per_sample(net: Network) -> list[sp.Symbol]:
+    """The quantities each sample has its own of: inputs, targets, errors, net inputs, outputs, deltas."""
+    out = [*net.x, *net.t, *net.e]
+    for grid in (net.v, net.y, net.delta):
+        out += [s for l in sorted(grid) for s in grid[l]]
+    return out
+
+
+@lru_cache(maxsize=8)
+def sample_copies(net: Network, size: int) -> tuple[dict[sp.Symbol, sp.Symbol], ...]:
+    """For samples n = 1..size: each per-sample symbol -> its copy of sample n, named y1_2(n)."""
+    symbols = per_sample(net)
+    return tuple({s: sp.Symbol(f"{s.name}({n})", real=True) for s in symbols} for n in range(1, size + 1))
+
+
+@lru_cache(maxsize=8)
+def batch_matrices(net: Network, size: int) -> dict[sp.MatrixSymbol, sp.ImmutableMatrix]:
+    """``matrix_symbols`` over a batch: a per-sample vector (x, d, y1, delta2) becomes a matrix with one
+    column per sample, as a batch's arrays are written in the matrix form; W and b stay as they are."""
+    copies, own = sample_copies(net, size), set(per_sample(net))
+    out = {}
+    for m, entries in matrix_symbols(net).items():
+        if entries.cols == 1 and set(entries) <= own:
+            entries = sp.ImmutableMatrix(entries.rows, size, [copies[n][e] for e in entries for n in range(size)])
+        out[m] = entries
+    return out
+
+
 # -- points ---------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -196,7 +229,26 @@ def sample_points(net: Network, count: int = 4, seed: int = 0) -> list[Point]:
     return [_point(net, rng) for _ in range(count)]
 
 
-def _point(net: Network, rng: random.Random) -> Point:
+def batch_points(net: Network, size: int, count: int = 4, seed: int = 0) -> list[Point]:
+    """``count`` reproducible points of a batch of ``size`` samples: shared parameters, and each sample's
+    own inputs and targets with its forward pass, in the symbols of ``sample_copies``."""
+    rng, copies, own = random.Random(seed), sample_copies(net, size), set(per_sample(net))
+    points = []
+    for _ in range(count):
+        first = _point(net, rng)
+        free = {s: v for s, v in first.free.items() if s not in own}
+        free[net.batch] = sp.Integer(size)
+        units = {}
+        for n, copy in enumerate(copies):
+            sample = first if n == 0 else _point(net, rng, keep=free)
+            free.update({copy[s]: v for s, v in sample.free.items() if s in own})
+            units.update({copy[s]: v for s, v in sample.units.items()})
+        points.append(Point(free, units))
+    return points
+
+
+def _point(net: Network, rng: random.Random, keep: dict | None = None) -> Point:
+    """A random point; ``keep`` holds values (a batch's shared parameters) that override those drawn."""
     free: dict[sp.Symbol, sp.Expr] = {x: _value(rng, -1, 1) for x in net.x}
     free.update({p: _value(rng, -1, 1) for p in net.params()})
     targets = [_value(rng, 0.05, 0.95) for _ in net.t]
@@ -209,6 +261,7 @@ def _point(net: Network, rng: random.Random) -> Point:
     # [training]: lambda and alpha in (0, 1), a previous step Delta p(n-1) of either sign
     free.update({s: _value(rng, -1, 1) if s.name.endswith("_prev") else _value(rng, 0.05, 0.95)
                  for s in net.training_symbols()})
+    free.update({s: v for s, v in (keep or {}).items() if s in free})
     units: dict[sp.Symbol, sp.Expr] = {}
     for l in range(1, net.depth + 1):
         for j in net.units(l):
