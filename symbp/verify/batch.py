@@ -164,5 +164,9 @@ def _example(t: Target, candidate, want, point, mine, right) -> tuple[dict, str]
     exp = None if right is None else float(right[i])
     values.update(expected_value=exp, candidate_value=got)
     shown = ", ".join(f"{k} = {v:.6g}" for k, v in values.items() if not k.endswith("_value"))
-    show = lambda v: "undefined" if v is None else f"{v:.10g}"      # noqa: E731
-    return values, f"For example at {shown}: entry ({row + 1}, {col + 1}): expected {show(exp)}, got {show(got)}."
+    return values, (f"For example at {shown}: entry ({row + 1}, {col + 1}): expected {_number(exp)}, "
+                    f"got {_number(got)}.")
+
+
+def _number(value: float | None) -> str:
+    return "undefined" if value is None else f"{value:.10g}"
