@@ -358,8 +358,10 @@ class NotesLatexPrinter(FactorOrder, NaturalOrder, LatexPrinter):
         flip = self._flip(factors) if coeff.could_extract_minus_sign() else None
         if flip is not None:
             coeff, factors = -coeff, [_negated(a) if a is flip else a for a in factors]
-        head = "" if coeff == 1 else "- " if coeff == -1 else self._print(coeff) + " "
-        return head + self._hadamard(factors)
+        sign = "- " if coeff.could_extract_minus_sign() else ""
+        coeff = -coeff if sign else coeff
+        head = "" if coeff == 1 else self.parenthesize(coeff, PRECEDENCE["Mul"], strict=True) + " "   # (1 + eta) y
+        return sign + head + self._hadamard(factors)
 
     def _print_Indexed(self, expr):
         label = str(expr.base.label)

@@ -266,3 +266,15 @@ def test_a_skip_layers_general_net_input_ends_with_its_bias():
              for body in (chain, skip) for i in range(1, 4)]       # K = K_2 = 3 units in layers 2 and 1
     text = " + ".join(terms) + " + " + instance(bias, l="3", j="1")
     assert same(parse_latex_for(net, text), net.net_input(3, 1)), text
+
+
+def test_a_scalar_before_a_hadamard_product_keeps_its_brackets_and_sign():
+    net = network("haykin")
+    y = sp.MatrixSymbol("y2", 1, 1)
+    body = sp.HadamardProduct(y, sp.OneMatrix(1, 1) - y)
+    column = sp.Matrix([net.y[2][0] * (1 - net.y[2][0])])
+    for coeff in (1 + net.eta, -3 * net.eta, -(1 + net.eta), sp.Integer(-1)):
+        tex = to_latex(sp.MatMul(coeff, body), net)
+        assert r"\left(3" not in tex and tex.startswith("- ") == coeff.could_extract_minus_sign(), tex
+        assert tex.endswith(r"\boldsymbol{y}^{(2)} \odot \left(\boldsymbol{1} - \boldsymbol{y}^{(2)}\right)"), tex
+        assert same(parse_latex_for(net, tex), coeff * column), tex
