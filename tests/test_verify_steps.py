@@ -71,6 +71,15 @@ def test_a_later_slip_is_judged_against_the_wrong_line(seed003):
     assert r.message.startswith("step 2 of 3")                # the first broken link is the one named
 
 
+def test_a_link_after_a_wrong_line_speaks_the_students_notation(seed003):
+    """The later slip, judged against the student's line: its example in w_{41}, d_{1}; JSON in identifiers."""
+    wrong = r"b_1(n) + \eta (d_1 - y_4) w_{41}"
+    flipped = r"-b_1(n) - \eta (d_1 - y_4) w_{41}"
+    link = verify(seed003, expr=f"{BIAS} = {wrong} = {flipped}", latex=True).steps[2]
+    assert "w_{41} = " in link.message and "d_{1} = " in link.message and "w2_1_1" not in link.message
+    assert "w2_1_1 = " in link.to_dict()["message"] and "w2_1_1" in link.counterexample
+
+
 def test_right_again_after_a_wrong_line_does_not_follow(seed003):
     r = verify(seed003, expr=rf"{BIAS} = b_1(n) - \eta \delta_1 = {RIGHT}", latex=True)
     assert [k.equivalent for k in r.steps] == [True, False, False]

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from ..errors import SymbpError
 from ..files import MAX_SPEC_BYTES, read_text
 from ..network import Network
+from ..printing import latex_names
 from . import algebra as alg
 from .parse import ExpressionError, check_plain
 from .symbols import close, evaluate, relevant_values, sample_points
@@ -171,7 +172,7 @@ def _links(d, t, texts: list[str], values: list, head: str | None, seed: int, ru
             link = Link(i, source, text, result.equivalent, result.mistake, result.message, result.counterexample,
                         result.equivalent, result.score, result.canonical)
         else:
-            link = _relative(d, t, values[i - 2], values[i - 1], i, source, text, seed, result.equivalent)
+            link = _relative(d, t, values[i - 2], values[i - 1], i, source, text, seed, result.equivalent, notation)
         links.append(link)
     last = truth[-1]
     broken = next((k for k in links if k.equivalent is not True), None)
@@ -199,8 +200,10 @@ def _chain_message(broken: Link, n: int, held: int, why: str) -> str:
     return message
 
 
-def _relative(d, t, before, after, index: int, source: str, to: str, seed: int, right) -> Link:
-    """Step ``index`` judged against the student's own (wrong) step before it: equal, or how not."""
+def _relative(d, t, before, after, index: int, source: str, to: str, seed: int, right,
+              notation: Network | None = None) -> Link:
+    """Step ``index`` judged against the student's own (wrong) step before it: equal, or how not; with
+    ``notation`` (a LaTeX chain) the example is in its LaTeX names, the identifiers kept for the JSON."""
     from . import _symbolically_equal
     from .symbols import output_symbols
     a = d.unrolled(after).xreplace(output_symbols(d.net))
@@ -222,16 +225,25 @@ def _relative(d, t, before, after, index: int, source: str, to: str, seed: int, 
         mistake, why = _relative_mistake(d.net, a, b, seed)
         if right:
             why = "it is the right rule again, but it does not follow from the step before"
-        shown = ", ".join(f"{k} = {v:.6g}" for k, v in values.items() if k not in ("expected_value",
-                                                                                    "candidate_value"))
-        message = (f"{why[0].upper()}{why[1:]}. For example at {shown}: the step before gives "
-                   f"{values['expected_value']:.10g}, this one {values['candidate_value']:.10g}.")
-        return Link(index, source, to, False, mistake, message, values, right)
+        if notation is None:
+            return Link(index, source, to, False, mistake, _told(why, values), values, right)
+        names = {s.name: tex for s, tex in latex_names(notation).items()}
+        return Link(index, source, to, False, mistake, _told(why, values, names), values, right,
+                    canonical=_told(why, values))
     if agreed >= 4:
         return Link(index, source, to, True, None, f"Equal to the step before at {agreed} random points.",
                     None, right, 1.0)
     return Link(index, source, to, None, None, "Undecided: the steps are undefined at most sample points.",
                 None, right)
+
+
+def _told(why: str, values: dict, names: dict | None = None) -> str:
+    """A wrong link's sentence and its example, the point's identifiers printed by ``names``."""
+    names = names or {}
+    shown = ", ".join(f"{names.get(k, k)} = {v:.6g}" for k, v in values.items()
+                      if k not in ("expected_value", "candidate_value"))
+    return (f"{why[0].upper()}{why[1:]}. For example at {shown}: the step before gives "
+            f"{values['expected_value']:.10g}, this one {values['candidate_value']:.10g}.")
 
 
 def _relative_mistake(net: Network, after, before, seed: int) -> tuple[str, str]:
