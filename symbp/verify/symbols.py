@@ -364,7 +364,8 @@ def symbol_listing(net: Network) -> str:
     fns = (f"functions: {' '.join(names)}; {', '.join(sorted(set(GENERIC) | {p.activation}))} (the unit's "
            "activation); a prime for the derivative, e.g. phi'(v1_2)")
     layer_level = ("a layer's answer (--param with a vector or matrix name above): @ the matrix product, "
-                   "* + - ** entry by entry, .T the transpose")
+                   "* + - ** entry by entry, .T the transpose, M.sum(axis=1) the sum along each row; with "
+                   "--batch N every per-sample vector has one column per sample (delta2 is n_2 x N)")
     width = max(len(n) for n, _ in rows)
     return "\n".join(f"{n:<{width}}  {m}" for n, m in rows) + "\n" + fns + "\n" + layer_level
 
