@@ -7,6 +7,7 @@ import re
 
 import pytest
 import sympy as sp
+from test_notes_wrap import same
 
 from symbp import Network, derive
 from symbp.compile import CompiledNetwork
@@ -230,15 +231,6 @@ def test_no_align_shows_a_line_twice_in_a_row(case, tmp_path):
 
 # -- every step of a worked weight equals the one before ------------------------------------------------------
 
-def _same(a: sp.Expr, b: sp.Expr, rng: random.Random) -> bool:
-    free = sorted(a.free_symbols | b.free_symbols, key=str)
-    for _ in range(3):
-        point = {s: sp.Rational(rng.randint(-90, 90), 37) for s in free}
-        if abs(sp.N((a - b).xreplace(point), 30)) > 1e-20:
-            return False
-    return True
-
-
 @pytest.mark.parametrize("case", ["default", "ont", "mitchell", "nielsen", "tanh", "skip"])
 def test_each_shown_step_of_a_worked_weight_equals_the_step_before(case):
     layers, flags = REVIEW[case]
@@ -255,7 +247,7 @@ def test_each_shown_step_of_a_worked_weight_equals_the_step_before(case):
                 one = ({net.t[0]: 1 - sp.Add(*net.t[1:])} if REASON + "since the targets" in w[key][-1] else {})
                 for n, (a, b) in enumerate(zip(readable, readable[1:])):
                     last = n == len(readable) - 2
-                    assert _same(a.xreplace(one if last else {}), b.xreplace(one if last else {}), rng), (lhs, a, b)
+                    assert same(a.xreplace(one if last else {}), b.xreplace(one if last else {}), rng), (lhs, a, b)
                     checked += 1
     assert checked >= 2
 
