@@ -1264,6 +1264,7 @@ def _training(T: _Tex, compiled, ex: dict) -> dict:
     stuck = [runs[e][2] != "diverged" and runs[e][0][-1] > 0.9 * runs[e][0][0] for e in smaller] + [False]
     plateau = number(smaller[stuck.index(False) - 1]) if stuck[0] and losses[-1] < 0.1 * losses[0] else ""
     n_in, n_out = net.layers[0], net.layers[-1]
+    bits = made_up and n_in > MAX_UNITS      # a wide 0/1 pattern, elided, would hide which pattern it is
     task = {"xor": (n_in, n_out) == (2, 1), "one_output": n_out == 1, "inputs": n_in, "classes": n_out}
     return {"skipped": False, "task": task if made_up else None, "steps": len(losses) - 1,
             "diverged": status == "diverged",
@@ -1277,8 +1278,10 @@ def _training(T: _Tex, compiled, ex: dict) -> dict:
             "path": path, "xticks": [{"at": at, "label": f"{v:g}"} for at, v in c.xticks],
             "yticks": [{"at": at, "label": (rf"10^{{{int(v)}}}" if c.log else number(v, 3))} for at, v in c.yticks],
             "width": c.width, "height": c.height, "params": table, "losses": losses,
-            "outputs": [{"x": _vector_numbers(list(x)), "t": _vector_numbers(list(t)), "y": _vector_numbers(list(o))}
-                        for x, t, o in zip(X.tolist(), Y.tolist(), np.atleast_2d(outputs).tolist())][:8]}
+            "bits": bits, "outputs": [{"x": r"\mathtt{" + "".join(f"{v:g}" for v in x) + "}" if bits else
+                                      _vector_numbers(x), "t": _vector_numbers(t),
+                                      "y": _vector_numbers([round(v, 3) + 0.0 for v in o])}
+                                     for x, t, o in zip(X.tolist(), Y.tolist(), np.atleast_2d(outputs).tolist())][:8]}
 
 
 def _step_row(T: _Tex, r) -> str:

@@ -4,6 +4,7 @@ numbers counted by hand, the derivation's own rules read back from the displayed
 from __future__ import annotations
 
 import random
+import shutil
 
 import numpy as np
 import pytest
@@ -346,3 +347,32 @@ def test_algorithm_forward_pass_on_a_graph():
     assert rows[2] == (r"\boldsymbol{v}^{(2)} &= \mathbf{W}^{(2)} \boldsymbol{y}^{(1)} + \mathbf{W}^{(2,0)} \boldsymbol{x}"
                        r" + \boldsymbol{b}^{(2)}")
     assert rows[5] == r"\boldsymbol{y}^{(3)} &= \tanh{\left(\boldsymbol{v}^{(3)} \right)} + \boldsymbol{y}^{(1)}"
+
+
+# -- page layout: read back from the built PDF, page by page --------------------------------------------
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("pdflatex") is None or shutil.which("pdftotext") is None,
+                    reason="TeX Live (pdflatex, pdftotext) not installed")
+@pytest.mark.parametrize("layers, flags, whole", [
+    ("2-3-1", {}, True),
+    ("3-4-4-4-4-2", {"activation": "tanh,sigmoid,relu,softplus,softmax", "loss": "ce", "skip": "0:2,1:4",
+                     "residual": "1:3"}, False)])
+def test_captions_and_lead_ins_share_a_page_with_their_bodies(layers, flags, whole, tmp_path):
+    """Algorithm 1's caption sits on the page of its first step (and, when the algorithm fits a page, of its
+    last); the run's results stay with their lead-ins, the parameter table whole on one page."""
+    import subprocess
+
+    from symbp.notes import render_notes
+    pdf = render_notes(derive(Network.from_string(layers, **flags), check=False), tmp_path)
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    pages = [" ".join(p.split()) for p in text.split("\f")]
+
+    def on(words: str) -> list[int]:
+        return [n for n, p in enumerate(pages) if words in p]
+    caption = on("Algorithm 1 (backpropagation")
+    assert len(caption) == 1 and caption == on("4 The algorithm") and caption[0] in on("Forward pass, layer by layer")
+    assert (on("Updates, with learning rate") == caption) == whole
+    assert on("After the run") == on("inputs targets outputs")[-1:] == on("and the parameters, before and after")
+    lead = pages[on("After the run")[0]].split("and the parameters, before and after")
+    assert "parameter" in lead[1]                 # the table's head follows its lead-in on the page
