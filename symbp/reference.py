@@ -27,10 +27,24 @@ Pairs = Sequence[Sequence[int]]
 Activation = str | tuple[Callable, Callable]
 Loss = str | tuple[Callable, Callable]
 
+# Rows defined by a formula, known here by name once their NumPy forms are given (define): whoever
+# defines one writes them, so the oracle still shares nothing with the symbolic side.
+_DEFINED_ACTIVATIONS: dict[str, tuple[Callable, Callable]] = {}
+_DEFINED_LOSSES: dict[str, tuple[Callable, Callable]] = {}
+
 ELEMENTWISE = ("sigmoid", "tanh", "linear", "relu", "softplus", "elu", "leaky_relu", "silu", "swish", "gelu",
                "softsign")
 LEAKY_SLOPE = 0.01
 LOSSES = ("half_sse", "sse", "mse", "bce", "ce")
+
+
+def define(kind: str, name: str, value: Callable, derivative: Callable) -> None:
+    """Know an activation (``kind`` "activation": phi(v), phi'(v)) or a loss ("loss": term(y, t) of one
+    output unit, d term/dy) by ``name``, so that name can stand where a (value, derivative) pair can."""
+    table = {"activation": _DEFINED_ACTIVATIONS, "loss": _DEFINED_LOSSES}[kind]
+    if name in ELEMENTWISE + LOSSES + ("softmax",):
+        raise ValueError(f"{name!r} is built in")
+    table[name] = (value, derivative)
 
 
 # -- activations -----------------------------------------------------------------------
@@ -79,6 +93,7 @@ def _gaussian_cdf(v: np.ndarray) -> np.ndarray:
 
 def activate(name: Activation, v: np.ndarray) -> np.ndarray:
     """y = phi(v) for the activation called ``name``, or given as a (phi, phi') pair (rows of v are samples)."""
+    name = _DEFINED_ACTIVATIONS.get(name, name)
     if not isinstance(name, str):
         return np.asarray(name[0](v), dtype=float)
     slope = _leaky_slope(name)
@@ -109,6 +124,7 @@ def activate(name: Activation, v: np.ndarray) -> np.ndarray:
 
 def activation_derivative(name: Activation, v: np.ndarray, y: np.ndarray) -> np.ndarray:
     """phi'(v) of an elementwise activation, elementwise (softmax is handled by the loss)."""
+    name = _DEFINED_ACTIVATIONS.get(name, name)
     if not isinstance(name, str):
         return np.asarray(name[1](v), dtype=float) * np.ones_like(v)
     slope = _leaky_slope(name)
@@ -369,6 +385,7 @@ def loss(params: Params, X, T, activations: Sequence[str], loss_name: str, bias_
          *, residual: Pairs = ()) -> float:
     """E, the total over the batch (the mean for mse)."""
     graph = _check(params, None, activations, residual)
+    loss_name = _DEFINED_LOSSES.get(loss_name, loss_name)
     _check_loss(loss_name, activations)
     X, T = _rows(X), _rows(T)
     v, _, y = _forward_rows(params, X, activations, _sign(bias_sign), graph)[-1]
@@ -406,6 +423,7 @@ def gradients(params: Params, X, T, activations: Sequence[str], loss_name: str,
               bias_sign: Sign = +1, *, residual: Pairs = ()) -> dict[str, np.ndarray]:
     """dE/dp (shape of p) for every weight W{l}, skip W{l}_{s} and bias b{l} in ``params``."""
     graph = _check(params, None, activations, residual)
+    loss_name = _DEFINED_LOSSES.get(loss_name, loss_name)
     _check_loss(loss_name, activations)
     s = _sign(bias_sign)
     X, T = _rows(X), _rows(T)

@@ -5,9 +5,9 @@ import textwrap
 
 import pytest
 import sympy as sp
+from corpus import ACTIVATION_ROWS
 
 from symbp import Network, SelfCheckError, derive
-from symbp.activations import ACTIVATIONS
 from symbp.check import check_table
 
 NETS = [
@@ -91,7 +91,7 @@ def test_sabotaged_rule_of_a_wide_network_is_flagged(monkeypatch):
     assert "FAIL" in table.text() and table.to_dict()["ok"] is False
 
 
-@pytest.mark.parametrize("act", [a for a in ACTIVATIONS if a.elementwise], ids=lambda a: a.name)
+@pytest.mark.parametrize("act", [a for a in ACTIVATION_ROWS if a.elementwise], ids=lambda a: a.name)
 def test_kink_is_where_the_derivative_jumps(act):
     """The row's kink (what check leans on to leave a finite difference uncompared) is where SymPy's
     derivative of phi jumps, and only a phi whose derivative has a step has one."""

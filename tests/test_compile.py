@@ -3,18 +3,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from corpus import ELEMENTWISE, GAUSS, LOSS_ROWS, PSEUDO_HUBER
+from corpus import LOSS_NAMES as LOSSES
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from symbp import reference as ref
-from symbp.activations import ACTIVATIONS
 from symbp.compile import compile_network
-from symbp.losses import LOSSES as LOSS_ROWS
 from symbp.network import Network
 from symbp.notation import profile_names
 
-ELEMENTWISE = tuple(a.name for a in ACTIVATIONS if a.elementwise)
-LOSSES = tuple(loss.name for loss in LOSS_ROWS)
 PROFILES = tuple(profile_names())
 NEEDS = {loss.name: loss.needs for loss in LOSS_ROWS if loss.needs}     # the output a loss needs: bce sigmoid, ce softmax
 
@@ -72,6 +70,8 @@ def assert_matches_reference(net: Network, params, X, T, rtol: float = 1e-10):
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
 @given(net=networks(), batch=st.sampled_from([1, 7]), seed=st.integers(0, 2**32 - 1))
+@example(net=Network.from_string("2-2-2", activation=f"{GAUSS},{GAUSS}", loss=PSEUDO_HUBER, bias_sign="-"),
+         batch=7, seed=1)
 def test_compiled_matches_reference(net, batch, seed):
     params, X, T = random_problem(net, batch, seed)
     assert_matches_reference(net, params, X, T)
@@ -110,6 +110,8 @@ def central_differences(net: Network, params, X, T, step: float = 1e-6) -> dict:
 
 @settings(deadline=None)
 @given(net=wide_networks(), batch=st.sampled_from([1, 7]), seed=st.integers(0, 2**32 - 1))
+@example(net=Network.from_string("3-5-4-2", activation=f"tanh,{GAUSS},linear", loss=PSEUDO_HUBER, notation="ont"),
+         batch=7, seed=2)
 def test_compiled_matches_reference_and_finite_differences(net, batch, seed):
     from symbp.derive import derive
     params, X, T = random_problem(net, batch, seed)

@@ -12,17 +12,16 @@ import textwrap
 import numpy as np
 import pytest
 import sympy as sp
-from hypothesis import given, settings
+from corpus import ELEMENTWISE, GAUSS, PSEUDO_HUBER
+from corpus import LOSS_ROWS as LOSSES
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from symbp import Network, derive, reference
 from symbp.activations import ACTIVATIONS, softmax_unit
 from symbp.cli import main
 from symbp.export import export, module_source
-from symbp.losses import LOSSES
 from symbp.notation import profile_names
-
-ELEMENTWISE = [a.name for a in ACTIVATIONS if a.elementwise]
 
 
 def _net(layers, acts, loss, **kw):
@@ -98,6 +97,7 @@ def _close(a, b, rtol=1e-10):
 
 @settings(max_examples=10, deadline=None)
 @given(net=networks(), seed=st.integers(0, 2**32 - 1))
+@example(net=_net([2, 3, 2], [GAUSS, "tanh"], PSEUDO_HUBER, bias_sign="-", notation="ont"), seed=3)
 def test_exported_module_matches_reference(tmp_path_factory, net, seed):
     tmp = tmp_path_factory.mktemp("export")
     export(derive(net, check=False), tmp / "grad.py")
@@ -128,6 +128,7 @@ COMBOS = [
     ("2-3-2", "softplus,sigmoid", "bce", {}),
     ("3-2-2", "linear,relu", "half_sse", {"bias": False}),
     ("2-3-2", "tanh,softplus", "sse", {}),
+    ("2-3-2", f"{GAUSS},linear", PSEUDO_HUBER, {"notation": "nielsen"}),     # an activation and a loss of your own
 ]
 
 
@@ -402,7 +403,8 @@ JAX_CALL = """
 """
 
 STABLE_COMBOS = [("3-4-2", "sigmoid,softmax", "ce"), ("3-4-2", "softplus,sigmoid", "bce"),
-                 ("3-4-2", "tanh,linear", "mse"), ("3-4-2", "relu,sigmoid", "half_sse")]
+                 ("3-4-2", "tanh,linear", "mse"), ("3-4-2", "relu,sigmoid", "half_sse"),
+                 ("3-4-2", f"{GAUSS},tanh", PSEUDO_HUBER)]
 LARGE_X = np.array([[1e3, -1e3, 1e3], [-1e3, 1e3, -1e3], [1e3, 1e3, 1e3], [-1e3, -1e3, -1e3]])
 
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from corpus import ACTIVATION_ROWS
 
 from symbp import Network, compile_network, derive, reference
-from symbp.activations import ACTIVATIONS
 from symbp.cli import main
 from symbp.export import export, param_shapes
 
@@ -465,7 +465,7 @@ def test_c_sigmoid_and_softmax_at_the_edges(tmp_path):
     np.testing.assert_allclose(E, np.log(3), rtol=1e-15)
 
 
-@pytest.mark.parametrize("act", [a.name for a in ACTIVATIONS if a.elementwise and not a.output_only])
+@pytest.mark.parametrize("act", [a.name for a in ACTIVATION_ROWS if a.elementwise and not a.output_only])
 def test_float32_stays_float32_for_every_activation_row(act):
     """Constants such as gelu's sqrt(2) must not promote float32 arrays to float64 (NEP 50)."""
     from symbp.export import module_source

@@ -4,7 +4,8 @@ Every number is held against oracles that share no code with the exporter: the h
 backprop (symbp.reference, which reads skips off the params keys W{l}_{s} and takes the residual
 shortcuts as an argument) and central finite differences of its loss. The corpus is drawn from the
 registries: every activation (elementwise ones anywhere, an output-only one where a loss needs it) and
-every loss (its targets of the kind its row names), so a new row meets every property here.
+every loss (its targets of the kind its row names), and an activation and a loss defined by a formula
+(tests/corpus.py), so a new row meets every property here.
 """
 from __future__ import annotations
 
@@ -20,18 +21,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from corpus import ACTIVATION_ROWS, ELEMENTWISE, GAUSS, PSEUDO_HUBER
+from corpus import LOSS_ROWS as LOSSES
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from symbp import Network, compile_network, derive, reference
-from symbp.activations import ACTIVATIONS
 from symbp.export import export, param_shapes
-from symbp.losses import LOSSES
 from symbp.notation import profile_names
 
 ROOT = Path(__file__).resolve().parents[1]
-ELEMENTWISE = [a.name for a in ACTIVATIONS if a.elementwise]
-KINKS = {a.name: a.kink for a in ACTIVATIONS if a.kink is not None}
+KINKS = {a.name: a.kink for a in ACTIVATION_ROWS if a.kink is not None}
 RTOL = 1e-10           # exported code vs the reference: the same float64 math, summed in other orders
 FD_TOL = 1e-6          # vs central differences of step 1e-6 (relative plus absolute)
 FD_STEP = 1e-6
@@ -50,7 +50,7 @@ def graph_networks(draw, max_width: int = 3):
     layers = [draw(st.integers(1, max_width)) for _ in range(depth + 1)]
     if draw(st.booleans()):                                   # equal hidden widths: residuals become possible
         layers[1:depth] = [layers[1]] * (depth - 1)
-    if not next(a for a in ACTIVATIONS if a.name == out).elementwise:
+    if not next(a for a in ACTIVATION_ROWS if a.name == out).elementwise:
         layers[-1] = max(layers[-1], 2)                       # a softmax of one unit is the constant 1
     skip = tuple((s, l) for l in range(2, depth + 1) for s in range(l - 1) if draw(st.booleans()))
     residual = tuple((s, l) for l in range(2, depth) for s in range(1, l)
@@ -138,6 +138,8 @@ def load(path: Path):
 
 @settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.filter_too_much])
 @given(net=graph_networks(), batch=st.sampled_from([1, 5]), seed=st.integers(0, 2**32 - 1))
+@example(net=Network.build(layers=[2, 3, 3, 2], activations=[GAUSS, "tanh", GAUSS], loss=PSEUDO_HUBER, skip=((0, 2),),
+                           residual=((1, 2),), bias_sign="-"), batch=5, seed=4)
 def test_exported_numpy_matches_reference_and_finite_differences(tmp_path_factory, net, batch, seed):
     params, X, T = random_problem(net, batch, seed)
     assume(away_from_kinks(net, params, X))

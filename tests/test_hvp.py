@@ -17,11 +17,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import sympy as sp
+from corpus import ACTIVATION_ROWS, LOSS_ROWS
 
 from symbp import Network, compile_network, derive
-from symbp.activations import ACTIVATIONS
 from symbp.export import export, module_source, param_shapes
-from symbp.losses import LOSSES
 
 TORCH = Path("/tmp/torchvenv/bin/python")
 ORACLE = Path(__file__).parent / "oracles" / "torch_hvp.py"
@@ -70,12 +69,13 @@ def test_against_sympy_second_directional_derivative(layers, flags):
 # -- 2. finite differences of the module's own gradients, over the registries ------------------
 
 def _corpus():
-    """Every elementwise activation as hidden and as output layer (half_sse), every loss with its output."""
+    """Every elementwise activation as hidden and as output layer (half_sse), every loss with its output;
+    the formula-defined rows too (tests/corpus.py)."""
     out = []
-    for a in ACTIVATIONS:
+    for a in ACTIVATION_ROWS:
         if a.elementwise:
             out.append(("3-4-2", dict(activation=f"{a.name},{a.name}", loss="half_sse")))
-    for loss in LOSSES:
+    for loss in LOSS_ROWS:
         out.append(("3-4-3", dict(activation=f"tanh,{loss.needs or 'linear'}", loss=loss.name)))
     out.append(("3-4-4-4-3", dict(activation="tanh,sigmoid,softplus,softmax", loss="ce", skip="0:2,1:4",
                                   residual="1:3", bias_sign="-")))

@@ -1,17 +1,27 @@
-"""The registries: each activation's derivative identity is proved with SymPy, losses match PRODUCT.md."""
+"""The registries: each activation's derivative identity is proved with SymPy, losses match PRODUCT.md.
+
+The corpus is every registry row and a formula-defined activation and loss (tests/corpus.py)."""
 import pytest
 import sympy as sp
+from corpus import ACTIVATION_ROWS, GAUSS, LOSS_ROWS, PLAIN_ACTIVATIONS, PLAIN_LOSSES, PSEUDO_HUBER
 
-from symbp.activations import ACTIVATIONS, get_activation, proves_derivative, relu, sigmoid, softplus
-from symbp.losses import LOSSES, get_loss
+from symbp.activations import get_activation, proves_derivative, relu, sigmoid, softplus
+from symbp.losses import get_loss
 from symbp.notation import PROFILES
 
 x = sp.Symbol("x", real=True)
 
 
-@pytest.mark.parametrize("act", ACTIVATIONS, ids=lambda a: a.name)
+@pytest.mark.parametrize("act", ACTIVATION_ROWS, ids=lambda a: a.name)
 def test_derivative_in_terms_of_output_is_proved(act):
     assert proves_derivative(act)
+
+
+def test_the_formula_rows_are_their_textbook_definitions():
+    assert sp.simplify(get_activation(GAUSS).function(x).rewrite(sp.exp) - PLAIN_ACTIVATIONS[GAUSS](x)) == 0
+    assert sp.diff(get_activation(GAUSS).function(x), x).equals(-2 * x * sp.exp(-x ** 2))
+    y, t = sp.symbols("y t", real=True)
+    assert sp.simplify(get_loss(PSEUDO_HUBER).term(y, t) - PLAIN_LOSSES[PSEUDO_HUBER](y, t)) == 0
 
 
 def test_sigmoid_identity_from_first_principles():
@@ -49,7 +59,7 @@ def test_losses_match_product_table():
     assert get_loss("mse").term(y, t) == (y - t) ** 2 and get_loss("mse").mean
     assert sp.expand(get_loss("bce").term(y, t) + t * sp.log(y) + (1 - t) * sp.log(1 - y)) == 0
     assert get_loss("ce").term(y, t) == -t * sp.log(y)
-    for loss in LOSSES:
+    for loss in LOSS_ROWS:
         if loss.error_term is not None:   # the error form is the same loss with e = t - y
             assert sp.expand(loss.error_term(t - y) - loss.term(y, t)) == 0
 
