@@ -275,12 +275,18 @@ class FactorOrder:
         return [t for t in terms if not self._is_bias(t)] + [t for t in terms if self._is_bias(t)]
 
 
-def _sign_out_of_sums(expr):
-    """Sum(-f) as -Sum(f): a person writes the minus before the sum, C = -sum_j y_j log a_j."""
+def _sum_constant(f) -> sp.Expr:
+    """The number a summand is a multiple of, its sign included: -1 for -y log a, 1/2 for e^2/2."""
+    c, g = f.primitive() if f.is_Add else f.as_coeff_Mul()
+    return -c if g.could_extract_minus_sign() else c
+
+
+def _numbers_out_of_sums(expr):
+    """Sum(c f) as c Sum(f): a person writes the number before the sum, C = -sum_j y_j log a_j, E = 1/2 sum e^2."""
     if not isinstance(expr, sp.Basic) or not expr.has(sp.Sum):
         return expr
-    return expr.replace(lambda e: isinstance(e, sp.Sum) and e.function.could_extract_minus_sign(),
-                        lambda e: -sp.Sum(-e.function, *e.limits))
+    return expr.replace(lambda e: isinstance(e, sp.Sum) and _sum_constant(e.function) != 1,
+                        lambda e: _sum_constant(e.function) * sp.Sum(e.function / _sum_constant(e.function), *e.limits))
 
 
 class NotesLatexPrinter(FactorOrder, NaturalOrder, LatexPrinter):
@@ -298,7 +304,7 @@ class NotesLatexPrinter(FactorOrder, NaturalOrder, LatexPrinter):
         self._role_of = _roles(net) if net is not None else {}
 
     def doprint(self, expr):
-        return super().doprint(_sign_out_of_sums(expr))
+        return super().doprint(_numbers_out_of_sums(expr))
 
     def _ordering(self) -> bool:
         return self.order not in ("old", "none")
@@ -335,7 +341,20 @@ class NotesLatexPrinter(FactorOrder, NaturalOrder, LatexPrinter):
                 return self._product([_negated(a) if a is flip else a for a in factors])
             tex = self._print(rest)
             return "- " + (rf"\left({tex}\right)" if rest.is_Add else tex)
-        return self._product(self._pulled(expr)) if whole else super()._print_Mul(expr)
+        return self._product(self._pulled(expr)) if whole else self._fraction(expr)
+
+    def _fraction(self, expr) -> str:
+        """A product of the network's quantities, or a sum, over numbers and symbols: its number in front of the
+        rest, in order, (2/N) e y (1 - y), (1/2N) sum e^2; any other fraction (sqrt(2) v/2, a quotient of sums)
+        as SymPy prints it."""
+        num, den = sp.fraction(expr, exact=True)
+        coeff, rest = num.as_coeff_Mul()
+        quantities = [a for a in sp.Mul.make_args(rest) if self._kinds(a)]
+        simple = den != 1 and all(a.is_Number or a.is_Symbol for a in sp.Mul.make_args(den))      # 2, N, 2 N
+        if not (simple and (rest.has(sp.Sum) or len(quantities) > 1)):
+            return super()._print_Mul(expr)
+        return rf"\frac{{{self._print(coeff)}}}{{{self._print(den)}}} " + self.parenthesize(rest, PRECEDENCE["Mul"],
+                                                                                         strict=True)
 
     def _product(self, factors: list) -> str:
         args = self._ordered(factors)

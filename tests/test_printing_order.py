@@ -278,3 +278,34 @@ def test_a_scalar_before_a_hadamard_product_keeps_its_brackets_and_sign():
         assert r"\left(3" not in tex and tex.startswith("- ") == coeff.could_extract_minus_sign(), tex
         assert tex.endswith(r"\boldsymbol{y}^{(2)} \odot \left(\boldsymbol{1} - \boldsymbol{y}^{(2)}\right)"), tex
         assert same(parse_latex_for(net, tex), coeff * column), tex
+
+
+@pytest.mark.parametrize("loss, general", [
+    ("half_sse", r"\frac{1}{2} \sum_{m=1}^{M} \left(e_{m}\right)^{2}"),
+    ("mse", r"\frac{1}{N} \sum_{m=1}^{M} \left(e_{m}\right)^{2}"),
+])
+def test_a_number_of_the_summand_stands_before_the_sum(loss, general):
+    """E = 1/2 sum_j e_j^2 as Haykin writes it (eq. 4.2), not sum e^2/2; mse's 1/N before the sum."""
+    net = Network.from_string("2-3-2", activation="sigmoid", loss=loss)
+    d = derive(net, check=False)
+    tex = to_latex(d.index.output.loss, net)
+    assert tex == general
+    body = tex.split(r"\sum_{m=1}^{M} ", 1)[1]
+    read = sp.Add(*[parse_latex_for(net, instance(body, m=str(m))) for m in net.units(2)])
+    assert same(read, sp.Add(*[e ** 2 for e in net.e]))        # the sum written out; its number is in the string
+
+
+def test_a_product_over_a_number_or_n_puts_the_number_in_front_and_the_rest_in_order():
+    """mse's delta is (2/N) e y (1 - y), in the order of every other delta; a short quotient stays a quotient."""
+    net = Network.from_string("2-3-2", activation="sigmoid", loss="mse")
+    d = derive(net, check=False)
+    delta = d.deltas[net.delta[2][0]].value
+    tex = to_latex(delta, net)
+    assert tex == r"\frac{2}{N} e_{1} y^{(2)}_{1} \left(1 - y^{(2)}_{1}\right)"
+    assert sp.simplify(parse_latex_for(net, tex) - delta) == 0
+    v = net.v[1][0]
+    for expr, expected in {sp.sqrt(2) * v / 2: r"\frac{\sqrt{2} v^{(1)}_{1}}{2}",
+                           v / net.batch: r"\frac{v^{(1)}_{1}}{N}"}.items():
+        tex = to_latex(expr, net)
+        assert tex == expected
+        assert sp.simplify(parse_latex_for(net, tex) - expr) == 0
