@@ -360,7 +360,7 @@ def test_algorithm_forward_pass_on_a_graph():
                      "residual": "1:3"}, False)])
 def test_captions_and_lead_ins_share_a_page_with_their_bodies(layers, flags, whole, tmp_path):
     """Algorithm 1's caption sits on the page of its first step (and, when the algorithm fits a page, of its
-    last); the run's results stay with their lead-ins, the parameter table whole on one page."""
+    last); each table of the run's results starts on the page of its lead-in."""
     import subprocess
 
     from symbp.notes import render_notes
@@ -373,6 +373,6 @@ def test_captions_and_lead_ins_share_a_page_with_their_bodies(layers, flags, who
     caption = on("Algorithm 1 (backpropagation")
     assert len(caption) == 1 and caption == on("4 The algorithm") and caption[0] in on("Forward pass, layer by layer")
     assert (on("Updates, with learning rate") == caption) == whole
-    assert on("After the run") == on("inputs targets outputs")[-1:] == on("and the parameters, before and after")
-    lead = pages[on("After the run")[0]].split("and the parameters, before and after")
-    assert "parameter" in lead[1]                 # the table's head follows its lead-in on the page
+    for lead, head in (("After the run", "inputs targets outputs"), ("and the parameters, before and after", "parameter")):
+        page = on(lead)
+        assert len(page) == 1 and head in pages[page[0]].split(lead)[1], lead    # the table follows on the page
