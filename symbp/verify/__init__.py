@@ -216,8 +216,9 @@ def _twin(net: Network, numbering: str) -> Network:
 
 def in_notation(result: VerifyResult, net: Network) -> VerifyResult:
     """The result with its diagnosis and counterexample in ``net``'s LaTeX names (the JSON keeps the identifiers)."""
-    from ..printing import latex_names
+    from ..printing import latex_names, to_latex
     names = {s.name: tex for s, tex in latex_names(net).items()}
+    names.update({s.name: to_latex(s, net) for s in net.training_symbols()})     # \alpha, \Delta w(n-1)
     result = replace(result, notation=net)
     if result.diagnosis is None or result.counterexample is None:
         return result

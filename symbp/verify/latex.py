@@ -236,7 +236,11 @@ class SymbolMap:
         self.losses = {"E", net.profile.loss, re.sub(r"\\mathcal\{(\w)\}", r"\1", net.profile.loss_tex)}
         self.layered = {k[0] for m in (self.primary, self.secondary) for k in m if k[1] is not None}
         self.notation = net.profile.name
-        self.sample = net.profile.sample      # the index of a training sample: w_{41}(n), o_1(p)
+        self.sample = net.profile.sample      # the index of a training sample: w_{41}(n), o_1(x)
+        # a step of gradient descent: w(n), w(n+1), Delta w(n-1); n is read in every profile (earlier notes
+        # and the seeds count steps with n), the profile's own letter (ont's \tau, nielsen's t) besides
+        self.steps = tuple(dict.fromkeys((net.profile.step_tex, "n")))
+        self.previous = {p.name: net.previous(p) for p in net.params()}
 
     def could_be_layer(self, base: str, layer: int, groups: list[str]) -> bool:
         """Would ^{layer} on this indexed name name a unit of the network's own numbering?"""
@@ -300,6 +304,10 @@ def _symbol_map(net: Network, batch: int | None = None) -> SymbolMap:
     return smap
 
 
+# (n), (n+1), (n-1) with spaces taken out: a sample or step index
+_TIME_INDEX = re.compile(r"\((?P<letter>\\?[A-Za-z]+)(?:(?P<sign>[+-])1)?\)")
+
+
 # -- building SymPy ---------------------------------------------------------------------------
 
 @dataclasses.dataclass
@@ -317,6 +325,7 @@ class Piece:
     start: int = 0
     source: str = ""
     ones: bool = False                   # \mathbf{1}: after a batch's matrix, the column of ones that sums it
+    previous: bool = False               # (n-1) after \Delta w_{41}: the previous step's update
 
 
 class _Builder:
@@ -390,7 +399,7 @@ class _Builder:
 
     def product(self, tree: Tree) -> alg.Value:
         items = self._drop_sample_index(self._merge_words(tree.children))
-        pieces = [self.item(node, i + 1 < len(items) and self._opens_call(items[i + 1]))
+        pieces = [self._step_piece(node) or self.item(node, i + 1 < len(items) and self._opens_call(items[i + 1]))
                   for i, node in enumerate(items)]
         # Right to left: a function head takes the piece just after it (\log\sigma(v) nests).
         values: list[Piece] = []
@@ -405,6 +414,9 @@ class _Builder:
                                 source=piece.source)]
                 continue
             arg = values.pop(0)
+            if piece.head == UPDATE_HEAD and values and values[0].previous:
+                values[0] = Piece(value=self._previous(arg.value, piece), start=piece.start, source=piece.source)
+                continue
             if piece.head == UPDATE_HEAD:
                 values.insert(0, Piece(value=self._quantity(arg.value, "update", piece), start=piece.start,
                                        source=piece.source))
@@ -417,6 +429,10 @@ class _Builder:
 
     def _juxtaposed(self, values: list[Piece], tree) -> alg.Value:
         """Pieces side by side: products; under a batch a matrix times \\mathbf{1} sums its samples."""
+        for piece in values:
+            if piece.previous:
+                raise ExpressionError(f"{piece.source} is the step before: write it after an update, "
+                                      f"as in \\Delta w_{{41}}{piece.source}", piece.start)
         value = values[0].value
         for piece in values[1:]:
             if piece.ones and self.smap is not None and self.smap.batch and alg.is_matrix(value):
@@ -438,11 +454,41 @@ class _Builder:
         return alg.sum_axis(value, 1)
 
     def _drop_sample_index(self, items: list[Tree]) -> list[Tree]:
-        """``w_{41}(n)``, ``y_1(n)``: the sample index of the lecture notes says nothing more; dropped."""
-        letter = self.smap.sample if self.smap is not None else "n"
-        if self.smap is not None and self.smap.lookup(letter, None, [])[0]:
-            return items            # the letter names a symbol of this profile: a product, not an index
-        return [node for i, node in enumerate(items) if i == 0 or not _is_sample_index(node, letter)]
+        """``w_{41}(n)``, ``y_1(n)``: the sample or step index of the lecture notes says nothing more; dropped."""
+        return [node for i, node in enumerate(items) if i == 0 or self._time_index(node) != 0]
+
+    def _index_letters(self) -> tuple[str, ...]:
+        """The letters of a sample or step index, (n), (x), (\\tau), that name no symbol of the profile."""
+        if self.smap is None:
+            return ("n",)
+        letters = dict.fromkeys((self.smap.sample, *self.smap.steps))
+        return tuple(x for x in letters if x.startswith("\\") or not self.smap.lookup(x, None, [])[0])
+
+    def _time_index(self, node: Tree) -> int | None:
+        """(n) 0, (n+1) +1, (n-1) -1 for a bracketed sample or step index; None for any other item."""
+        if len(node.children) != 1 or node.children[0].data != "paren":
+            return None
+        m = _TIME_INDEX.fullmatch(re.sub(r"\s+", "", self._src(node)))
+        if m is None or m.group("letter") not in self._index_letters():
+            return None
+        return {None: 0, "+": 1, "-": -1}[m.group("sign")]
+
+    def _step_piece(self, node: Tree) -> Piece | None:
+        """(n-1): the mark of a previous step, for the \\Delta before it; (n+1) is refused here."""
+        offset = self._time_index(node)
+        if offset is None:
+            return None
+        start, source = self._pos(node), self._src(node).strip()
+        if offset > 0:
+            raise ExpressionError(f"{source} is the next step: only a left side names it, as in w_{{41}}{source} = ...",
+                                  start)
+        return Piece(previous=True, start=start, source=source)
+
+    def _previous(self, value, piece) -> sp.Symbol:
+        """``\\Delta w_{41}(n-1)``: the previous step of that parameter, [training]'s momentum term."""
+        if not isinstance(value, sp.Symbol) or self.smap is None or value.name not in self.smap.previous:
+            raise ExpressionError(r"\Delta ...(n-1) takes a weight or bias, as in \Delta w_{41}(n-1)", piece.start)
+        return self.smap.previous[value.name]
 
     def _quantity(self, value, quantity: str, piece) -> alg.Value:
         """``\\Delta w_{41}`` or ``\\partial E/\\partial w_{41}`` inside a formula: the placeholder of that quantity."""
@@ -455,13 +501,12 @@ class _Builder:
     def _gradient_ref(self, frac: Tree, node) -> sp.Symbol:
         """\\frac{\\partial E}{\\partial w_{41}(n)} inside a formula: the gradient's placeholder."""
         num, den = _single_product(frac.children[1]), _single_product(frac.children[2])
-        sample = self.smap.sample if self.smap else "n"
-        letters = [self._src(i).strip() for i in num[1:] if not _is_sample_index(i, sample)]
+        letters = [self._src(i).strip() for i in num[1:] if self._time_index(i) != 0]
         loss = re.sub(r"\\mathcal\s*\{?\s*(\w)\s*\}?", r"\1", " ".join(letters)).strip()
         if self.smap is None or loss not in self.smap.losses:
             self.fail(f"\\partial {loss}: the loss is {' or '.join(sorted(self.smap.losses if self.smap else {'E'}))}",
                       frac)
-        if len(den) == 3 and not _is_sample_index(den[2], sample):
+        if len(den) == 3 and self._time_index(den[2]) != 0:
             self.fail("\\frac{\\partial E}{\\partial ...} takes one weight or bias below", frac)
         piece = self.item(den[1], False)
         return self._quantity(piece.value, "gradient", Piece(start=self._pos(frac)))
@@ -836,14 +881,6 @@ def _is_euler_item(node: Tree) -> bool:
     letters = [str(c) for c in atom.children if isinstance(c, Token) and c.type == "LETTER"]
     is_e = atom.data in ("letter", "textname") and letters == ["e"]      # e, or \mathrm{e}
     return is_e and script.data == "sup" and _layer_of(script.children[0]) is None
-
-
-def _is_sample_index(node: Tree, letter: str = "n") -> bool:
-    """(n) as an item: a bracket around the bare letter of the sample index."""
-    if len(node.children) != 1 or node.children[0].data != "paren":
-        return False
-    inner = _single_item(node.children[0].children[0])
-    return inner is not None and inner.data == "letter" and str(inner.children[0]) == letter
 
 
 def _partial_pair(frac: Tree) -> Tree | None:

@@ -25,13 +25,13 @@ LATEX_LHS = (
     (re.compile(r"\\[dt]?frac\s*\{\s*\\partial\s*" + _LOSS_TEX + r"\s*\}\s*\{\s*\\partial\s*(?P<x>.+)\}", re.S),
      "gradient"),
     (re.compile(r"\\partial\s*" + _LOSS_TEX + r"\s*/\s*\\partial\s*(?P<x>.+)", re.S), "gradient"),
-    (re.compile(r"(?P<x>.+?)\s*\(\s*n\s*\+\s*1\s*\)", re.S), "new"),
+    (re.compile(r"(?P<x>.+?)\s*\(\s*(?P<step>\\?[A-Za-z]+)\s*\+\s*1\s*\)", re.S), "new"),
     (re.compile(r"(?P<x>.+)", re.S), "delta"),
 )
 TEXT_LHS = (
     (re.compile(r"Delta(?:\s+|_)(?P<x>\w+)"), "update"),
     (re.compile(r"d(?P<loss>[A-Za-z])\s*/\s*d\s*(?P<x>\w+)"), "gradient"),
-    (re.compile(r"(?P<x>\w+)\s*\(\s*n\s*\+\s*1\s*\)"), "new"),
+    (re.compile(r"(?P<x>\w+)\s*\(\s*(?P<step>[A-Za-z]+)\s*\+\s*1\s*\)"), "new"),
     (re.compile(r"(?P<x>\w+)"), "delta"),
 )
 _COMPARISONS = ("==", "<=", ">=", "!=")
@@ -127,10 +127,13 @@ def read_lhs(net: Network, lhs: str, latex: bool) -> tuple[str, str]:
             continue
         if "loss" in m.groupdict():
             _check_loss(net, m.group("loss"), latex, body)
+        if "step" in m.groupdict():
+            _check_step(net, m.group("step"), latex, body)
         name = _latex_name(net, m.group("x"), body) if latex else m.group("x")
         return name, _check_kind(net, name, quantity, body, latex)
+    new = net.profile.at_step(1)
     raise ExpressionError(f"the left side '{body}' names no parameter; write "
-                          + (r"\Delta w_{21}, \partial E/\partial w_{21}, w_{21}(n+1) or \delta_2"
+                          + (rf"\Delta w_{{21}}, \partial E/\partial w_{{21}}, w_{{21}}{new} or \delta_2"
                              if latex else "Delta w2_1_1, dE/dw2_1_1, w2_1_1(n+1) or delta2_1"))
 
 
@@ -142,6 +145,19 @@ def _check_loss(net: Network, letter: str, latex: bool, body: str) -> None:
         shown = " or ".join(sorted({net.profile.loss_tex if latex else net.profile.loss, "E"}))
         raise ExpressionError(f"the left side '{body}' differentiates {letter}; the loss is {shown} "
                               f"in the {net.profile.name} notation")
+
+
+def step_letters(net: Network, latex: bool) -> tuple[str, ...]:
+    """The letters that count steps: the profile's own (ont's \\tau, nielsen's t), and n as the seeds write."""
+    own = net.profile.step_tex if latex else net.profile.step_tex.lstrip("\\")
+    return tuple(dict.fromkeys((own, "n")))
+
+
+def _check_step(net: Network, letter: str, latex: bool, body: str) -> None:
+    letters = step_letters(net, latex)
+    if letter not in letters:
+        raise ExpressionError(f"the left side '{body}' counts steps with {letter}; the {net.profile.name} notation "
+                              f"counts them with {' or '.join(letters)}")
 
 
 def _latex_name(net: Network, text: str, body: str) -> str:
@@ -169,7 +185,7 @@ def _check_kind(net: Network, name: str, quantity: str, body: str, latex: bool) 
         if is_delta:
             return "delta"
         if is_param:
-            hint = (rf"\Delta {body}, \partial E/\partial {body} or {body}(n+1)" if latex
+            hint = (rf"\Delta {body}, \partial E/\partial {body} or {body}{net.profile.at_step(1)}" if latex
                     else f"Delta {body}, dE/d{body} or {body}(n+1)")
             raise ExpressionError(f"the left side '{body}' is a parameter; say which quantity: {hint}")
     elif is_param:
