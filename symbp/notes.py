@@ -1503,6 +1503,8 @@ def notes_context(derivation: Derivation, compiled=None) -> dict:
     p = net.profile
     simplification = next((r for r in d.deltas.values() if r.simplification), None)
     example = _example(T, d, compiled)
+    output_weight = _worked_weight(T, d, out_name)
+    matched = None if simplification is None else _simplification_rows(T, simplification)
     return {
         "title": _title(net),
         "network": {"layers": "--".join(map(str, net.layers)), "depth": net.depth, "widths": list(net.layers),
@@ -1518,7 +1520,7 @@ def notes_context(derivation: Derivation, compiled=None) -> dict:
         "forward": _forward(T),
         "activations": _activations(T),
         "loss": _loss(T),
-        "output_weight": _worked_weight(T, d, out_name),
+        "output_weight": output_weight,
         "hidden_weight": _worked_weight(T, d, hidden_name) if hidden_name else None,
         "skip_weight": _skip_weight(T, d, skip_name),
         "biases": _biases(T, d),
@@ -1531,7 +1533,7 @@ def notes_context(derivation: Derivation, compiled=None) -> dict:
         "training": _training(T, compiled, example["raw"]),
         "simplification": None if simplification is None else {
             "unit": T(simplification.symbol), "why": tex_escape(simplification.simplification),
-            "raw": _simplification_rows(T, simplification)},
+            "raw": matched, "shown": matched == output_weight["delta"]},    # softmax + ce: shown just above
         "check": None if d.check is None else tex_escape(_check_words(d.check)),
     }
 

@@ -129,8 +129,10 @@ def test_no_row_reaches_the_softmax_rule_without_the_reason():
     tex = render_tex(d)
     backward = tex[tex.index(r"\section{The backward pass}"):tex.index(r"\subsection{The local gradients of every")]
     rule = r"&= a^{(2)}_{1} - y_{1}"
-    assert backward.count(rule) == 2         # the weight's delta and the remark
-    assert backward.count(rule + REASON + "since the targets of a sample sum to 1)}") == 2
+    # the weight's delta shows the rule, with its reason; the matched pair's remark points there, not again
+    assert backward.count(rule) == 1
+    assert backward.count(rule + REASON + "since the targets of a sample sum to 1)}") == 1
+    assert r"as the local gradient" + "\n" + r"$\delta^{(2)}_{1}$ above shows" in backward
 
 
 # -- a graph's worked example: the deltas the update needs, in order ----------------------------------------
