@@ -14,6 +14,7 @@ import sympy as sp
 
 from . import activations, losses
 from .errors import SpecError
+from .printing import to_text
 
 FUNCTIONS = {"exp": sp.exp, "log": sp.log, "tanh": sp.tanh, "abs": sp.Abs, "sqrt": sp.sqrt, "erf": sp.erf}
 ALLOWED = "+ - * / **, " + " ".join(FUNCTIONS) + ", numbers"
@@ -81,7 +82,7 @@ def loss_row(name: str, table: dict) -> losses.Loss:
            "y and t", table["formula"])
     term = _substitute(expr, _Y, _T)
     pair = (sp.lambdify((_Y, _T), expr, "numpy"), sp.lambdify((_Y, _T), slope, "numpy"))
-    row = losses.Loss(name, term, _error_term(expr), False, f"{name}(y, t) = {sp.sstr(expr)}", reference=pair)
+    row = losses.Loss(name, term, _error_term(expr), False, f"{name}(y, t) = {to_text(expr)}", reference=pair)
     return _register(fld, losses.register, row)
 
 

@@ -77,6 +77,11 @@ def register(row: Loss) -> Loss:
     return known
 
 
+def defined(row: Loss) -> bool:
+    """Whether ``row`` is a loss of your own (a [loss.NAME] formula), not a built-in one."""
+    return _DEFINED.get(row.name) is row
+
+
 def scale(loss: Loss, batch: sp.Symbol) -> sp.Expr:
     """The factor in front of the double sum: 1/N for a mean, else 1."""
     return 1 / batch if loss.mean else sp.Integer(1)

@@ -19,6 +19,7 @@ from sympy.printing.precedence import PRECEDENCE
 from . import figure as fg
 from . import forms as fm
 from . import indexform as ix
+from . import losses
 from .activations import proves_derivative, softmax_unit
 from .derive import Derivation, Factor, derive
 from .errors import SymbpError
@@ -663,6 +664,16 @@ def _matched_stages(T: _Tex, r) -> list[list[str]]:
 def _matched_note(r) -> str:
     """Why the rule follows from the form for any targets, beside it (softmax + ce: the targets sum to 1)."""
     return "" if r.general is None else rf"since {tex_escape(r.simplification)}"
+
+
+def _loss_words(T: _Tex) -> str:
+    """The loss for the prose: a built-in's description; a formula of your own typeset for one output unit."""
+    loss, p = T.net.loss, T.net.profile
+    if not losses.defined(loss):
+        return tex_escape(loss.description)
+    y, t = (sp.Symbol(f"{letter}_j", real=True) for letter in (p.out_tex, p.target_tex))
+    return (rf"\emph{{{tex_escape(loss.name)}}}: ${T(loss.term(y, t))}$ for each output unit $j$, "
+            "summed over the units")
 
 
 def _loss(T: _Tex) -> dict:
@@ -1413,6 +1424,8 @@ def _worked_numbers(T: _Tex, d: Derivation, ex: dict) -> dict:
     exprs = [d.deltas[s].value for s in worked] + [step]
     # momentum's previous step is 0 at the first step: those terms drop out of the numbers
     first = {s: sp.Integer(0) for e in exprs for s in e.free_symbols if s.name.endswith("_prev")}
+    if len(ex["inputs"]) == 1:
+        first[net.batch] = sp.Integer(1)        # the mean over one sample: no "/1" among the numbers
     used = set().union(*(e.xreplace(errors).xreplace(first).free_symbols for e in exprs)) | {r.symbol, *worked}
     values = sample_values(net, ex, 0, used)        # only the numbers put in: W can be 200,000
     # symbols that print themselves (lambda) ignore a printer's names: plain stand-ins take their numbers
@@ -1509,7 +1522,7 @@ def notes_context(derivation: Derivation, compiled=None) -> dict:
         "title": _title(net),
         "network": {"layers": "--".join(map(str, net.layers)), "depth": net.depth, "widths": list(net.layers),
                     "activations": [tex_escape(a) for a in net.spec.activations],
-                    "loss": tex_escape(net.loss.description), "loss_name": tex_escape(net.spec.loss),
+                    "loss": _loss_words(T), "loss_name": tex_escape(net.spec.loss),
                     "bias": net.bias, "bias_sign": net.spec.bias_sign, "n_params": net.n_params,
                     "input_width": net.layers[0], "output_width": net.layers[-1]},
         "letters": {"v": p.net_tex, "y": p.out_tex, "t": p.target_tex, "E": p.loss_tex, "phi": _phi(net),

@@ -2,6 +2,7 @@
 with the field named where the formula is unsafe, unknown or not differentiable on the real line."""
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import textwrap
@@ -83,6 +84,34 @@ def test_notes_derive_the_derivative_on_the_page(own):
     assert r"\frac{d}{dz} \operatorname{ss}\left(z\right) &=" in tex
     assert r"\operatorname{ss}\left(z\right) = \frac{z}{\left|{z}\right| + 1}" in tex
     assert "has no form in its own output" in tex
+
+
+def test_notes_typeset_a_loss_of_your_own(own):
+    """The prose names a formula loss in LaTeX, in the profile's letters (haykin: output y, target d), and the
+    typeset loss reads back as the formula written in the spec; no program text like '**' reaches the page."""
+    from symbp.verify.latex import parse_latex_for
+    tex = render_tex(derive(own))
+    intro = tex[tex.index("trained to minimise"):].split("\n\n")[0]
+    assert "**" not in intro and "quartic(y, t)" not in tex
+    shown = re.search(r"\\emph\{quartic\}: \$(.+?)\$ for each output unit", intro).group(1)
+    # one output unit: y_j, d_j read as unit 1 of the output layer
+    net = own
+    read = parse_latex_for(net, shown.replace("_{j}", "^{(2)}_{1}").replace("d^{(2)}_{1}", "d_{1}"))
+    y, d = net.y[2][0], net.t[0]
+    assert sp.expand(read - (y - d) ** 4 / 4) == 0
+
+
+def test_one_samples_numbers_have_no_division_by_one():
+    """Under the mean a single sample's N is 1: the numbers put in read (0.1 - 0.21)^3, not (...)^3 / 1."""
+    net = Network(spec(["sigmoid", "linear"], "quartic", losses=QUARTIC))
+    from dataclasses import replace
+
+    from symbp.spec import Training
+    tex = render_tex(derive(Network(replace(net.spec, training=Training(reduction="mean")))))
+    worked = tex[tex.index("Local gradients and one update, with numbers"):]
+    worked = worked[:worked.index("\\subsection", 10)]
+    assert "{N}" in worked                      # the rule keeps its 1/N
+    assert not re.search(r"\\frac\{[^{}]*(?:\{[^{}]*\}[^{}]*)*\}\{1\}", worked)
 
 
 @pytest.mark.parametrize("formula,reason", [
