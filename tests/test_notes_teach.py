@@ -195,6 +195,29 @@ def test_training_curve_is_the_reference_descent():
     assert len(run["path"].split(" -- ")) <= 102
 
 
+def test_the_builtin_notes_learn_xor_from_seed_003s_weights():
+    """The built-in example has one sample, fitted in a few steps: the run learns XOR instead, from the worked
+    example's weights (seed 003's), and the drawn losses are the reference's descent, which leaves XOR's plateau."""
+    net = Network(builtin_spec())
+    d = derive(net, check=False)
+    T, compiled = _Tex(net), CompiledNetwork(d)
+    ex = _example(T, d, compiled)
+    run = _training(T, compiled, ex["raw"])
+    assert run["task"]["xor"] and run["task"]["instead"]
+    eta, p = float(run["eta"]), _params(net, ex["raw"])
+    assert p["W1"][0, 0] == 0.15 and p["b2"][0] == 0.6                      # seed 003's numbers
+    X, Y = np.array(XOR[0]), np.array(XOR[1])
+    want = []
+    for _ in range(run["steps"] + 1):
+        want.append(ref.loss(p, X, Y, ("sigmoid", "linear"), "half_sse", 1))
+        g = ref.gradients(p, X, Y, ("sigmoid", "linear"), "half_sse", 1)
+        p = {k: v - eta * g[k] for k, v in p.items()}
+    np.testing.assert_allclose(run["losses"], want, rtol=1e-8, atol=1e-12)
+    assert run["steps"] > 100 and run["losses"][-1] < 0.01 * min(run["losses"][:100])   # past the plateau
+    tex = render_tex(d)
+    assert "The worked example has one sample" in tex and "learns XOR" in tex.replace("\n", " ")
+
+
 def test_made_up_task_is_parity_by_hand():
     """Without samples the run learns parity: XOR for two inputs; for 3 inputs and 2 outputs the number of
     1s modulo 2, one-hot (worked by hand: 011 has two 1s, remainder 0, target (1, 0))."""
