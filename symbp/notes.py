@@ -1426,6 +1426,7 @@ def _worked_numbers(T: _Tex, d: Derivation, ex: dict) -> dict:
     exprs = [d.deltas[s].value for s in worked] + [step]
     # momentum's previous step is 0 at the first step: those terms drop out of the numbers
     first = {s: sp.Integer(0) for e in exprs for s in e.free_symbols if s.name.endswith("_prev")}
+    momentum = bool(first)
     if len(ex["inputs"]) == 1:
         first[net.batch] = sp.Integer(1)        # the mean over one sample: no "/1" among the numbers
     used = set().union(*(e.xreplace(errors).xreplace(first).free_symbols for e in exprs)) | {r.symbol, *worked}
@@ -1451,7 +1452,7 @@ def _worked_numbers(T: _Tex, d: Derivation, ex: dict) -> dict:
     read = {s for e in exprs for s in e.free_symbols if s in deltas} - set(worked)     # not worked here
     # where the table of every unit lists them all, the text points there (a wide layer's is cut short)
     listed = all(unit in shown(net.layers[l]) for l, unit in (_layer_unit(net, s, net.delta) for s in read))
-    return {"rows": out, "new": new, "symbol": T(r.symbol), "batch": len(ex["inputs"]) > 1, "first": bool(first),
+    return {"rows": out, "new": new, "symbol": T(r.symbol), "batch": len(ex["inputs"]) > 1, "first": momentum,
             "read": bool(read), "listed": listed}
 
 

@@ -218,6 +218,17 @@ def test_the_builtin_notes_learn_xor_from_seed_003s_weights():
     assert "The worked example has one sample" in tex and "learns XOR" in tex.replace("\n", " ")
 
 
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_momentum_is_spoken_of_only_under_momentum(momentum):
+    """The worked update says the momentum term drops out at the first step only where there is one."""
+    from dataclasses import replace
+
+    from symbp.spec import Training
+    net = Network(builtin_spec())
+    tex = render_tex(derive(Network(replace(net.spec, training=Training(momentum=momentum))), check=False))
+    assert ("momentum" in tex.lower()) == (momentum > 0)
+
+
 def test_made_up_task_is_parity_by_hand():
     """Without samples the run learns parity: XOR for two inputs; for 3 inputs and 2 outputs the number of
     1s modulo 2, one-hot (worked by hand: 011 has two 1s, remainder 0, target (1, 0))."""
