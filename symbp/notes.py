@@ -126,7 +126,8 @@ class _Tex:
         """A factor of a product: parenthesized unless it is an atom."""
         tex = self(expr)
         plain = expr.is_Symbol or (expr.is_Indexed if hasattr(expr, "is_Indexed") else False)
-        return tex if plain else rf"\left({tex}\right)"
+        # a bare (1) would read as a reference to equation (1): a positive number stands as it is, after a dot
+        return tex if plain or (expr.is_Number and expr > 0) else rf"\left({tex}\right)"
 
     def signed(self, terms: list, first: bool = True) -> list[str]:
         """Terms of a sum, each printed with its sign ("- a", "+ b"); the first bare unless ``first`` is False."""
@@ -773,7 +774,9 @@ def _chain_terms(T: _Tex, paths, show, sep: str = r" \, ") -> list[str]:
     keep = paths if len(paths) <= 4 else paths[:2] + [None] + paths[-1:]
     out = []
     for n, path in enumerate(keep):
-        text = r"\cdots" if path is None else sep.join(show(f) for f in path)
+        # a number among the factors is set off by a dot, as numbers are written: (-delta) \cdot 1
+        between = r" \cdot " if path is not None and any(getattr(f, "is_Number", False) for f in path) else sep
+        text = r"\cdots" if path is None else between.join(show(f) for f in path)
         out.append(text if n == 0 else "+ " + text)
     return out
 
