@@ -1,0 +1,23 @@
+r"""A chain's factors as a person writes them: a number is set off by a dot, never a bare (1).
+
+"(1)" beside a formula is how LaTeX refers to equation (1) (the notes' loss), so a factor 1 in brackets
+misleads; the check reads the .tex of networks whose chains have number factors (a linear output's slope 1,
+de/dy = -1).
+"""
+import re
+
+import pytest
+
+from symbp import Network, derive
+from symbp.notes import render_tex
+
+NETS = [("2-3-1", dict(activation="sigmoid,linear", loss="half_sse")),
+        ("2-2-2", dict(activation="sigmoid,linear", loss="mse")),
+        ("3-2-2", dict(activation="tanh,linear", loss="sse", notation="nielsen"))]
+
+
+@pytest.mark.parametrize("layers, flags", NETS)
+def test_no_bracketed_number_factor(layers, flags):
+    tex = render_tex(derive(Network.from_string(layers, **flags), check=False))
+    assert not re.search(r"\\left\(\d+\\right\)", tex)
+    assert r"\cdot 1" in tex            # the linear output's slope is still shown, after a dot
