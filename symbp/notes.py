@@ -1533,6 +1533,8 @@ def notes_context(derivation: Derivation, compiled=None) -> dict:
                     "input_width": net.layers[0], "output_width": net.layers[-1]},
         "letters": {"v": p.net_tex, "y": p.out_tex, "t": p.target_tex, "E": p.loss_tex, "phi": _phi(net),
                     "n": p.sample, "bias_input": "+1" if net.bias_sign > 0 else "-1",
+                    # a sample counted n = 1..N, or a sample x of the batch (seed 004): x is not a number
+                    "over_samples": rf"\sum_{{{p.sample}=1}}^{{N}}" if p.sample == "n" else rf"\sum_{{{p.sample}}}",
                     "delta_sign": "-" if p.delta_sign < 0 else "", "error": net.e != []},
         "notation": _notation(T),
         "figure": _figure(T, chosen),
