@@ -21,3 +21,13 @@ def test_no_bracketed_number_factor(layers, flags):
     tex = render_tex(derive(Network.from_string(layers, **flags), check=False))
     assert not re.search(r"\\left\(\d+\\right\)", tex)
     assert r"\cdot 1" in tex            # the linear output's slope is still shown, after a dot
+
+
+@pytest.mark.parametrize("notation, written", [("haykin", r"\sum_{n=1}^{N}"), ("ont", r"\sum_{x}"),
+                                               ("nielsen", r"\sum_{x}")])
+def test_a_batch_sums_over_its_samples_in_the_profiles_words(notation, written):
+    """Haykin counts samples n = 1..N; ont (seed 004) and Nielsen sum over the samples x of the batch, and
+    x, the inputs' letter too, is never counted from 1 to N."""
+    tex = render_tex(derive(Network.from_string("2-2-1", activation="sigmoid", notation=notation), check=False))
+    assert written in tex
+    assert r"\sum_{x=1}" not in tex
