@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterable
+from functools import cache
 from pathlib import Path
 
 import jinja2
@@ -564,7 +565,7 @@ def _activations(T: _Tex) -> list[dict]:
             continue
         seen.add(act.name)
         if not act.elementwise:
-            out.append(_softmax_proof(T, act))
+            out.append({**_softmax_proof(T, act), "shortcuts": []})     # an output layer: no shortcut reaches it
             continue
         f = act.function(z)
         named = rf"{T(f)}" if f.is_Function else rf"{_phi(T.net)}(z) = {T(f)}"     # linear: phi(z) = z, not "z."
@@ -579,10 +580,31 @@ def _activations(T: _Tex) -> list[dict]:
             d_rows.append(rf"&= {T(own)}")
         written = in_output(sp.Symbol(T.net.profile.out_tex), z) if in_output is not None else None
         output_form = T(written) if written is not None else ""
+        in_y = written is not None and not written.has(z)       # relu's H(z) is in z, not y
         out.append({"name": act.name, "description": act.name, "definition": steps[0],
-                    "rows": d_rows, "output_form": output_form,
-                    "in_output": written is not None and not written.has(z),     # relu's H(z) is in z, not y
+                    "rows": d_rows, "output_form": output_form, "in_output": in_y,
+                    "shortcuts": _shortcut_slopes(T, act, given, z) if in_y else [],
                     "step": _unit_step(T, given, own)})
+    return out
+
+
+def _shortcut_slopes(T: _Tex, act, given: sp.Expr, z: sp.Symbol) -> list[dict]:
+    """Where an identity shortcut adds an earlier output, y = phi(v) + y^(s) is not phi(v): the slope in the
+    unit's output does not hold there, and the layer's rules keep phi'(v) in v, as SymPy gives it."""
+    net, p = T.net, T.net.profile
+    out = []
+    for l in range(1, net.depth + 1):
+        sources = [c.src for c in net.graph.shortcuts(l)]
+        if net.activation(l).name != act.name or not sources:
+            continue
+        v = sp.Symbol("v", real=True)
+        carried = [sp.Symbol(f"y{s}", real=True) for s in sources]
+        names = {v: f"{p.net_tex}^{{({l})}}", **{y: f"{p.out_tex}^{{({s})}}" for y, s in zip(carried, sources)}}
+        P = NotesLatexPrinter(None, {"symbol_names": names})
+        summands = " + ".join(P.doprint(e) for e in [act.function(v), *carried])    # phi(v) first, as forward
+        out.append({"layer": l, "sources": " and ".join(f"layer~{s}" for s in sources),
+                    "output": rf"{p.out_tex}^{{({l})}} = {summands}",
+                    "phi": P.doprint(act.function(v)), "slope": P.doprint(given.subs(z, v))})
     return out
 
 
@@ -677,26 +699,11 @@ def _loss_words(T: _Tex) -> str:
             "summed over the units")
 
 
-def _unit_terms(T: _Tex, E: sp.Expr) -> list[str]:
-    """The loss's pieces unit by unit (bce: d_1 log y_1 and (1 - d_1) log(1 - y_1) together), where each output
-    unit's term is itself a sum; otherwise the terms of E as the printer orders them."""
-    net = T.net
-    units = ([net.loss.error_term(e) for e in net.e] if net.e else
-             [net.loss.term(y, t) for y, t in zip(net.y[net.depth], net.t)])
-    if net.loss_scale != 1 or not any(u.is_Add for u in units) or sp.expand(sp.Add(*units) - E) != 0:
-        return T.terms(E)
-    out = []
-    for k, unit in enumerate(units):        # one piece a unit: a long loss wraps between units
-        piece = " ".join(T.terms(unit))
-        out.append(piece if k == 0 or piece.startswith("-") else "+ " + piece)
-    return out
-
-
 def _loss(T: _Tex) -> dict:
     net = T.net
     E = net.loss_in_errors() if net.e else net.loss_in_outputs()
     errors = [rf"{T(e)} = {T(net.error(j))}" for j, e in enumerate(net.e, start=1)]
-    return {"rows": rows(T(net.loss_symbol), _unit_terms(T, E)), "errors": errors, "description": net.loss.description,
+    return {"rows": rows(T(net.loss_symbol), T.terms(E)), "errors": errors, "description": net.loss.description,
             "mean": net.loss.mean}
 
 
@@ -1125,16 +1132,22 @@ def _algorithm(T: _Tex, d: Derivation) -> dict:
     idx = d.index
     dl, w, b = T(ix.B["delta"][ix.j]), ix.B["w"][ix.j, ix.k], ix.B["b"][ix.j]
     hidden = next((r for r in idx.hidden.values() if len(r.paths) == 1), None)
+    slopes = _hidden_slopes(T, idx.hidden)
+    # one rule for every hidden layer: their own slope where they share it, phi'(v_j) where they differ
+    slope = _slope(_phi(net))(ix.B["v"][ix.j]) if len(slopes) > 1 else None
     four = [{"name": names[0], "tex": f"{dl} = {T(idx.output.delta)}", "where": "output layer"}]
     if hidden is not None:
-        four.append({"name": names[1], "tex": f"{dl} = {T(hidden.hidden_delta)}", "where": "hidden layer"})
+        rule = hidden.hidden_delta if slope is None else slope * (hidden.hidden_delta / hidden.dy_dv_out)
+        four.append({"name": names[1], "tex": f"{dl} = {T(rule)}", "where": "hidden layer"})
     if net.bias:
         four.append({"name": names[2], "tex": rf"\frac{{\partial {E}}}{{\partial {T(b)}}} = {T(idx.bias_gradient)}",
                      "where": "every layer"})
     four.append({"name": names[3], "tex": rf"\frac{{\partial {E}}}{{\partial {T(w)}}} = {T(idx.weight_gradient)}",
                  "where": "every layer"})
     return {"forward": forward, "output": output, "backward": backward, "gradients": grads, "updates": updates,
-            "four": four, "proof": _proof(T, hidden) if hidden is not None else None,
+            "four": four, "proof": _proof(T, hidden, slope) if hidden is not None else None,
+            "slopes": slopes if slope is not None else [], "phi_prime": T(slope) if slope is not None else "",
+            "shortcut": any(c.kind == "residual" for c in net.graph.connections),
             "flow": _signal_flow(T, d), "speed": _speed(net), "layers": L, "names": list(names),
             "dv_db": "1" if net.bias_sign > 0 else "-1",
             "softmax": not net.activation(L).elementwise,
@@ -1152,9 +1165,10 @@ def _matrix_decay(net: Network, P: sp.MatrixSymbol) -> sp.Expr:
     return (slope / entry) * P
 
 
-def _proof(T: _Tex, r) -> list[str]:
+def _proof(T: _Tex, r, slope: sp.Expr | None = None) -> list[str]:
     """The hidden recursion, step by step: the chain rule through the next layer's net inputs, the
-    factors SymPy derived for any width, the rule."""
+    factors SymPy derived for any width, the rule. ``slope`` is phi'(v_j) where the hidden layers' slopes
+    differ: the proof then holds for each of them, not for one activation's."""
     net, s = T.net, T.net.profile.delta_sign
     j, m, M = ix.j, ix.m, ix.M
     E, v, y, vn = net.loss_symbol, ix.B["v"][j], ix.B["y"][j], ix.B["v_next"][m]
@@ -1163,9 +1177,35 @@ def _proof(T: _Tex, r) -> list[str]:
     factors = sp.Sum(ix.B["delta_next"][m] * r.dvnext_dy, (m, 1, M))
     out = rows(T(ix.B["delta"][j]), [_delta_definition(T, T(v))])
     out += continued([chain])
-    out += continued([rf"{T(factors)} \, {T.factor(r.dy_dv)}"])
-    out += continued(T.terms(r.hidden_delta))
+    if slope is None:
+        out += continued([rf"{T(factors)} \, {T.factor(r.dy_dv)}"])
+        out += continued(T.terms(r.hidden_delta))
+    else:
+        out += continued([rf"{T(factors)} \, {T(slope)}"])
+        out += continued(T.terms(slope * (r.hidden_delta / r.dy_dv_out)))
     return out
+
+
+def _hidden_slopes(T: _Tex, hidden: dict) -> list[dict]:
+    """Each hidden layer's slope dy_j/dv_j as its rules write it (in y_j, or in v_j where a shortcut adds to
+    y_j or the activation has no form in its output), layers with the same slope together."""
+    net, groups = T.net, {}
+    for l, r in hidden.items():
+        groups.setdefault((T(r.dy_dv_out), net.activation(l).name), []).append(l)
+    return [{"slope": tex, "activation": name, "layers": ("layer~" if len(ls) == 1 else "layers~") +
+             (" and ".join(map(str, ls)) if len(ls) < 3 else ", ".join(map(str, ls[:-1])) + f" and {ls[-1]}"),
+             "shortcut": any(net.graph.is_shortcut_target(l) for l in ls)} for (tex, name), ls in groups.items()]
+
+
+@cache
+def _slope(letter: str) -> type[sp.Function]:
+    """phi' as an undefined function that prints as letter'(v): the slope of whichever activation a layer has."""
+    class Slope(sp.Function):
+        nargs = 1
+
+        def _latex(self, printer) -> str:
+            return rf"{letter}'\left({printer._print(self.args[0])}\right)"
+    return Slope
 
 
 def _signal_flow(T: _Tex, d: Derivation) -> dict | None:
