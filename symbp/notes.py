@@ -699,11 +699,26 @@ def _loss_words(T: _Tex) -> str:
             "summed over the units")
 
 
+def _unit_terms(T: _Tex, E: sp.Expr) -> list[str]:
+    """The loss's pieces unit by unit (bce: d_1 log y_1 and (1 - d_1) log(1 - y_1) together), where each output
+    unit's term is itself a sum; otherwise the terms of E as the printer orders them."""
+    net = T.net
+    units = ([net.loss.error_term(e) for e in net.e] if net.e else
+             [net.loss.term(y, t) for y, t in zip(net.y[net.depth], net.t)])
+    if net.loss_scale != 1 or not any(u.is_Add for u in units) or sp.expand(sp.Add(*units) - E) != 0:
+        return T.terms(E)
+    out = []
+    for k, unit in enumerate(units):        # one piece a unit: a long loss wraps between units
+        piece = " ".join(T.terms(unit))
+        out.append(piece if k == 0 or piece.startswith("-") else "+ " + piece)
+    return out
+
+
 def _loss(T: _Tex) -> dict:
     net = T.net
     E = net.loss_in_errors() if net.e else net.loss_in_outputs()
     errors = [rf"{T(e)} = {T(net.error(j))}" for j, e in enumerate(net.e, start=1)]
-    return {"rows": rows(T(net.loss_symbol), T.terms(E)), "errors": errors, "description": net.loss.description,
+    return {"rows": rows(T(net.loss_symbol), _unit_terms(T, E)), "errors": errors, "description": net.loss.description,
             "mean": net.loss.mean}
 
 
