@@ -64,7 +64,8 @@ PROFILES: tuple[Profile, ...] = (
     Profile("nielsen", "z", "a", "y", "C", None, +1, "sigma",
             "z", "a", "y", "C", r"\sigma",
             # Nielsen writes w -> w' with no step index; momentum needs one, and his target is y, so t is free
-            "Nielsen, Neural Networks and Deep Learning, ch. 2", sample="x", step_tex="t",
+            # his f of ch. 2's problem "a function other than the sigmoid" is the generic letter, not Haykin's phi
+            "Nielsen, Neural Networks and Deep Learning, ch. 2", sample="x", step_tex="t", generic_tex="f",
             equations=("BP1", "BP2", "BP3", "BP4")),
 )
 

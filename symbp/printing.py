@@ -392,9 +392,10 @@ class NotesLatexPrinter(FactorOrder, NaturalOrder, LatexPrinter):
         return f"{base}_{{{idx}}}"
 
     def _print_Pow(self, expr):
-        """An indexed y^{(l)}_j raised to a power is bracketed: no double superscript."""
+        """An indexed y^{(l)}_j raised to a power is bracketed: no double superscript (e_m^2 needs none)."""
         if isinstance(expr.base, sp.Indexed) and expr.exp.is_Integer and expr.exp > 0:
-            return rf"\left({self._print(expr.base)}\right)^{{{self._print(expr.exp)}}}"
+            base, exp = self._print(expr.base), self._print(expr.exp)
+            return rf"\left({base}\right)^{{{exp}}}" if "^" in base else f"{base}^{{{exp}}}"
         return super()._print_Pow(expr)
 
     def _print_MatrixSymbol(self, expr):

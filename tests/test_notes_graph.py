@@ -100,7 +100,7 @@ def test_skip_weights_reach_every_section():
     assert r"w^{(3,1)}_{13} &\leftarrow" in updates
     forward = " ".join(row for layer in ctx["forward"]["layers"] for row in layer["rows"])
     assert r"w^{(3)}_{13} y^{(2)}_{3} + w^{(3,1)}_{11} y^{(1)}_{1}" in forward     # chain sum, then the skip's
-    hidden = next(h for h in ctx["index"]["hidden"] if h["layer"] == 1)["tex"]
+    hidden = next(h for h in ctx["index"]["hidden"] if 1 in h["layers"])["tex"]
     assert hidden.index(r"\delta^{(l+1)}") < hidden.index(r"\delta^{(l+2)}")      # in the order of the paths
 
 

@@ -132,7 +132,7 @@ def test_simplification_rows_mean_the_rule(layers, flags):
 def test_general_softmax_delta_shows_the_sum_of_targets():
     _, ctx = _ctx("4-5-3", activation="relu,softmax", loss="ce", notation="nielsen")
     first, second = ctx["index"]["output"]
-    assert r"\sum_{m=1}^{M} y_{m}" in first and r"a^{(l)}_{j} - y_{j}" in second
+    assert r"\sum_{q=1}^{Q} y_{q}" in first and r"a^{(l)}_{j} - y_{j}" in second
 
 
 # -- the algorithm -----------------------------------------------------------------------------------
@@ -297,7 +297,7 @@ def test_profiles_keep_their_letters():
     nielsen = render_tex(derive(Network.from_string("4-5-3", activation="relu,softmax", loss="ce",
                                                     notation="nielsen"), check=False))
     assert r"a_{1} = \frac{e^{z_{1}}}" in nielsen and "v_{1}" not in nielsen
-    assert r"a^{(1)}_{1} = \varphi(z^{(1)}_{1})" in nielsen          # sigma only names the logistic
+    assert r"a^{(1)}_{1} = f(z^{(1)}_{1})" in nielsen          # sigma only names the logistic; f is Nielsen's
     assert "sample $x$" in nielsen
     ont = render_tex(derive(Network.from_string("2-2-1", activation="sigmoid", loss="sse", notation="ont",
                                                 bias_sign="-"), check=False))
@@ -315,7 +315,7 @@ def test_prose_is_for_students():
     for program in ("sympy.diff", "half_sse", "seed", "proved by expansion", "the half the", "linear: z."):
         assert program not in tex, program
     assert "every rule was checked against SymPy's differentiation of the loss\\footnote{" in tex
-    assert r"\varphi(z) = z" in tex
+    assert r"\emph{linear}: $z \mapsto z$" in tex
 
 
 def test_notes_with_a_training_run_are_deterministic():

@@ -281,8 +281,8 @@ def test_a_scalar_before_a_hadamard_product_keeps_its_brackets_and_sign():
 
 
 @pytest.mark.parametrize("loss, general", [
-    ("half_sse", r"\frac{1}{2} \sum_{m=1}^{M} \left(e_{m}\right)^{2}"),
-    ("mse", r"\frac{1}{N} \sum_{m=1}^{M} \left(e_{m}\right)^{2}"),
+    ("half_sse", r"\frac{1}{2} \sum_{m=1}^{M} e_{m}^{2}"),
+    ("mse", r"\frac{1}{N} \sum_{m=1}^{M} e_{m}^{2}"),
 ])
 def test_a_number_of_the_summand_stands_before_the_sum(loss, general):
     """E = 1/2 sum_j e_j^2 as Haykin writes it (eq. 4.2), not sum e^2/2; mse's 1/N before the sum."""
