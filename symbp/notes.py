@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterable
+from functools import cache
 from pathlib import Path
 
 import jinja2
@@ -564,7 +565,7 @@ def _activations(T: _Tex) -> list[dict]:
             continue
         seen.add(act.name)
         if not act.elementwise:
-            out.append(_softmax_proof(T, act))
+            out.append({**_softmax_proof(T, act), "shortcuts": []})     # an output layer: no shortcut reaches it
             continue
         f = act.function(z)
         # linear: z -> z; the generic letter names every layer's activation, never one of them
@@ -580,10 +581,31 @@ def _activations(T: _Tex) -> list[dict]:
             d_rows.append(rf"&= {T(own)}")
         written = in_output(sp.Symbol(T.net.profile.out_tex), z) if in_output is not None else None
         output_form = T(written) if written is not None else ""
+        in_y = written is not None and not written.has(z)       # relu's H(z) is in z, not y
         out.append({"name": act.name, "description": act.name, "definition": steps[0],
-                    "rows": d_rows, "output_form": output_form,
-                    "in_output": written is not None and not written.has(z),     # relu's H(z) is in z, not y
+                    "rows": d_rows, "output_form": output_form, "in_output": in_y,
+                    "shortcuts": _shortcut_slopes(T, act, given, z) if in_y else [],
                     "step": _unit_step(T, given, own)})
+    return out
+
+
+def _shortcut_slopes(T: _Tex, act, given: sp.Expr, z: sp.Symbol) -> list[dict]:
+    """Where an identity shortcut adds an earlier output, y = phi(v) + y^(s) is not phi(v): the slope in the
+    unit's output does not hold there, and the layer's rules keep phi'(v) in v, as SymPy gives it."""
+    net, p = T.net, T.net.profile
+    out = []
+    for l in range(1, net.depth + 1):
+        sources = [c.src for c in net.graph.shortcuts(l)]
+        if net.activation(l).name != act.name or not sources:
+            continue
+        v = sp.Symbol("v", real=True)
+        carried = [sp.Symbol(f"y{s}", real=True) for s in sources]
+        names = {v: f"{p.net_tex}^{{({l})}}", **{y: f"{p.out_tex}^{{({s})}}" for y, s in zip(carried, sources)}}
+        P = NotesLatexPrinter(None, {"symbol_names": names})
+        summands = " + ".join(P.doprint(e) for e in [act.function(v), *carried])    # phi(v) first, as forward
+        out.append({"layer": l, "sources": " and ".join(f"layer~{s}" for s in sources),
+                    "output": rf"{p.out_tex}^{{({l})}} = {summands}",
+                    "phi": P.doprint(act.function(v)), "slope": P.doprint(given.subs(z, v))})
     return out
 
 
@@ -678,11 +700,26 @@ def _loss_words(T: _Tex) -> str:
             "summed over the units")
 
 
+def _unit_terms(T: _Tex, E: sp.Expr) -> list[str]:
+    """The loss's pieces unit by unit (bce: d_1 log y_1 and (1 - d_1) log(1 - y_1) together), where each output
+    unit's term is itself a sum; otherwise the terms of E as the printer orders them."""
+    net = T.net
+    units = ([net.loss.error_term(e) for e in net.e] if net.e else
+             [net.loss.term(y, t) for y, t in zip(net.y[net.depth], net.t)])
+    if net.loss_scale != 1 or not any(u.is_Add for u in units) or sp.expand(sp.Add(*units) - E) != 0:
+        return T.terms(E)
+    out = []
+    for k, unit in enumerate(units):        # one piece a unit: a long loss wraps between units
+        piece = " ".join(T.terms(unit))
+        out.append(piece if k == 0 or piece.startswith("-") else "+ " + piece)
+    return out
+
+
 def _loss(T: _Tex) -> dict:
     net = T.net
     E = net.loss_in_errors() if net.e else net.loss_in_outputs()
     errors = [rf"{T(e)} = {T(net.error(j))}" for j, e in enumerate(net.e, start=1)]
-    return {"rows": rows(T(net.loss_symbol), T.terms(E)), "errors": errors, "description": net.loss.description,
+    return {"rows": rows(T(net.loss_symbol), _unit_terms(T, E)), "errors": errors, "description": net.loss.description,
             "mean": net.loss.mean}
 
 
@@ -1135,16 +1172,22 @@ def _algorithm(T: _Tex, d: Derivation) -> dict:
     idx = d.index
     dl, w, b = T(ix.B["delta"][ix.j]), ix.B["w"][ix.j, ix.k], ix.B["b"][ix.j]
     hidden = next((r for r in idx.hidden.values() if len(r.paths) == 1), None)
+    slopes = _hidden_slopes(T, idx.hidden)
+    # one rule for every hidden layer: their own slope where they share it, phi'(v_j) where they differ
+    slope = _slope(_phi(net))(ix.B["v"][ix.j]) if len(slopes) > 1 else None
     four = [{"name": names[0], "tex": f"{dl} = {T(idx.output.delta)}", "where": "output layer"}]
     if hidden is not None:
-        four.append({"name": names[1], "tex": f"{dl} = {T(hidden.hidden_delta)}", "where": "hidden layer"})
+        rule = hidden.hidden_delta if slope is None else slope * (hidden.hidden_delta / hidden.dy_dv_out)
+        four.append({"name": names[1], "tex": f"{dl} = {T(rule)}", "where": "hidden layer"})
     if net.bias:
         four.append({"name": names[2], "tex": rf"\frac{{\partial {E}}}{{\partial {T(b)}}} = {T(idx.bias_gradient)}",
                      "where": "every layer"})
     four.append({"name": names[3], "tex": rf"\frac{{\partial {E}}}{{\partial {T(w)}}} = {T(idx.weight_gradient)}",
                  "where": "every layer"})
     return {"forward": forward, "output": output, "backward": backward, "gradients": grads, "updates": updates,
-            "four": four, "proof": _proof(T, hidden) if hidden is not None else None,
+            "four": four, "proof": _proof(T, hidden, slope) if hidden is not None else None,
+            "slopes": slopes if slope is not None else [], "phi_prime": T(slope) if slope is not None else "",
+            "shortcut": any(c.kind == "residual" for c in net.graph.connections),
             "flow": _signal_flow(T, d), "speed": _speed(net), "layers": L, "names": list(names),
             "dv_db": "1" if net.bias_sign > 0 else "-1",
             "softmax": not net.activation(L).elementwise,
@@ -1162,9 +1205,10 @@ def _matrix_decay(net: Network, P: sp.MatrixSymbol) -> sp.Expr:
     return (slope / entry) * P
 
 
-def _proof(T: _Tex, r) -> list[str]:
+def _proof(T: _Tex, r, slope: sp.Expr | None = None) -> list[str]:
     """The hidden recursion, step by step: the chain rule through the next layer's net inputs, the
-    factors SymPy derived for any width, the rule."""
+    factors SymPy derived for any width, the rule. ``slope`` is phi'(v_j) where the hidden layers' slopes
+    differ: the proof then holds for each of them, not for one activation's."""
     net, s = T.net, T.net.profile.delta_sign
     j, m, M = ix.j, ix.m, ix.M
     E, v, y, vn = net.loss_symbol, ix.B["v"][j], ix.B["y"][j], ix.B["v_next"][m]
@@ -1173,9 +1217,35 @@ def _proof(T: _Tex, r) -> list[str]:
     factors = sp.Sum(ix.B["delta_next"][m] * r.dvnext_dy, (m, 1, M))
     out = rows(T(ix.B["delta"][j]), [_delta_definition(T, T(v))])
     out += continued([chain])
-    out += continued([rf"{T(factors)} \, {T.factor(r.dy_dv)}"])
-    out += continued(T.terms(r.hidden_delta))
+    if slope is None:
+        out += continued([rf"{T(factors)} \, {T.factor(r.dy_dv)}"])
+        out += continued(T.terms(r.hidden_delta))
+    else:
+        out += continued([rf"{T(factors)} \, {T(slope)}"])
+        out += continued(T.terms(slope * (r.hidden_delta / r.dy_dv_out)))
     return out
+
+
+def _hidden_slopes(T: _Tex, hidden: dict) -> list[dict]:
+    """Each hidden layer's slope dy_j/dv_j as its rules write it (in y_j, or in v_j where a shortcut adds to
+    y_j or the activation has no form in its output), layers with the same slope together."""
+    net, groups = T.net, {}
+    for l, r in hidden.items():
+        groups.setdefault((T(r.dy_dv_out), net.activation(l).name), []).append(l)
+    return [{"slope": tex, "activation": name, "layers": ("layer~" if len(ls) == 1 else "layers~") +
+             (" and ".join(map(str, ls)) if len(ls) < 3 else ", ".join(map(str, ls[:-1])) + f" and {ls[-1]}"),
+             "shortcut": any(net.graph.is_shortcut_target(l) for l in ls)} for (tex, name), ls in groups.items()]
+
+
+@cache
+def _slope(letter: str) -> type[sp.Function]:
+    """phi' as an undefined function that prints as letter'(v): the slope of whichever activation a layer has."""
+    class Slope(sp.Function):
+        nargs = 1
+
+        def _latex(self, printer) -> str:
+            return rf"{letter}'\left({printer._print(self.args[0])}\right)"
+    return Slope
 
 
 def _signal_flow(T: _Tex, d: Derivation) -> dict | None:
@@ -1226,11 +1296,15 @@ def _speed(net: Network) -> dict:
 
 TRAIN_STEPS = 2000      # XOR from seed 003's weights needs about 1,500 at eta = 0.1 to leave its plateau
 TRAIN_RATES = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0)     # tried besides the example's own, the best one drawn
+TRAIN_HALVINGS = 3      # when the smallest rate is the best, at most this many halvings looking for a steady run
 TRAIN_MAX_PARAMS = 5000      # above this the notes skip the training run (say so) rather than slow the build
 XOR = ([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]], [[0.0], [1.0], [1.0], [0.0]])
 
 
 CONVERGED = 1e-12      # a run stops once the loss is this small a fraction of where it started
+RISE = 0.01            # a loss more than this fraction above the lowest before it is a rise worth saying
+STALL = 0.01           # a run stalls when over its last quarter the loss falls by less than this fraction
+FAR = 10.0             # a stalled run ends more than this factor above the best run's end
 
 
 def train(compiled, params: dict, X, T, eta: float, steps: int = TRAIN_STEPS,
@@ -1258,6 +1332,54 @@ def train(compiled, params: dict, X, T, eta: float, steps: int = TRAIN_STEPS,
     return losses + [loss], params, "done"
 
 
+def rise(losses) -> tuple[int, int] | None:
+    """The largest rise of a run's loss (relative to the lowest loss before it) as (step of that lowest, step
+    of the rise), when the loss climbs more than RISE above it; None when the loss only falls."""
+    L = np.asarray(losses, dtype=float)
+    if len(L) < 2:
+        return None
+    ratio = L / np.maximum(np.minimum.accumulate(L), np.finfo(float).tiny)
+    k = int(np.argmax(ratio))
+    return (int(np.argmin(L[:k])), k) if ratio[k] > 1 + RISE else None
+
+
+def rate_facts(runs: dict, eta: float) -> dict:
+    """What the table of learning rates shows, each fact only where the runs show it (runs: rate -> the
+    (losses, params, status) of train, all from the same start; eta: the run drawn): the rates whose loss
+    grew and those whose loss stopped being finite; those that stalled (over the last quarter the loss fell
+    by less than STALL, ending more than FAR above the drawn run's end); whether the smallest rate ended
+    above the drawn run while still moving (slow); whether every rate lowered the loss and each larger rate
+    did better (converged in fewer steps, or ended lower); and the plateau: the smaller rates from the
+    smallest up that left the loss above 0.9 of its start while the drawn run fell below a tenth of it."""
+    rates = sorted(runs)
+    start, end = runs[eta][0][0], runs[eta][0][-1]
+    infinite = [e for e in rates if runs[e][2] == "diverged"]
+    grew = [e for e in rates if e in infinite or runs[e][0][-1] > start]
+
+    def stuck(e):       # near its start: XOR's saddle, said as a plateau below
+        return runs[e][2] != "diverged" and runs[e][0][-1] > 0.9 * start
+
+    smaller = [e for e in rates if e < eta]
+    plateau = smaller[:next((n for n, e in enumerate(smaller) if not stuck(e)), len(smaller))]
+    if end >= 0.1 * start:
+        plateau = []
+
+    def stalled(e):
+        L = runs[e][0]
+        return (runs[e][2] == "done" and e != eta and e not in grew + plateau and L[-1] > FAR * end
+                and L[-1 - (len(L) - 1) // 4] - L[-1] < STALL * L[-1])
+
+    stalls = [e for e in rates if stalled(e)]
+    low = rates[0]
+    slow = low != eta and low not in grew + stalls and runs[low][0][-1] > end
+
+    def speed(e):       # smaller is faster: converged in fewer steps, else a lower end
+        return (runs[e][2] != "converged", len(runs[e][0]) if runs[e][2] == "converged" else runs[e][0][-1])
+
+    return {"grew": grew, "infinite": infinite, "stalls": stalls, "slow": slow, "plateau": plateau,
+            "fastest": not grew and all(speed(b) < speed(a) for a, b in zip(rates, rates[1:]))}
+
+
 def _training(T: _Tex, compiled, ex: dict) -> dict:
     """A few hundred steps of batch gradient descent from the worked example's parameters, on the spec's
     samples (with none given, parity of 0/1 inputs: XOR for two inputs), drawn as a learning curve; wide
@@ -1275,18 +1397,43 @@ def _training(T: _Tex, compiled, ex: dict) -> dict:
         start[pos.key][pos.index] = ex["params"][name]
     training = getattr(net.spec, "training", None)
     momentum = float(training.momentum) if training is not None else 0.0
-    runs = {}
-    for eta in sorted({float(ex["learning_rate"]), *TRAIN_RATES}):
-        runs[eta] = train(compiled, start, X, Y, eta, momentum=momentum)
-    # the run that converged fastest, else the lowest final loss (ties: the smaller rate)
-    done = {e: r for e, r in runs.items() if r[2] != "diverged"}
-    eta = min(done or runs, key=lambda e: (runs[e][2] == "diverged", runs[e][2] != "converged",
-                                           len(runs[e][0]), runs[e][0][-1] if runs[e][0] else 0, e))
+    runs = {eta: train(compiled, start, X, Y, eta, momentum=momentum)
+            for eta in sorted({float(ex["learning_rate"]), *TRAIN_RATES})}
+
+    def best() -> float:    # the run that converged fastest, else the lowest final loss (ties: the smaller rate)
+        done = {e: r for e, r in runs.items() if r[2] != "diverged"}
+        return min(done or runs, key=lambda e: (runs[e][2] == "diverged", runs[e][2] != "converged",
+                                                len(runs[e][0]), runs[e][0][-1] if runs[e][0] else 0, e))
+
+    # the smallest rate the best: smaller ones too, until one falls without rising (larger ones overshoot)
+    if best() == min(runs):
+        for _ in range(TRAIN_HALVINGS):
+            low = runs[min(runs)]
+            if low[2] != "diverged" and rise(low[0]) is None:
+                break
+            runs[min(runs) / 2] = train(compiled, start, X, Y, min(runs) / 2, momentum=momentum)
+        runs = dict(sorted(runs.items()))
+    eta = best()
     losses, final, status = runs[eta]
     if not losses:      # even the first loss was not finite: nothing to draw
         return {"skipped": True, "limit": "", "why": "infinite"}
-    rates = [{"eta": number(e), "last": number(r[0][-1], 3) if r[2] != "diverged" else "",
+
+    def end(e):     # a digit past the first that differs from the start, zeros kept: 1.000 beside 1.00563, not 1
+        last = runs[e][0][-1]
+        digits = next((d for d in range(3, SIG_DIGITS) if f"{last:.{d - 1}g}" != f"{losses[0]:.{d - 1}g}"),
+                      SIG_DIGITS)
+        text = f"{last:#.{digits}g}"
+        return number(last, digits) if "e" in text else text.rstrip(".")
+
+    rates = [{"eta": number(e), "last": end(e) if r[2] != "diverged" else "",
               "steps": len(r[0]) - 1, "converged": r[2] == "converged"} for e, r in runs.items()]
+    facts = rate_facts(runs, eta)
+
+    def where(chosen: list) -> dict:    # "from eta = X" when they are every rate from X up, else each named
+        above = [e for e in runs if e >= chosen[0]]
+        every = chosen == above
+        return {"from": number(chosen[0]) if every else "", "at": [] if every else [number(e) for e in chosen]}
+
     every = max(1, -(-len(losses) // 100))     # at most about 100 points drawn
     kept = list(range(0, len(losses), every)) + ([len(losses) - 1] if (len(losses) - 1) % every else [])
     c = fg.curve([float(i) for i in kept], [losses[i] for i in kept], log=True)
@@ -1296,22 +1443,28 @@ def _training(T: _Tex, compiled, ex: dict) -> dict:
              {"gap": False, "tex": T(by_name[n]), "start": number(ex["params"][n]),
               "end": number(float(final[net.positions[n].key][net.positions[n].index]))} for n in present_params(net)]
     outputs = compiled.output(final, X)
-    # what the table shows, said only when it happened: a rate whose loss grew, or did not stay finite
-    grew = [number(e) for e, r in runs.items() if r[2] == "diverged" or (r[0] and r[0][-1] > r[0][0])]
-    # smaller rates that left the loss near its start while the drawn run fell far: a plateau (a gradient near
-    # zero, XOR's saddle) that only larger steps leave within the run
-    smaller = [e for e in sorted(runs) if e < eta]
-    stuck = [runs[e][2] != "diverged" and runs[e][0][-1] > 0.9 * runs[e][0][0] for e in smaller] + [False]
-    plateau = number(smaller[stuck.index(False) - 1]) if stuck[0] and losses[-1] < 0.1 * losses[0] else ""
+    up = rise(losses)
     n_in, n_out = net.layers[0], net.layers[-1]
     bits = made_up and n_in > MAX_UNITS      # a wide 0/1 pattern, elided, would hide which pattern it is
     task = {"xor": (n_in, n_out) == (2, 1), "one_output": n_out == 1, "inputs": n_in, "classes": n_out,
             "instead": net.spec.example is not None}
+
+    def three(values) -> str:      # outputs to exactly three decimals, a wide layer's elided as its inputs are
+        return r",\allowbreak\ ".join(r"\dots" if k is None else f"{round(values[k - 1], 3) + 0.0:.3f}"
+                                      for k in shown(len(values)))
+
     return {"skipped": False, "task": task if made_up else None, "steps": len(losses) - 1,
             "diverged": status == "diverged",
             "reduction": "mean" if net.loss.mean or getattr(training, "reduction", "sum") == "mean" else "sum",
-            "mean_loss": bool(net.loss.mean), "plateau": plateau,
-            "overshoot": grew[0] if grew else "",
+            "mean_loss": bool(net.loss.mean), "plateau": number(facts["plateau"][-1]) if facts["plateau"] else "",
+            "overshoot": where(facts["grew"]) if facts["grew"] else None,
+            "infinite": where(facts["infinite"]) if facts["infinite"] else None,
+            "all_infinite": facts["grew"] == facts["infinite"],
+            "stalls": where(facts["stalls"]) if facts["stalls"] else None, "tail": TRAIN_STEPS // 4,
+            "stall": f"{STALL:.0%}".replace("%", r"\%"), "far": number(FAR),
+            "slow": facts["slow"], "fastest": facts["fastest"],
+            "rise": {"low": number(losses[up[0]]), "low_step": up[0], "high": number(losses[up[1]]),
+                     "high_step": up[1]} if up else None,
             "converged": status == "converged", "max_steps": TRAIN_STEPS,
             "momentum": number(momentum) if momentum else "",
             "eta": number(eta), "samples": len(X), "rates": rates, "given_eta": number(ex["learning_rate"]),
@@ -1320,8 +1473,7 @@ def _training(T: _Tex, compiled, ex: dict) -> dict:
             "yticks": [{"at": at, "label": (rf"10^{{{int(v)}}}" if c.log else number(v, 3))} for at, v in c.yticks],
             "width": c.width, "height": c.height, "params": table, "losses": losses,
             "bits": bits, "outputs": [{"x": r"\mathtt{" + "".join(f"{v:g}" for v in x) + "}" if bits else
-                                      _vector_numbers(x), "t": _vector_numbers(t),
-                                      "y": _vector_numbers([round(v, 3) + 0.0 for v in o])}
+                                      _vector_numbers(x), "t": _vector_numbers(t), "y": three(o)}
                                      for x, t, o in zip(X.tolist(), Y.tolist(), np.atleast_2d(outputs).tolist())][:8]}
 
 

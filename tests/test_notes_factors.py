@@ -31,3 +31,21 @@ def test_a_batch_sums_over_its_samples_in_the_profiles_words(notation, written):
     tex = render_tex(derive(Network.from_string("2-2-1", activation="sigmoid", notation=notation), check=False))
     assert written in tex
     assert r"\sum_{x=1}" not in tex
+
+
+def test_a_bce_loss_is_written_unit_by_unit():
+    """E = -d_1 log y_1 - (1 - d_1) log(1 - y_1) - d_2 log y_2 - ...: each unit's two terms together, and the
+    displayed loss reads back as the binary cross-entropy written here by hand."""
+    import sympy as sp
+
+    from symbp.verify.latex import parse_latex_for
+    net = Network.from_string("2-2-3", activation="sigmoid", loss="bce")
+    tex = render_tex(derive(net, check=False))
+    body = tex[tex.index(r"\label{eq:loss}"):tex.index(r"\end{equation}", tex.index(r"\label{eq:loss}"))]
+    rhs = re.sub(r"\\begin\{aligned\}|\\end\{aligned\}|\\label\{eq:loss\}|&=|&\\qquad|\\\\", " ", body)
+    rhs = rhs.split(r"\mathcal{E}", 1)[1]
+    order = [m.group(0) for m in re.finditer(r"d_\{\d\}", rhs)]
+    assert order == ["d_{1}", "d_{1}", "d_{2}", "d_{2}", "d_{3}", "d_{3}"]
+    y, d = net.y[2], net.t
+    want = -sum(d[j] * sp.log(y[j]) + (1 - d[j]) * sp.log(1 - y[j]) for j in range(3))
+    assert sp.expand(parse_latex_for(net, rhs) - want) == 0
