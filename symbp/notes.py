@@ -1332,15 +1332,17 @@ def train(compiled, params: dict, X, T, eta: float, steps: int = TRAIN_STEPS,
     return losses + [loss], params, "done"
 
 
-def rise(losses) -> tuple[int, int] | None:
+def rise(losses) -> tuple[int, int, int] | None:
     """The largest rise of a run's loss (relative to the lowest loss before it) as (step of that lowest, step
-    of the rise), when the loss climbs more than RISE above it; None when the loss only falls."""
+    of the rise, how many separate rises there are), when the loss climbs more than RISE above its lowest so
+    far; None when the loss only falls."""
     L = np.asarray(losses, dtype=float)
     if len(L) < 2:
         return None
     ratio = L / np.maximum(np.minimum.accumulate(L), np.finfo(float).tiny)
     k = int(np.argmax(ratio))
-    return (int(np.argmin(L[:k])), k) if ratio[k] > 1 + RISE else None
+    climbing = ratio > 1 + RISE
+    return (int(np.argmin(L[:k])), k, int(np.sum(climbing[1:] & ~climbing[:-1]))) if climbing[k] else None
 
 
 def rate_facts(runs: dict, eta: float) -> dict:
@@ -1464,7 +1466,7 @@ def _training(T: _Tex, compiled, ex: dict) -> dict:
             "stall": f"{STALL:.0%}".replace("%", r"\%"), "far": number(FAR),
             "slow": facts["slow"], "fastest": facts["fastest"],
             "rise": {"low": number(losses[up[0]]), "low_step": up[0], "high": number(losses[up[1]]),
-                     "high_step": up[1]} if up else None,
+                     "high_step": up[1], "times": up[2]} if up else None,
             "converged": status == "converged", "max_steps": TRAIN_STEPS,
             "momentum": number(momentum) if momentum else "",
             "eta": number(eta), "samples": len(X), "rates": rates, "given_eta": number(ex["learning_rate"]),
