@@ -596,7 +596,7 @@ def _shortcut_slopes(T: _Tex, act, given: sp.Expr, z: sp.Symbol) -> list[dict]:
     out = []
     for l in range(1, net.depth + 1):
         sources = [c.src for c in net.graph.shortcuts(l)]
-        if net.activation(l).name != act.name or not sources:
+        if net.activation(l).name != act.name or not sources or not given.has(z):     # linear's 1 holds anywhere
             continue
         v = sp.Symbol("v", real=True)
         carried = [sp.Symbol(f"y{s}", real=True) for s in sources]
@@ -1229,12 +1229,18 @@ def _proof(T: _Tex, r, slope: sp.Expr | None = None) -> list[str]:
 def _hidden_slopes(T: _Tex, hidden: dict) -> list[dict]:
     """Each hidden layer's slope dy_j/dv_j as its rules write it (in y_j, or in v_j where a shortcut adds to
     y_j or the activation has no form in its output), layers with the same slope together."""
-    net, groups = T.net, {}
+    net, groups, z = T.net, {}, sp.Symbol("z", real=True)
     for l, r in hidden.items():
-        groups.setdefault((T(r.dy_dv_out), net.activation(l).name), []).append(l)
-    return [{"slope": tex, "activation": name, "layers": ("layer~" if len(ls) == 1 else "layers~") +
-             (" and ".join(map(str, ls)) if len(ls) < 3 else ", ".join(map(str, ls[:-1])) + f" and {ls[-1]}"),
-             "shortcut": any(net.graph.is_shortcut_target(l) for l in ls)} for (tex, name), ls in groups.items()]
+        groups.setdefault((r.dy_dv_out, net.activation(l)), []).append(l)
+    out = []
+    for (slope, act), ls in groups.items():
+        # a shortcut moves to v only a slope the activation writes in its output (not relu's H(v), not 1)
+        in_y = act.derivative_in_output is not None and not act.derivative_in_output(sp.Symbol("y"), z).has(z)
+        moved = in_y and slope.has(ix.B["v"][ix.j]) and any(net.graph.is_shortcut_target(l) for l in ls)
+        out.append({"slope": T(slope), "activation": act.name, "layers": ("layer~" if len(ls) == 1 else "layers~") + (
+            " and ".join(map(str, ls)) if len(ls) < 3 else ", ".join(map(str, ls[:-1])) + f" and {ls[-1]}"),
+            "shortcut": moved})
+    return out
 
 
 @cache

@@ -23,6 +23,7 @@ MIXED = {
     "mitchell": dict(layers="2-3-3-1", activation="sigmoid,linear,sigmoid", notation="mitchell"),
     # one activation, but the shortcut makes layer 3's y = tanh(v) + y(1): its slope is not 1 - y^2
     "shortcut": dict(layers="2-2-2-2-1", activation="tanh,tanh,tanh,linear", residual="1:3"),
+    "linear": dict(layers="2-2-2-2-1", activation="sigmoid,tanh,linear,linear", residual="1:3"),
 }
 
 
@@ -64,7 +65,11 @@ def test_hidden_rule_holds_for_every_hidden_layer(case):
         in_y = T(SLOPE_IN_Y[name].subs(y, yj))
         assert listed[l]["activation"] == name
         assert listed[l]["slope"] == (in_v if target and name != "linear" else in_y), l
-        assert listed[l]["shortcut"] == target
+        assert listed[l]["shortcut"] == (target and name != "linear")     # linear's slope 1 is the same in v
+    notes = {a["name"]: [c["layer"] for c in a["shortcuts"]] for a in ctx["activations"]}
+    assert notes == {a["name"]: [l for l in range(1, net.depth) if net.activation(l).name == a["name"]
+                                 and net.graph.is_shortcut_target(l) and a["name"] != "linear"]
+                     for a in ctx["activations"]}
 
 
 @pytest.mark.parametrize("args", [dict(layers="3-4-4-2", activation="tanh,tanh,linear", notation="mitchell"),
@@ -100,3 +105,11 @@ def test_activation_section_says_where_y_is_not_phi_of_v():
 def test_chain_activation_section_unchanged():
     _, ctx = _context(dict(layers="3-4-4-2", activation="tanh,tanh,linear"))
     assert all(a.get("shortcuts", []) == [] for a in ctx["activations"])
+
+
+def test_a_slope_in_v_anyway_needs_no_shortcut_note():
+    """relu's slope H(v) is in v with or without the shortcut into its layer: nothing is said about it."""
+    _, ctx = _context(dict(layers="3-4-4-4-2", activation="tanh,sigmoid,relu,linear", residual="1:3"))
+    (relu,) = [g for g in ctx["algorithm"]["slopes"] if g["activation"] == "relu"]
+    assert relu["layers"] == "layer~3" and not relu["shortcut"]
+    assert all(a["shortcuts"] == [] for a in ctx["activations"] if a["name"] == "relu")
