@@ -1296,6 +1296,8 @@ def _speed(net: Network) -> dict:
             "weights": f"{weights:,}".replace(",", "{,}"),
             "fd": f"{(W + 1) * forward:,}".replace(",", "{,}"), "fwd_mode": f"{W * forward:,}".replace(",", "{,}"),
             "ratio": f"{(W + 1) * forward / max(forward + backward, 1):,.0f}".replace(",", "{,}"),
+            # the backward pass in forward passes, and the whole gradient (forward and backward) likewise
+            "back_passes": f"{backward / max(forward, 1):.1f}", "passes": f"{(forward + backward) / max(forward, 1):.1f}",
             "counts": {"W": W, "forward": forward, "backward": backward, "fd": (W + 1) * forward,
                        "fwd_mode": W * forward}}
 

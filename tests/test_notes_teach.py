@@ -46,6 +46,9 @@ def test_speed_counts_by_hand():
     wide = _speed(Network.from_string("784-256-10", activation="sigmoid,softmax", loss="ce"))["counts"]
     assert wide["forward"] == 203_264 and wide["backward"] == 2_560 + 256 + 203_264
     assert wide["W"] == 203_530 and wide["fd"] == 203_531 * 203_264
+    # the text's passes: 2-3-1's backward 15 = 1.7 forward passes of 9, the whole gradient 24/9 = 2.7
+    speed = _speed(Network(builtin_spec()))
+    assert (speed["back_passes"], speed["passes"]) == ("1.7", "2.7")
 
 
 # -- numbers put into the rules ---------------------------------------------------------------------
