@@ -26,6 +26,7 @@ from .derive import Derivation, Factor, derive
 from .errors import SymbpError
 from .files import write_atomic, write_many
 from .network import Network
+from .notation import Profile
 from .present import shown
 from .present import shown_params as present_params
 from .printing import NotesLatexPrinter, latex_names
@@ -1136,6 +1137,9 @@ def _layer_vector_forward(T: _Tex, l: int) -> list[str]:
     return [rf"{T(v)} &= {' '.join(pieces)}", rf"{T(y)} &= {phi}"]
 
 
+GENERIC_EQUATIONS = Profile.__dataclass_fields__["equations"].default
+
+
 def _algorithm(T: _Tex, d: Derivation) -> dict:
     """Backpropagation for this network as numbered steps: forward, output deltas, backward, updates,
     each step the derived matrix rule; the four equations named in the profile's words."""
@@ -1146,8 +1150,8 @@ def _algorithm(T: _Tex, d: Derivation) -> dict:
     out = by_layer[L]
     dvec = {l: T(sp.MatrixSymbol(f"delta{l}", net.layers[l], 1)) for l in by_layer}
     output = rows(dvec[L], T.terms(out.delta))
-    if net.e:           # the error vector the rule is written in, defined beside it
-        output.append(rf"\boldsymbol{{e}} &= \boldsymbol{{{net.profile.target_tex}}} - {T(_vector(net, L))}")
+    if net.e:           # the error vector the rule is written in, defined before it
+        output.insert(0, rf"\boldsymbol{{e}} &= \boldsymbol{{{net.profile.target_tex}}} - {T(_vector(net, L))}")
     backward = []
     for l in sorted(by_layer, reverse=True):
         if l < L:
@@ -1189,6 +1193,8 @@ def _algorithm(T: _Tex, d: Derivation) -> dict:
             "slopes": slopes if slope is not None else [], "phi_prime": T(slope) if slope is not None else "",
             "shortcut": any(c.kind == "residual" for c in net.graph.connections),
             "flow": _signal_flow(T, d), "speed": _speed(net), "layers": L, "names": list(names),
+            # a profile's own name of the equation (BP1, output delta) beside a step; the generic words would repeat it
+            "step_names": [None if n == generic else n for n, generic in zip(names, GENERIC_EQUATIONS)],
             "dv_db": "1" if net.bias_sign > 0 else "-1",
             "softmax": not net.activation(L).elementwise,
             "graph": any(len(r.paths) > 1 for r in idx.hidden.values()) or any(
@@ -1297,7 +1303,8 @@ def _speed(net: Network) -> dict:
             "fd": f"{(W + 1) * forward:,}".replace(",", "{,}"), "fwd_mode": f"{W * forward:,}".replace(",", "{,}"),
             "ratio": f"{(W + 1) * forward / max(forward + backward, 1):,.0f}".replace(",", "{,}"),
             # the backward pass in forward passes, and the whole gradient (forward and backward) likewise
-            "back_passes": f"{backward / max(forward, 1):.1f}", "passes": f"{(forward + backward) / max(forward, 1):.1f}",
+            "back_passes": f"{backward / max(forward, 1):.1f}",
+            "passes": f"{(forward + backward) / max(forward, 1):.1f}",
             "counts": {"W": W, "forward": forward, "backward": backward, "fd": (W + 1) * forward,
                        "fwd_mode": W * forward}}
 

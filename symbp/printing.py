@@ -423,7 +423,10 @@ class NotesLatexPrinter(FactorOrder, NaturalOrder, LatexPrinter):
 
     def _hadamard(self, factors: list) -> str:
         ordered = self._ordered(factors) if self._ordering() else factors
-        return r" \odot ".join(self.parenthesize(a, 40) for a in ordered)
+        # a matrix product inside a Hadamard product is bracketed: y \odot (W^T delta), since the two products'
+        # precedence is a convention the reader may not share (Nielsen brackets it too)
+        return r" \odot ".join(rf"\left({self._print(a)}\right)" if isinstance(a, sp.MatMul)
+                                else self.parenthesize(a, 40) for a in ordered)
 
     def _print_HadamardProduct(self, expr):
         return self._hadamard(self._hadamard_factors(expr))

@@ -146,9 +146,9 @@ def test_algorithm_steps_are_the_matrix_rules():
     assert alg["backward"] == matrix[2][:1] + matrix[1][:1]          # delta^(2), then delta^(1), as derived
     assert alg["output"] == matrix[3][:1]                            # no error vector in mitchell
     _, sig = _ctx("3-4-1", activation="tanh,sigmoid")
-    first, e = sig["algorithm"]["output"]
+    e, first = sig["algorithm"]["output"]
     assert first == {m["layer"]: m["rows"] for m in sig["matrix"]}[2][0]
-    assert e == r"\boldsymbol{e} &= \boldsymbol{d} - \boldsymbol{y}^{(2)}"         # defined, not equated
+    assert e == r"\boldsymbol{e} &= \boldsymbol{d} - \boldsymbol{y}^{(2)}"         # defined before its use
     assert len(alg["updates"]) == len(alg["gradients"]) == 6          # W and b of three layers
     assert [e["name"] for e in alg["four"]] == list(net.profile.equations)
     _, ont = _ctx("2-2-1", activation="sigmoid", loss="sse", notation="ont", bias_sign="-")

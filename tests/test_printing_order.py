@@ -93,19 +93,20 @@ def test_the_general_net_input_ends_with_its_bias(case):
         assert same(parse_latex_for(net, text), net.net_input(l, 1)), text
 
 
-# Each matrix delta in the scalar rule's order: the error first, then y before 1 - y, the weighted sum last.
+# Each matrix delta in the scalar rule's order: the error first, then y before 1 - y, the weighted sum last
+# (a matrix product among Hadamard factors in brackets).
 MATRIX = {
     "haykin": {2: r"\boldsymbol{e} \odot \boldsymbol{y}^{(2)} \odot \left(\boldsymbol{1} - \boldsymbol{y}^{(2)}\right)",
                1: r"\boldsymbol{y}^{(1)} \odot \left(\boldsymbol{1} - \boldsymbol{y}^{(1)}\right) \odot "
-                  r"\left(\mathbf{W}^{(2)}\right)^{T} \boldsymbol{\delta}^{(2)}"},
+                  r"\left(\left(\mathbf{W}^{(2)}\right)^{T} \boldsymbol{\delta}^{(2)}\right)"},
     "ont_minus": {2: r"2 \left(\boldsymbol{o}^{(2)} - \boldsymbol{t}\right) \odot \boldsymbol{o}^{(2)} \odot "
                      r"\left(\boldsymbol{1} - \boldsymbol{o}^{(2)}\right)",
                   1: r"\boldsymbol{o}^{(1)} \odot \left(\boldsymbol{1} - \boldsymbol{o}^{(1)}\right) \odot "
-                     r"\left(\mathbf{W}^{(2)}\right)^{T} \boldsymbol{\delta}^{(2)}"},
+                     r"\left(\left(\mathbf{W}^{(2)}\right)^{T} \boldsymbol{\delta}^{(2)}\right)"},
     "mitchell": {3: r"\left(\boldsymbol{t} - \boldsymbol{a}^{(3)}\right) \odot "
                     r"\left(\boldsymbol{1} - \boldsymbol{a}^{(3)} \odot \boldsymbol{a}^{(3)}\right)",
                  2: r"\left(\boldsymbol{1} - \boldsymbol{a}^{(2)} \odot \boldsymbol{a}^{(2)}\right) \odot "
-                    r"\left(\mathbf{W}^{(3)}\right)^{T} \boldsymbol{\delta}^{(3)}"},
+                    r"\left(\left(\mathbf{W}^{(3)}\right)^{T} \boldsymbol{\delta}^{(3)}\right)"},
     "skip": {1: r"\left(\boldsymbol{1} - \boldsymbol{y}^{(1)} \odot \boldsymbol{y}^{(1)}\right) \odot "
                 r"\left(\left(\mathbf{W}^{(2)}\right)^{T} \boldsymbol{\delta}^{(2)} + "
                 r"\left(\mathbf{W}^{(3,1)}\right)^{T} \boldsymbol{\delta}^{(3)}\right)"},
