@@ -402,8 +402,9 @@ class NotesLatexPrinter(FactorOrder, NaturalOrder, LatexPrinter):
         """Our vectors are named letter + layer (y2, W3): bold letter, layer as superscript."""
         letters, layers = _matrix_name(expr.name)
         layer = ",".join(layers)    # W3_1: the skip matrix W^{(3,1)}
-        tex = {"delta": r"\delta", "net": r"net"}.get(letters, letters)
-        bold = rf"\mathbf{{{tex}}}" if letters == "W" else rf"\boldsymbol{{{tex}}}"
+        tex = {"delta": r"\delta"}.get(letters, letters)
+        # W and Mitchell's net (a word, upright as \mathrm{net} is) in upright bold; vectors' letters bold italic
+        bold = rf"\mathbf{{{tex}}}" if letters in ("W", "net") else rf"\boldsymbol{{{tex}}}"
         return f"{bold}^{{({layer})}}" if layer else bold
 
     def _print_Heaviside(self, expr, exp=None):

@@ -49,3 +49,16 @@ def test_a_bce_loss_is_written_unit_by_unit():
     y, d = net.y[2], net.t
     want = -sum(d[j] * sp.log(y[j]) + (1 - d[j]) * sp.log(1 - y[j]) for j in range(3))
     assert sp.expand(parse_latex_for(net, rhs) - want) == 0
+
+
+def test_mitchells_net_is_a_word_in_the_matrix_forms_too():
+    """net is upright, \\mathrm{net} for a unit and \\mathbf{net} for a layer's vector, never bold italic n e t; and a
+    student's vector answer in either bold reads as that vector."""
+    import sympy as sp
+
+    from symbp.verify.latex import parse_latex_for
+    net = Network.from_string("3-4-2", activation="tanh,linear", notation="mitchell")
+    tex = render_tex(derive(net, check=False))
+    assert r"\mathbf{net}^{(1)}" in tex and r"\boldsymbol{net}" not in tex
+    for bold in (r"\mathbf{net}^{(1)}", r"\boldsymbol{net}^{(1)}"):
+        assert parse_latex_for(net, bold) == sp.ImmutableMatrix(net.v[1])
