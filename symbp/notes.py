@@ -281,7 +281,7 @@ def _phi(net: Network) -> str:
 
 
 def _check_words(check) -> str:
-    """How the rules were checked, in words for a footnote."""
+    """How the rules were checked, in words for a footnote (LaTeX: its numbers are typeset)."""
     if check is None:
         return ""
     if check.method == "symbolic":
@@ -294,14 +294,14 @@ def _check_words(check) -> str:
                f"the other {rest} (whose exponentials do not cancel term by term) stand on agreement: ")
         # an exact zero is said as such, not as "largest difference 0.0e+00"
         gap = ("with no difference at all" if check.max_rel_error == 0 else
-               f"(largest relative difference {check.max_rel_error:.1e})")
+               f"(largest relative difference ${number(check.max_rel_error, 2)}$)")
         return (f"All {check.checked} rules were compared with SymPy's derivative of the loss written out in full: "
                 f"{how}all agree at {check.points} random points computed to {DIGITS} digits {gap}.")
     rules = (f"All {check.checked} rules" if check.checked == check.total else
              f"{check.checked} of the {check.total} rules (chosen at random, with each layer's first and last)")
     return (f"{rules} and every entry of the matrix form were compared with SymPy's derivative of the loss "
             f"written out in full, along random directions at {check.points} random points computed to {DIGITS} "
-            f"digits (largest relative difference {check.max_rel_error:.1e}).")
+            f"digits (largest relative difference ${number(check.max_rel_error, 2)}$).")
 
 
 def _delta_definition(T: _Tex, v_tex: str) -> str:
@@ -1397,6 +1397,20 @@ def rate_facts(runs: dict, eta: float) -> dict:
             "fastest": not grew and all(speed(b) < speed(a) for a, b in zip(rates, rates[1:]))}
 
 
+CURVE_BUCKETS = 100     # the drawn curve: the lowest and highest loss of each of this many stretches of steps
+
+
+def _curve_steps(losses: list) -> list[int]:
+    """The steps drawn: of each stretch, its lowest and its highest loss in step order, so a spike the text
+    speaks of is drawn even when every step cannot be; the first and the last step always."""
+    every = max(1, -(-len(losses) // CURVE_BUCKETS))
+    kept = {0, len(losses) - 1}
+    for start in range(0, len(losses), every):
+        stretch = range(start, min(start + every, len(losses)))
+        kept |= {min(stretch, key=losses.__getitem__), max(stretch, key=losses.__getitem__)}
+    return sorted(kept)
+
+
 def _training(T: _Tex, compiled, ex: dict) -> dict:
     """A few hundred steps of batch gradient descent from the worked example's parameters, on the spec's
     samples (with none given, parity of 0/1 inputs: XOR for two inputs), drawn as a learning curve; wide
@@ -1451,8 +1465,7 @@ def _training(T: _Tex, compiled, ex: dict) -> dict:
         every = chosen == above
         return {"from": number(chosen[0]) if every else "", "at": [] if every else [number(e) for e in chosen]}
 
-    every = max(1, -(-len(losses) // 100))     # at most about 100 points drawn
-    kept = list(range(0, len(losses), every)) + ([len(losses) - 1] if (len(losses) - 1) % every else [])
+    kept = _curve_steps(losses)
     c = fg.curve([float(i) for i in kept], [losses[i] for i in kept], log=True)
     path = " -- ".join(f"({x}, {y})" for x, y in c.points)
     by_name = {sym.name: sym for sym in T.names}
@@ -1749,7 +1762,7 @@ def notes_context(derivation: Derivation, compiled=None) -> dict:
         "simplification": None if simplification is None else {
             "unit": T(simplification.symbol), "why": tex_escape(simplification.simplification),
             "raw": matched, "shown": matched == output_weight["delta"]},    # softmax + ce: shown just above
-        "check": None if d.check is None else tex_escape(_check_words(d.check)),
+        "check": None if d.check is None else _check_words(d.check),     # LaTeX: numbers and words of ours only
     }
 
 

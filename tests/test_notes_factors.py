@@ -62,3 +62,11 @@ def test_mitchells_net_is_a_word_in_the_matrix_forms_too():
     assert r"\mathbf{net}^{(1)}" in tex and r"\boldsymbol{net}" not in tex
     for bold in (r"\mathbf{net}^{(1)}", r"\boldsymbol{net}^{(1)}"):
         assert parse_latex_for(net, bold) == sp.ImmutableMatrix(net.v[1])
+
+
+def test_a_layer_offset_is_not_the_sample_letter():
+    """Haykin's n is the sample and the step: a later layer l + h feeds M_h units, never l + n."""
+    net = Network.from_string("3-4-4-4-2", activation="tanh,sigmoid,tanh,linear", skip="0:2", residual="1:3")
+    tex = render_tex(derive(net, check=False))
+    assert "l+h" in tex and "M_{h}" in tex
+    assert "l+n" not in tex and "M_{n}" not in tex and "l-n" not in tex

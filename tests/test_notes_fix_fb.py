@@ -86,7 +86,7 @@ def test_every_count_is_defined_before_its_first_use():
     rules = tex[tex.index(r"\subsection{The general rules}"):tex.index(r"\subsection{Matrix form}")]
     for count in ("Q", "M_{3}"):
         assert count in rules
-    said = rules.index(r"$m = 1, \dots, M_{n}$")
+    said = rules.index(r"$m = 1, \dots, M_{h}$")      # h: the offset (n is a sample or a step)
     assert said < rules.index(r"\sum_{m=1}^{M_{3}}") and rules.index("$q = 1, \\dots, Q$") < rules.index(
         r"\sum_{q=1}^{Q}")
 

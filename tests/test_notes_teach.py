@@ -195,7 +195,16 @@ def test_training_curve_is_the_reference_descent():
         p = {k: v - eta * g[k] for k, v in p.items()}
     np.testing.assert_allclose(run["losses"], want, rtol=1e-8, atol=1e-12)
     assert run["losses"][-1] < 0.01 * run["losses"][0]               # it learned
-    assert len(run["path"].split(" -- ")) <= 102
+    assert len(run["path"].split(" -- ")) <= 2 * 100 + 2
+
+
+def test_the_drawn_curve_keeps_every_stretchs_extremes():
+    """A spike between the drawn points is drawn: each stretch's lowest and highest loss, worked by hand."""
+    from symbp.notes import _curve_steps
+    losses = [10.0] + [1.0] * 500 + [24.0] + [0.5] * 498
+    kept = _curve_steps(losses)
+    assert 501 in kept and 0 in kept and 999 in kept and len(kept) <= 202
+    assert _curve_steps([3.0, 2.0, 1.0]) == [0, 1, 2]
 
 
 def test_the_builtin_notes_learn_xor_from_seed_003s_weights():
