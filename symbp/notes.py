@@ -311,23 +311,27 @@ def _delta_definition(T: _Tex, v_tex: str) -> str:
 
 def _notation(T: _Tex) -> dict:
     net, p = T.net, T.net.profile
-    v1, y1 = net.v[1][0], net.y[1][0]
+    glob_numbers = net.spec.numbering == "global"
+    # every quantity in general, unit j of layer l (global numbering: unit j, the layer implied by its number)
+    at = "" if glob_numbers else "^{(l)}"
+    v, y, w = f"{p.net_tex}{at}_{{j}}", f"{p.out_tex}{at}_{{j}}", f"w{at}_{{jk}}"
+    unit = "unit $j$" if glob_numbers else "unit $j$ of layer $l$"
     rows_ = [("input $k$ of a sample", "x_{k}"),
-             ("net input of a unit", T(v1)),
-             ("output of a unit", rf"{T(y1)} = {_phi(net)}({T(v1)})"),
+             (f"net input of {unit}", v),
+             (f"output of {unit}", rf"{y} = {_phi(net)}({v})"),
              ("target of output unit $j$", f"{p.target_tex}_{{j}}"),
-             ("weight into a unit from a unit of the layer before", T(net.W[1][0][0])),
+             (f"weight into {unit} from unit $k$ of the layer before", w),
              ("learning rate", r"\eta"),
-             (rf"a weight at step ${p.step_tex}$ of gradient descent", rf"{T(net.W[1][0][0])}{p.at_step()}"),
+             (rf"a weight at step ${p.step_tex}$ of gradient descent", rf"{w}{p.at_step()}"),
              ("loss of one sample", T(net.loss_symbol)),
-             ("local gradient (delta) of a unit", rf"{T(net.delta[1][0])} = {_delta_definition(T, T(v1))}")]
+             (f"local gradient (delta) of {unit}", rf"\delta{at}_{{j}} = {_delta_definition(T, v)}")]
     if net.bias:
-        rows_.insert(5, ("bias of a unit", T(net.b[1][0])))
+        rows_.insert(5, (f"bias of {unit}", f"b{at}_{{j}}"))
     skip = next((c for c in net.graph.weighted if c.kind == "skip"), None)
-    if skip is not None:
+    if skip is not None:       # an instance: its superscript names the two layers it joins
         rows_.insert(5, ("weight of a skip connection, from a unit of an earlier layer", T(net.weights[skip][0][0])))
-    if net.e:
-        rows_.insert(4, ("error signal of an output unit", rf"{T(net.e[0])} = {T(net.error(1))}"))
+    if net.e:                  # an instance: under global numbering output unit 1 is not unit 1
+        rows_.insert(4, ("error signal of output unit 1", rf"{T(net.e[0])} = {T(net.error(1))}"))
     glob = None
     if net.spec.numbering == "global" and net.depth > 1:      # the general rules' w^{(l)}_{jk}, by example
         layered = _Tex(Network(dataclasses.replace(net.spec, numbering="layer")))

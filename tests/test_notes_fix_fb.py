@@ -107,9 +107,9 @@ def test_hidden_layers_with_one_rule_share_one_line():
 def test_the_generic_letter_is_the_profiles_and_names_no_single_activation():
     nielsen = render_tex(derive(Network.from_string("4-5-3", activation="relu,softmax", loss="ce",
                                                     notation="nielsen"), check=False))
-    assert r"a^{(1)}_{1} = f(z^{(1)}_{1})" in nielsen and r"\varphi" not in nielsen and r"\sigma" not in nielsen
+    assert r"a^{(l)}_{j} = f(z^{(l)}_{j})" in nielsen and r"\varphi" not in nielsen and r"\sigma" not in nielsen
     logistic = render_tex(derive(Network.from_string("2-2-1", notation="nielsen"), check=False))
-    assert r"a^{(1)}_{1} = \sigma(z^{(1)}_{1})" in logistic
+    assert r"a^{(l)}_{j} = \sigma(z^{(l)}_{j})" in logistic
     graph = render_tex(derive(Network.from_string("3-4-4-4-2", activation="tanh,sigmoid,tanh,linear",
                                                   skip="0:2", residual="1:3"), check=False))
     assert r"\emph{linear}: $z \mapsto z$." in graph and r"\varphi(z) = z" not in graph

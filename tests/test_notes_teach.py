@@ -309,7 +309,7 @@ def test_profiles_keep_their_letters():
     nielsen = render_tex(derive(Network.from_string("4-5-3", activation="relu,softmax", loss="ce",
                                                     notation="nielsen"), check=False))
     assert r"a_{1} = \frac{e^{z_{1}}}" in nielsen and "v_{1}" not in nielsen
-    assert r"a^{(1)}_{1} = f(z^{(1)}_{1})" in nielsen          # sigma only names the logistic; f is Nielsen's
+    assert r"a^{(l)}_{j} = f(z^{(l)}_{j})" in nielsen          # sigma only names the logistic; f is Nielsen's
     assert "sample $x$" in nielsen
     ont = render_tex(derive(Network.from_string("2-2-1", activation="sigmoid", loss="sse", notation="ont",
                                                 bias_sign="-"), check=False))
