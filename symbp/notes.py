@@ -1185,7 +1185,8 @@ def _algorithm(T: _Tex, d: Derivation) -> dict:
     slope = _slope(_phi(net))(ix.B["v"][ix.j]) if len(slopes) > 1 else None
     four = [{"name": names[0], "tex": f"{dl} = {T(idx.output.delta)}", "where": "output layer"}]
     if hidden is not None:
-        rule = hidden.hidden_delta if slope is None else slope * (hidden.hidden_delta / hidden.dy_dv_out)
+        # phi'(v_j) times the weighted sum itself: dividing the rule by a Piecewise slope (elu's) does not cancel
+        rule = hidden.hidden_delta if slope is None else slope * _weighted_sum(hidden)
         four.append({"name": names[1], "tex": f"{dl} = {T(rule)}", "where": "hidden layer"})
     if net.bias:
         four.append({"name": names[2], "tex": rf"\frac{{\partial {E}}}{{\partial {T(b)}}} = {T(idx.bias_gradient)}",
@@ -1220,11 +1221,11 @@ def _proof(T: _Tex, r, slope: sp.Expr | None = None) -> list[str]:
     factors SymPy derived for any width, the rule. ``slope`` is phi'(v_j) where the hidden layers' slopes
     differ: the proof then holds for each of them, not for one activation's."""
     net, s = T.net, T.net.profile.delta_sign
-    j, m, M = ix.j, ix.m, ix.M
+    j, m = ix.j, ix.m
     E, v, y, vn = net.loss_symbol, ix.B["v"][j], ix.B["y"][j], ix.B["v_next"][m]
     sign = "-" if s < 0 else ""
     chain = rf"{sign}\sum_{{m=1}}^{{M}} {T.partial(E, vn)} \, {T.partial(vn, y)} \, {T.partial(y, v)}"
-    factors = sp.Sum(ix.B["delta_next"][m] * r.dvnext_dy, (m, 1, M))
+    factors = _weighted_sum(r)
     out = rows(T(ix.B["delta"][j]), [_delta_definition(T, T(v))])
     out += continued([chain])
     if slope is None:
@@ -1232,8 +1233,13 @@ def _proof(T: _Tex, r, slope: sp.Expr | None = None) -> list[str]:
         out += continued(T.terms(r.hidden_delta))
     else:
         out += continued([rf"{T(factors)} \, {T(slope)}"])
-        out += continued(T.terms(slope * (r.hidden_delta / r.dy_dv_out)))
+        out += continued(T.terms(slope * _weighted_sum(r)))
     return out
+
+
+def _weighted_sum(r) -> sp.Sum:
+    """The hidden recursion's sum over the next layer, sum_m delta_m dv_m/dy_j (delta_m w_mj)."""
+    return sp.Sum(ix.B["delta_next"][ix.m] * r.dvnext_dy, (ix.m, 1, ix.M))
 
 
 def _hidden_slopes(T: _Tex, hidden: dict) -> list[dict]:

@@ -24,6 +24,9 @@ CORPUS = {
     "no_bias": lambda: Network.from_string("2-3-1", activation="tanh,linear", bias=False),
     "global": lambda: Network.from_string("2-2-1", activation="softplus,linear", numbering="global"),
     "wide": lambda: Network.from_string("10-2-1", activation="sigmoid", loss="bce"),
+    # mixed hidden slopes name each layer's activation in prose: a parametrised name has an underscore
+    "mixed_params": lambda: Network.from_string("3-4-4-2", activation="elu,leaky_relu(0.2),softmax", loss="ce",
+                                                notation="nielsen", skip="0:2"),
 }
 
 
