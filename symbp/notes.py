@@ -93,7 +93,7 @@ def make_env(template_dir: str | Path | None = None) -> jinja2.Environment:
         trim_blocks=True, lstrip_blocks=True, autoescape=False,
         keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
     env.filters["tex"] = tex_escape
-    env.filters["rows"] = lambda rows: " \\\\\n".join(rows)
+    env.filters["rows"] = join_rows
     return env
 
 
@@ -224,6 +224,23 @@ def pack(pieces: list[str], first: float = 0.0, budget: float = BUDGET) -> list[
         used += w
     lines.append(current)
     return lines
+
+
+def join_rows(rows: list[str]) -> str:
+    """The rows of an ``align*``, with ``\\\\*`` (no page break) where a break would orphan part of an equation.
+
+    ``\\allowdisplaybreaks`` lets a page end between any two rows; a person breaks only between
+    equations, or inside a long derivation between two steps, never before a wrapped line
+    (``&\\qquad``), never leaving one line of an equation alone, and never inside a short one."""
+    starts = [k for k, r in enumerate(rows) if not r.lstrip().startswith("&")] + [len(rows)]
+    breakable = set(starts)
+    for a, b in zip(starts, starts[1:]):
+        if b - a > 4:                   # a long derivation: between steps, two rows or more on each side
+            breakable |= {k for k in range(a + 2, b - 1) if not rows[k].lstrip().startswith(r"&\qquad")}
+    out = rows[:1]
+    for k in range(1, len(rows)):
+        out.append((" \\\\\n" if k in breakable else " \\\\*\n") + rows[k])
+    return "".join(out)
 
 
 def rows(lhs: str, rhs_pieces: list[str], rel: str = "=", budget: float = BUDGET) -> list[str]:
@@ -1037,7 +1054,7 @@ def _index(T: _Tex, d: Derivation) -> dict:
     dl = T(ix.B["delta"][ix.j])
     shared: dict[tuple[str, str], list[int]] = {}    # layers whose rules print alike share one line
     for l, r in idx.hidden.items():
-        tex = rf"{dl} &= {T(r.hidden_delta)}" if len(r.paths) == 1 else " \\\\\n".join(_paths_rule(T, dl, r))
+        tex = rf"{dl} &= {T(r.hidden_delta)}" if len(r.paths) == 1 else join_rows(_paths_rule(T, dl, r))
         shared.setdefault((tex, net.activation(l).name), []).append(l)
     hidden = [{"layers": ls, "label": _layer_list(ls), "activation": act, "tex": tex}
               for (tex, act), ls in shared.items()]

@@ -11,7 +11,16 @@ from test_notes_wrap import same
 
 from symbp import Network, derive
 from symbp.compile import CompiledNetwork
-from symbp.notes import _example, _path_products, _simplification_rows, _Tex, _worked_weight, render_tex, steps
+from symbp.notes import (
+    _example,
+    _path_products,
+    _simplification_rows,
+    _Tex,
+    _worked_weight,
+    join_rows,
+    render_tex,
+    steps,
+)
 from symbp.spec import Training, spec_from_layer_string
 from symbp.verify.latex import parse_latex_for
 
@@ -86,7 +95,7 @@ def test_the_bce_remark_is_what_the_notes_show():
     net = Network.from_string("2-2-2", activation="sigmoid", loss="bce")
     d = derive(net, check=False)
     rows = _simplification_rows(_Tex(net), d.deltas[net.delta[2][0]])
-    assert " \\\\\n".join(rows) in render_tex(d)
+    assert join_rows(rows) in render_tex(d)
 
 
 # -- softmax + ce: the form for any targets, then the sum of the targets is 1 ------------------------------

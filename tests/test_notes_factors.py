@@ -42,7 +42,7 @@ def test_a_bce_loss_is_written_unit_by_unit():
     net = Network.from_string("2-2-3", activation="sigmoid", loss="bce")
     tex = render_tex(derive(net, check=False))
     body = tex[tex.index(r"\label{eq:loss}"):tex.index(r"\end{equation}", tex.index(r"\label{eq:loss}"))]
-    rhs = re.sub(r"\\begin\{aligned\}|\\end\{aligned\}|\\label\{eq:loss\}|&=|&\\qquad|\\\\", " ", body)
+    rhs = re.sub(r"\\begin\{aligned\}|\\end\{aligned\}|\\label\{eq:loss\}|&=|&\\qquad|\\\\\*?", " ", body)
     rhs = rhs.split(r"\mathcal{E}", 1)[1]
     order = [m.group(0) for m in re.finditer(r"d_\{\d\}", rhs)]
     assert order == ["d_{1}", "d_{1}", "d_{2}", "d_{2}", "d_{3}", "d_{3}"]
