@@ -127,8 +127,9 @@ class _Tex:
     def factor(self, expr) -> str:
         """A factor of a product: parenthesized unless it is an atom."""
         tex = self(expr)
-        plain = expr.is_Symbol or (expr.is_Indexed if hasattr(expr, "is_Indexed") else False)
-        # a bare (1) would read as a reference to equation (1): a positive number stands as it is, after a dot
+        plain = expr.is_Symbol or expr.is_Function or (expr.is_Indexed if hasattr(expr, "is_Indexed") else False)
+        # a function's value H(z) needs no more brackets than a letter; a bare (1) would read as a reference
+        # to equation (1): a positive number stands as it is, after a dot
         return tex if plain or (expr.is_Number and expr > 0) else rf"\left({tex}\right)"
 
     def signed(self, terms: list, first: bool = True) -> list[str]:
@@ -486,8 +487,14 @@ def _forward(T: _Tex) -> dict:
         act = net.activation(l)
         layers.append({"layer": l, "activation": act.name, "rows": eqs, "links": _links(T, l),
                        "kind": "output" if l == net.depth else "hidden", "elided": net.layers[l] > MAX_UNITS})
-    general = rf"{T(ix.B['v'][ix.j])} = {T(ix.net_input(net.bias_sign, net.bias))}"
+    general = rf"{T(ix.B['v'][ix.j])} = {T(_net_input(net))}"
     return {"layers": layers, "general": general, "graph": None if net.graph.is_chain else _forward_graph(T)}
+
+
+def _net_input(net: Network, skips: tuple[int, ...] = ()) -> sp.Expr:
+    """The general net input summed over k, the letter of every rule: the derivation sums over i, since it
+    differentiates by w_jk and a sum over k would bind that k."""
+    return ix.net_input(net.bias_sign, net.bias, skips=skips).xreplace({ix.i: ix.k})
 
 
 def _layer_name(l: int) -> str:
@@ -511,11 +518,11 @@ def _forward_graph(T: _Tex) -> dict:
     residuals = [c for c in net.graph.connections if c.kind == "residual"]
     offsets = sorted({tuple(sorted((c.src - l for c in net.graph.inputs(l)[1:]), reverse=True))
                       for l in net.graph.order} - {()}, key=lambda o: (len(o), [-x for x in o]))
-    chain = ix.net_input(net.bias_sign, net.bias)
+    chain = _net_input(net)
     v, y = T(ix.B["v"][ix.j]), T(ix.B["y"][ix.j])
     sums, bias = (T.terms(chain)[:-1], T.terms(chain)[-1:]) if net.bias else (T.terms(chain), [])
     general = [row for o in offsets for row in rows(v, sums + [     # the bias after every sum
-        f"+ {T(ix.net_input(net.bias_sign, net.bias, skips=(s,)) - chain)}" for s in o] + bias)]
+        f"+ {T(_net_input(net, skips=(s,)) - chain)}" for s in o] + bias)]
     general += [rf"{y} &= {_phi(net)}\left({v}\right) + {T(ix.base('y', o)[ix.j])}"
                 for o in sorted({c.src - c.dst for c in residuals}, reverse=True)]
     first = offsets[0][0] if offsets else None
@@ -1018,12 +1025,13 @@ def _skip_weight(T: _Tex, d: Derivation, name: str | None) -> dict | None:
             "source": _layer_name(rule.src), "layer": rule.layer, "input": T(rule.chain[1].result)}
 
 
-def _biases(T: _Tex, d: Derivation) -> list[dict]:
+def _biases(T: _Tex, d: Derivation, hidden: int | None) -> list[dict]:
+    """The biases of the layers whose weights were worked: the output layer and ``hidden``'s."""
     net = T.net
     if not net.bias:
         return []
     out = []
-    for l in (net.depth, 1) if net.depth > 1 else (1,):
+    for l in (net.depth, hidden) if hidden else (net.depth,):
         rule = d.params[net.b[l][0].name]
         g = _gradient_rows(T, rule, net.profile.delta_sign * net.delta[l][0])
         out.append({"layer": l, "symbol": T(rule.symbol), "rows": g + _update_rows(T, rule)})
@@ -1603,7 +1611,7 @@ def _example(T: _Tex, d: Derivation, compiled=None) -> dict:
     params = [{"gap": True} if n is None else
               {"gap": False, "tex": T(by_name[n]), "value": number(ex["params"][n]),
                "grad": number(ex["gradients"][n]), "new": number(ex["updated"][n])} for n in present_params(net)]
-    samples = [{"n": n + 1, "x": _vector_numbers(x), "t": _vector_numbers(t)}
+    samples = [{"n": n + 1, "x": _sample_numbers(T, net.x, x), "t": _sample_numbers(T, net.t, t)}
                for n, (x, t) in enumerate(zip(ex["inputs"], ex["targets"]))]
     return {"tables": tables, "params": params, "loss": number(ex["loss"]), "eta": number(ex["learning_rate"]),
             "norms": _gradient_norms(T, ex) if any(p["gap"] for p in params) else None,
@@ -1650,9 +1658,22 @@ def _worked_numbers(T: _Tex, d: Derivation, ex: dict) -> dict:
         # an error signal is written out (e_1 = d_1 - y_4) so that the numbers put in are the sample's own
         plain = expr.xreplace(errors)
         numbers = N.terms(plain.xreplace(first).xreplace(own))
-        lines = steps(lhs, [T.terms(expr), T.terms(plain), numbers, [number(value)]])
+        lines = steps(lhs, [T.terms(expr), T.terms(plain), numbers,
+                             factors(plain.xreplace(first)) or [number(value)], [number(value)]])
         out.append({"lhs": lhs, "rule": T(plain), "numbers": " ".join(numbers), "value": number(value),
                     "expr": plain, "exact": value, "rows": lines})
+
+    def factors(expr):
+        # each factor of a product worked out before they are multiplied, in the order the rule prints them:
+        # (1 - 0.09^2)(...) = 0.99 . 0.05, H(0.29) = 1; plain letters have nothing to work out (no stage)
+        if not isinstance(expr, sp.Mul) or sp.fraction(expr, exact=True)[1] != 1:
+            return []
+        negative, parts = T.p.ordered_factors(expr)
+        if all(f.is_Symbol or f.is_Number or isinstance(f, sp.Indexed) for f in parts):
+            return []
+        shown = [number(v) if v >= 0 else rf"\left({number(v)}\right)"
+                 for v in (float(f.xreplace(values)) for f in parts)]
+        return [("-" if negative else "") + r" \cdot ".join(shown)]
 
     name = _pick(net)[1] or _pick(net)[0]
     r = d.params[name]
@@ -1691,6 +1712,15 @@ def _worked_numbers(T: _Tex, d: Derivation, ex: dict) -> dict:
     listed = all(unit in shown(net.layers[l]) for l, unit in (_layer_unit(net, s, net.delta) for s in read))
     return {"rows": out, "new": new, "symbol": T(r.symbol), "batch": len(ex["inputs"]) > 1, "first": momentum,
             "read": bool(read), "listed": listed}
+
+
+def _sample_numbers(T: _Tex, symbols: list, values: list) -> str:
+    """A sample's inputs or targets in the example's lead-in: (0.1, 0.2), or of a wide layer each shown with its
+    letter, x_1 = 0.1, x_2 = 0.2, ..., x_20 = 1, so that the reader sees how many there are and which is which."""
+    if None not in shown(len(values)):
+        return f"({_vector_numbers(values)})"       # no \\left: a line may break inside
+    return r",\allowbreak\ ".join(r"\dots" if k is None else f"{T(symbols[k - 1])} = {number(values[k - 1])}"
+                                   for k in shown(len(values)))
 
 
 def _vector_numbers(values: list) -> str:
@@ -1778,7 +1808,7 @@ def notes_context(derivation: Derivation, compiled=None) -> dict:
         "output_weight": output_weight,
         "hidden_weight": _worked_weight(T, d, hidden_name) if hidden_name else None,
         "skip_weight": _skip_weight(T, d, skip_name),
-        "biases": _biases(T, d),
+        "biases": _biases(T, d, net.positions[hidden_name].layer if hidden_name else None),
         "deltas": _deltas(T, d),
         "index": _index(T, d),
         "matrix": _matrix(T, d),

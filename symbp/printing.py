@@ -343,6 +343,16 @@ class NotesLatexPrinter(FactorOrder, NaturalOrder, LatexPrinter):
             return "- " + (rf"\left({tex}\right)" if rest.is_Add else tex)
         return self._product(self._pulled(expr)) if whole else self._fraction(expr)
 
+    def ordered_factors(self, expr) -> tuple[bool, list]:
+        """(negative, factors) of a product without a denominator, as _print_Mul prints it: its minus sign
+        moved into a difference where it goes, -(y - t) x is (False, [t - y, x])."""
+        negative = expr.could_extract_minus_sign()
+        factors = self._pulled(-expr if negative else expr)
+        flip = self._flip(factors) if negative else None
+        if flip is not None:
+            negative, factors = False, [_negated(a) if a is flip else a for a in factors]
+        return negative, self._ordered(factors)
+
     def _fraction(self, expr) -> str:
         """A product of the network's quantities, or a sum, over numbers and symbols: its number in front of the
         rest, in order, (2/N) e y (1 - y), (1/2N) sum e^2; any other fraction (sqrt(2) v/2, a quotient of sums)
@@ -351,7 +361,9 @@ class NotesLatexPrinter(FactorOrder, NaturalOrder, LatexPrinter):
         coeff, rest = num.as_coeff_Mul()
         quantities = [a for a in sp.Mul.make_args(rest) if self._kinds(a)]
         simple = den != 1 and all(a.is_Number or a.is_Symbol for a in sp.Mul.make_args(den))      # 2, N, 2 N
-        if not (simple and (rest.has(sp.Sum) or len(quantities) > 1)):
+        # a function's value after its number, (4/5) H(z) as a slope a + (1 - a) H(z) reads, not 4 H(z)/5
+        applied = den.is_Integer and rest.is_Function and not isinstance(rest, sp.Abs)
+        if not (simple and (rest.has(sp.Sum) or len(quantities) > 1 or applied)):
             return super()._print_Mul(expr)
         return rf"\frac{{{self._print(coeff)}}}{{{self._print(den)}}} " + self.parenthesize(rest, PRECEDENCE["Mul"],
                                                                                          strict=True)

@@ -257,14 +257,15 @@ def test_a_wrapped_written_out_update_takes_the_minus_into_its_difference_as_inl
 
 
 def test_a_skip_layers_general_net_input_ends_with_its_bias():
-    """v_j = sum_i w_ji y_i + sum_i w^(l,l-2)_ji y^(l-2)_i + b_j: the bias after every sum, read back at l = 3."""
+    """v_j = sum_k w_jk y_k + sum_k w^(l,l-2)_jk y^(l-2)_k + b_j: the bias after every sum, summed over k as every
+    rule is, read back at l = 3."""
     from symbp.notes import render_tex
     net = network("skip")
     tex = render_tex(derived("skip"))
     row = re.search(r"v\^\{\(l\)\}_\{j\} &= (\\sum.*?\+ b\^\{\(l\)\}_\{j\})\n", tex).group(1)
     chain, skip, bias = row.split(" + ")
-    assert chain.startswith(r"\sum_{i=1}^{K} ") and skip.startswith(r"\sum_{i=1}^{K_{2}} ")
-    terms = [instance(body.split("} ", 1)[1], l="3", j="1", i=str(i))
+    assert chain.startswith(r"\sum_{k=1}^{K} ") and skip.startswith(r"\sum_{k=1}^{K_{2}} ")
+    terms = [instance(body.split("} ", 1)[1], l="3", j="1", k=str(i))
              for body in (chain, skip) for i in range(1, 4)]       # K = K_2 = 3 units in layers 2 and 1
     text = " + ".join(terms) + " + " + instance(bias, l="3", j="1")
     assert same(parse_latex_for(net, text), net.net_input(3, 1)), text
