@@ -36,3 +36,6 @@ ACTIVATION_ROWS = (*ACTIVATIONS, get_activation(GAUSS))
 LOSS_ROWS = (*LOSSES, get_loss(PSEUDO_HUBER))
 ELEMENTWISE = tuple(a.name for a in ACTIVATION_ROWS if a.elementwise)
 LOSS_NAMES = tuple(loss.name for loss in LOSS_ROWS)
+
+# XOR written out by hand: the task the notes' training run learns when a 2-input network has no samples
+XOR = ([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]], [[0.0], [1.0], [1.0], [0.0]])

@@ -7,12 +7,14 @@ import re
 
 import numpy as np
 import pytest
+from corpus import XOR
 
 from symbp import Network, builtin_spec, derive
 from symbp import reference as ref
 from symbp.compile import CompiledNetwork
+from symbp.descent import rate_facts, rise, train
 from symbp.example import example_params, training_data
-from symbp.notes import XOR, _example, _Tex, rate_facts, render_tex, rise, train
+from symbp.notes import _example, _Tex, render_tex
 
 # -- the facts, on runs made by hand --------------------------------------------------------------------
 

@@ -9,15 +9,16 @@ import shutil
 import numpy as np
 import pytest
 import sympy as sp
+from corpus import XOR
 from test_notes_wrap import same
 
 from symbp import Network, builtin_spec, derive
 from symbp import indexform as ix
 from symbp import reference as ref
 from symbp.compile import CompiledNetwork
+from symbp.descent import train
 from symbp.example import worked_example
 from symbp.notes import (
-    XOR,
     _algorithm,
     _example,
     _simplification_rows,
@@ -26,7 +27,6 @@ from symbp.notes import (
     _training,
     notes_context,
     render_tex,
-    train,
 )
 from symbp.verify.latex import parse_latex_for
 
@@ -200,11 +200,11 @@ def test_training_curve_is_the_reference_descent():
 
 def test_the_drawn_curve_keeps_every_stretchs_extremes():
     """A spike between the drawn points is drawn: each stretch's lowest and highest loss, worked by hand."""
-    from symbp.notes import _curve_steps
+    from symbp.descent import curve_steps
     losses = [10.0] + [1.0] * 500 + [24.0] + [0.5] * 498
-    kept = _curve_steps(losses)
+    kept = curve_steps(losses)
     assert 501 in kept and 0 in kept and 999 in kept and len(kept) <= 202
-    assert _curve_steps([3.0, 2.0, 1.0]) == [0, 1, 2]
+    assert curve_steps([3.0, 2.0, 1.0]) == [0, 1, 2]
 
 
 def test_the_builtin_notes_learn_xor_from_seed_003s_weights():
