@@ -80,6 +80,20 @@ def test_worked_numbers_are_the_rules_and_the_reference(layers, flags):
         numbers = sp.sympify(0) + parse_latex_for(net, r["numbers"])
         assert float(numbers) == pytest.approx(r["exact"], rel=1e-5, abs=1e-9)
         assert _read_number(r["value"]) == pytest.approx(r["exact"], rel=1e-5)
+        # every line in numbers (a factor worked out, H(0.29) = 1) is the value, to the six digits printed
+        stages = []
+        for row in r["rows"]:
+            body = row.split("&", 1)[1].removeprefix("=").removeprefix(r"\qquad").removesuffix(r"\\[4pt]")
+            if row.startswith(r"&\qquad"):
+                stages[-1] += " " + body
+            else:
+                stages.append(body)
+        numeric = [sp.sympify(0) + parse_latex_for(net, t.replace(r"\bigl", "").replace(r"\bigr", ""))
+                   for t in stages]
+        numeric = [v for v in numeric if not v.free_symbols]
+        assert len(numeric) >= 2                    # the numbers put in and the value, at least
+        for v in numeric:
+            assert float(v) == pytest.approx(r["exact"], rel=1e-4, abs=1e-9)
     # the update's value is -eta times the reference's gradient of that weight
     raw = ex["raw"]
     params = {k: np.array(v) for k, v in _params(net, raw).items()}
