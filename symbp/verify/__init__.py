@@ -26,7 +26,9 @@ from .symbols import (
     evaluate,
     function_table,
     matrix_table,
+    number_text,
     output_symbols,
+    point_text,
     relevant_values,
     sample_points,
     symbol_table,
@@ -242,12 +244,12 @@ def _latex_show(net: Network):
 def _example_message(result: VerifyResult, show=canonical, names: dict[str, str] | None = None) -> str:
     """The diagnosis and the point where the formulas differ, printed by ``show`` (``names`` for the
     counterexample's identifiers)."""
-    names, values = names or {}, result.counterexample
-    shown = ", ".join(f"{names.get(k, k)} = {values[k]:.6g}" for k in result.shown)
+    values = result.counterexample
+    shown = point_text(values, result.shown, names)
     want, got = values["expected_value"], values["candidate_value"]
     entry = result.entry[0].format(*map(show, result.entry[1:])) if result.entry else ""
-    return (f"{result.diagnosis.say(show)} For example at {shown}: {entry}expected {_show(want)}, "
-            f"got {_show(got)}.")
+    return (f"{result.diagnosis.say(show)} For example at {shown}: {entry}expected {number_text(want)}, "
+            f"got {number_text(got)}.")
 
 
 def _slip_reading(network, expr: str, param, quantity, latex: bool, repairs: list, exc: ExpressionError,
@@ -405,7 +407,3 @@ def _first_difference(case: Case, expected, want, got):
             return ((f"entry ({row + 1}, {col + 1}), {what[case.quantity]}: ", name), case.candidate[i],
                     expected[i], a, b)
     return (), case.candidate, expected, want, got
-
-
-def _show(value) -> str:
-    return "undefined" if value is None else f"{float(value):.10g}"

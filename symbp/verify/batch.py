@@ -14,7 +14,7 @@ import sympy as sp
 from ..derive import Derivation
 from ..printing import to_text
 from . import algebra as alg
-from .symbols import MAX_BATCH, batch_points, close, evaluate, output_symbols, sample_copies
+from .symbols import MAX_BATCH, batch_points, close, evaluate, number_text, output_symbols, point_text, sample_copies
 from .target import Target, VerifyError, matrix_rule
 
 POINTS = 4
@@ -163,10 +163,6 @@ def _example(t: Target, candidate, want, point, mine, right) -> tuple[dict, str]
     got = None if mine is None else float(mine[i])
     exp = None if right is None else float(right[i])
     values.update(expected_value=exp, candidate_value=got)
-    shown = ", ".join(f"{k} = {v:.6g}" for k, v in values.items() if not k.endswith("_value"))
-    return values, (f"For example at {shown}: entry ({row + 1}, {col + 1}): expected {_number(exp)}, "
-                    f"got {_number(got)}.")
-
-
-def _number(value: float | None) -> str:
-    return "undefined" if value is None else f"{value:.10g}"
+    shown = point_text(values, [k for k in values if not k.endswith("_value")])
+    return values, (f"For example at {shown}: entry ({row + 1}, {col + 1}): expected {number_text(exp)}, "
+                    f"got {number_text(got)}.")

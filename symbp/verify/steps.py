@@ -15,7 +15,7 @@ from ..network import Network
 from ..printing import latex_names
 from . import algebra as alg
 from .parse import ExpressionError, check_plain
-from .symbols import close, evaluate, relevant_values, sample_points
+from .symbols import close, evaluate, point_text, relevant_values, sample_points
 
 MAX_STEPS = 20          # links in one derivation: each one is a comparison
 ENVIRONMENTS = ("align", "align*", "aligned", "alignat", "alignat*", "equation", "equation*", "split",
@@ -239,9 +239,7 @@ def _relative(d, t, before, after, index: int, source: str, to: str, seed: int, 
 
 def _told(why: str, values: dict, names: dict | None = None) -> str:
     """A wrong link's sentence and its example, the point's identifiers printed by ``names``."""
-    names = names or {}
-    shown = ", ".join(f"{names.get(k, k)} = {v:.6g}" for k, v in values.items()
-                      if k not in ("expected_value", "candidate_value"))
+    shown = point_text(values, [k for k in values if k not in ("expected_value", "candidate_value")], names)
     return (f"{why[0].upper()}{why[1:]}. For example at {shown}: the step before gives "
             f"{values['expected_value']:.10g}, this one {values['candidate_value']:.10g}.")
 

@@ -337,6 +337,18 @@ def relevant_values(exprs, point: Point, net: Network) -> dict[str, float]:
     return {s.name: float(values[s]) for s in sorted(used & set(values), key=order.get)}
 
 
+def number_text(value) -> str:
+    """A value of a counterexample as its message prints it: ten digits, or undefined."""
+    return "undefined" if value is None else f"{float(value):.10g}"
+
+
+def point_text(values: dict, keys, names: dict[str, str] | None = None) -> str:
+    """The point of a counterexample, ``x1 = 0.5, w2_1_1 = -0.3``: the ``keys`` of ``values``, each
+    identifier printed by ``names`` where it has an entry."""
+    names = names or {}
+    return ", ".join(f"{names.get(k, k)} = {values[k]:.6g}" for k in keys)
+
+
 def symbol_listing(net: Network) -> str:
     """`symbp verify NET --list-symbols`: every identifier with its meaning, layer by layer."""
     p = net.profile
