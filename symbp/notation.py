@@ -40,6 +40,12 @@ class Profile:
         """The LaTeX step index (n), (n+1) or (n-1) in the profile's letter."""
         return f"({self.step_tex}{offset:+d})" if offset else f"({self.step_tex})"
 
+    def step_letters(self, latex: bool = True) -> tuple[str, ...]:
+        """The letters an answer may count steps with: the profile's own (ont's \\tau, or tau in plain
+        text; nielsen's t), and n, as earlier notes and the seeds write w(n+1) in every profile."""
+        own = self.step_tex if latex else self.step_tex.lstrip("\\")
+        return tuple(dict.fromkeys((own, "n")))
+
     @property
     def delta_definition(self) -> str:
         """delta = -dE/dv or delta = dE/dv, in words for text output."""

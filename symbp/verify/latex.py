@@ -239,7 +239,7 @@ class SymbolMap:
         self.sample = net.profile.sample      # the index of a training sample: w_{41}(n), o_1(x)
         # a step of gradient descent: w(n), w(n+1), Delta w(n-1); n is read in every profile (earlier notes
         # and the seeds count steps with n), the profile's own letter (ont's \tau, nielsen's t) besides
-        self.steps = tuple(dict.fromkeys((net.profile.step_tex, "n")))
+        self.steps = net.profile.step_letters(latex=True)
         self.previous = {p.name: net.previous(p) for p in net.params()}
 
     def could_be_layer(self, base: str, layer: int, groups: list[str]) -> bool:

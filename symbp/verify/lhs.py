@@ -147,14 +147,8 @@ def _check_loss(net: Network, letter: str, latex: bool, body: str) -> None:
                               f"in the {net.profile.name} notation")
 
 
-def step_letters(net: Network, latex: bool) -> tuple[str, ...]:
-    """The letters that count steps: the profile's own (ont's \\tau, nielsen's t), and n as the seeds write."""
-    own = net.profile.step_tex if latex else net.profile.step_tex.lstrip("\\")
-    return tuple(dict.fromkeys((own, "n")))
-
-
 def _check_step(net: Network, letter: str, latex: bool, body: str) -> None:
-    letters = step_letters(net, latex)
+    letters = net.profile.step_letters(latex)
     if letter not in letters:
         raise ExpressionError(f"the left side '{body}' counts steps with {letter}; the {net.profile.name} notation "
                               f"counts them with {' or '.join(letters)}")
