@@ -44,17 +44,55 @@ def train(compiled, params: dict, X, T, eta: float, steps: int = TRAIN_STEPS,
     return losses + [loss], params, "done"
 
 
+def search(compiled, start: dict, X, T, given: float, momentum: float = 0.0) -> tuple[dict, float]:
+    """The runs of train from ``start`` at the given rate and each of TRAIN_RATES (rate -> (losses, params,
+    status)), and the best rate: the run that converged fastest, else the lowest final loss (ties: the smaller
+    rate). When the smallest rate is the best, smaller ones are tried too (at most TRAIN_HALVINGS), until one
+    falls without rising: the larger ones overshoot."""
+    runs = {eta: train(compiled, start, X, T, eta, momentum=momentum) for eta in sorted({given, *TRAIN_RATES})}
+
+    def best() -> float:
+        done = {e: r for e, r in runs.items() if r[2] != "diverged"}
+        return min(done or runs, key=lambda e: (runs[e][2] == "diverged", runs[e][2] != "converged",
+                                                len(runs[e][0]), runs[e][0][-1] if runs[e][0] else 0, e))
+
+    if best() == min(runs):
+        for _ in range(TRAIN_HALVINGS):
+            low = runs[min(runs)]
+            if low[2] != "diverged" and rise(low[0]) is None:
+                break
+            runs[min(runs) / 2] = train(compiled, start, X, T, min(runs) / 2, momentum=momentum)
+        runs = dict(sorted(runs.items()))
+    return runs, best()
+
+
+def rises(losses) -> list[tuple[int, int]]:
+    """Each rise of a run's loss as (step where it starts climbing, step where it stops): a stretch of steps
+    over which the loss only grows, by more than RISE in all. The curve draws both ends of each."""
+    L = np.asarray(losses, dtype=float)
+    out, k = [], 0
+    while k < len(L) - 1:
+        if L[k + 1] > L[k]:
+            start = k
+            while k < len(L) - 1 and L[k + 1] > L[k]:
+                k += 1
+            if L[k] > (1 + RISE) * L[start]:
+                out.append((start, k))
+        else:
+            k += 1
+    return out
+
+
 def rise(losses) -> tuple[int, int, int] | None:
     """The largest rise of a run's loss (relative to the lowest loss before it) as (step of that lowest, step
-    of the rise, how many separate rises there are), when the loss climbs more than RISE above its lowest so
-    far; None when the loss only falls."""
+    of the rise, how many rises there are, as ``rises`` counts them), when the loss climbs more than RISE above
+    its lowest so far; None when the loss only falls."""
     L = np.asarray(losses, dtype=float)
     if len(L) < 2:
         return None
     ratio = L / np.maximum(np.minimum.accumulate(L), np.finfo(float).tiny)
     k = int(np.argmax(ratio))
-    climbing = ratio > 1 + RISE
-    return (int(np.argmin(L[:k])), k, int(np.sum(climbing[1:] & ~climbing[:-1]))) if climbing[k] else None
+    return (int(np.argmin(L[:k])), k, max(1, len(rises(L)))) if ratio[k] > 1 + RISE else None
 
 
 def rate_facts(runs: dict, eta: float) -> dict:
@@ -98,10 +136,11 @@ CURVE_BUCKETS = 100     # the drawn curve: the lowest and highest loss of each o
 
 
 def curve_steps(losses: list) -> list[int]:
-    """The steps drawn: of each stretch, its lowest and its highest loss in step order, so a spike the text
-    speaks of is drawn even when every step cannot be; the first and the last step always."""
+    """The steps drawn: of each stretch, its lowest and its highest loss in step order, and both ends of each
+    rise, so a rise the text speaks of is drawn even when every step cannot be; the first and the last step
+    always."""
     every = max(1, -(-len(losses) // CURVE_BUCKETS))
-    kept = {0, len(losses) - 1}
+    kept = {0, len(losses) - 1, *(k for r in rises(losses) for k in r)}     # every rise the text counts, drawn
     for start in range(0, len(losses), every):
         stretch = range(start, min(start + every, len(losses)))
         kept |= {min(stretch, key=losses.__getitem__), max(stretch, key=losses.__getitem__)}

@@ -23,18 +23,7 @@ from . import indexform as ix
 from . import losses
 from .activations import proves_derivative, softmax_unit
 from .derive import Derivation, Factor, derive
-from .descent import (
-    FAR,
-    STALL,
-    TRAIN_HALVINGS,
-    TRAIN_MAX_PARAMS,
-    TRAIN_RATES,
-    TRAIN_STEPS,
-    curve_steps,
-    rate_facts,
-    rise,
-    train,
-)
+from .descent import FAR, STALL, TRAIN_MAX_PARAMS, TRAIN_STEPS, curve_steps, rate_facts, rise, search
 from .errors import SymbpError
 from .files import write_atomic, write_many
 from .network import Network
@@ -1371,25 +1360,8 @@ def _training(T: _Tex, compiled, ex: dict) -> dict:
     start = {k: np.array(v, dtype=float) for k, v in example_params(net, net.spec.example).items()}
     for name, pos in net.positions.items():       # the worked example's numbers (moved off kinks)
         start[pos.key][pos.index] = ex["params"][name]
-    training = getattr(net.spec, "training", None)
-    momentum = float(training.momentum) if training is not None else 0.0
-    runs = {eta: train(compiled, start, X, Y, eta, momentum=momentum)
-            for eta in sorted({float(ex["learning_rate"]), *TRAIN_RATES})}
-
-    def best() -> float:    # the run that converged fastest, else the lowest final loss (ties: the smaller rate)
-        done = {e: r for e, r in runs.items() if r[2] != "diverged"}
-        return min(done or runs, key=lambda e: (runs[e][2] == "diverged", runs[e][2] != "converged",
-                                                len(runs[e][0]), runs[e][0][-1] if runs[e][0] else 0, e))
-
-    # the smallest rate the best: smaller ones too, until one falls without rising (larger ones overshoot)
-    if best() == min(runs):
-        for _ in range(TRAIN_HALVINGS):
-            low = runs[min(runs)]
-            if low[2] != "diverged" and rise(low[0]) is None:
-                break
-            runs[min(runs) / 2] = train(compiled, start, X, Y, min(runs) / 2, momentum=momentum)
-        runs = dict(sorted(runs.items()))
-    eta = best()
+    momentum = float(net.training.momentum)
+    runs, eta = search(compiled, start, X, Y, float(ex["learning_rate"]), momentum)
     losses, final, status = runs[eta]
     if not losses:      # even the first loss was not finite: nothing to draw
         return {"skipped": True, "limit": "", "why": "infinite"}
@@ -1430,13 +1402,13 @@ def _training(T: _Tex, compiled, ex: dict) -> dict:
 
     return {"skipped": False, "task": task if made_up else None, "steps": len(losses) - 1,
             "diverged": status == "diverged",
-            "reduction": "mean" if net.loss.mean or getattr(training, "reduction", "sum") == "mean" else "sum",
+            "reduction": "mean" if net.loss_scale != 1 else "sum",
             "mean_loss": bool(net.loss.mean), "plateau": number(facts["plateau"][-1]) if facts["plateau"] else "",
             "overshoot": where(facts["grew"]) if facts["grew"] else None,
             "infinite": where(facts["infinite"]) if facts["infinite"] else None,
             "all_infinite": facts["grew"] == facts["infinite"],
             "stalls": where(facts["stalls"]) if facts["stalls"] else None, "tail": TRAIN_STEPS // 4,
-            "stall": f"{STALL:.0%}".replace("%", r"\%"), "far": number(FAR),
+            "stall": tex_escape(f"{STALL:.0%}"), "far": number(FAR),
             "slow": facts["slow"], "fastest": facts["fastest"],
             "rise": {"low": number(losses[up[0]]), "low_step": up[0], "high": number(losses[up[1]]),
                      "high_step": up[1], "times": up[2]} if up else None,
