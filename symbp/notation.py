@@ -54,9 +54,10 @@ class Profile:
 
 
 PROFILES: tuple[Profile, ...] = (
+    # the generic names of the four equations: Haykin's "delta rule" and "correction" name the update
+    # eta delta y, not the gradients the equations show
     Profile("haykin", "v", "y", "d", "E", "e", -1, "phi",
-            "v", "y", "d", r"\mathcal{E}", r"\varphi", "Haykin, Neural Networks and Learning Machines, ch. 4",
-            equations=("output local gradient", "hidden local gradient", "bias correction", "delta rule")),
+            "v", "y", "d", r"\mathcal{E}", r"\varphi", "Haykin, Neural Networks and Learning Machines, ch. 4"),
     Profile("ont", "n", "o", "t", "E", None, +1, "sigma",
             "n", "o", "t", "E", r"\sigma",
             # seed 004's samples are x (o_j(x), sums over x), leaving p for a generic parameter; the step is tau

@@ -30,7 +30,7 @@ from .network import Network
 from .notation import Profile
 from .present import shown
 from .present import shown_params as present_params
-from .printing import NotesLatexPrinter, latex_names
+from .printing import _TIER, NotesLatexPrinter, latex_names
 from .progress import reporter
 from .selfcheck import DIGITS
 from .texchars import tex_char
@@ -153,16 +153,38 @@ class _Tex:
         if expr.is_Mul:
             sums = sorted((a for a in expr.args if a.is_Add), key=lambda a: -width(self(a)))
             if sums and width(self(expr)) > BUDGET:
-                rest = sp.Mul(*[a for a in expr.args if a is not sums[0]])
-                sign, rest = ("-", -rest) if rest.as_coeff_Mul()[0].is_negative else ("", rest)
-                # the factor before the wrapped sum keeps its parentheses: (1 - y^2)(...), not 1 - y^2(...)
-                head = sign + ("" if rest == 1 else self.p.parenthesize(rest, PRECEDENCE["Mul"], strict=True))
-                inner = self.terms(sums[0])
-                times = self.times if rest != 1 else ""
-                inner[0] = head + times + r"\bigl(" + inner[0]
-                inner[-1] = inner[-1] + r"\bigr)"
-                return inner
+                return self._wrapped_product(expr, sums[0])
         return [self(expr)]
+
+    def _wrapped_product(self, expr, wrapped) -> list[str]:
+        """The pieces of a product whose sum ``wrapped`` is too long for a line: the factors the printer puts
+        before it, the bracketed sum's terms (lines inside the bracket indented past it), the factors after:
+        eta (1 - y^2) ((t - y) w + ...) x, as the unwrapped product prints."""
+        rest = expr / wrapped
+        negative, before, after = rest.as_coeff_Mul()[0].is_negative, rest, sp.Integer(1)
+        if negative:
+            before = -rest
+        if sp.fraction(rest, exact=True)[1] == 1 and rest.is_Mul:
+            # the printer's order of the other factors, the sum placed where it prints a sum: after the
+            # slopes and weights, before the input the weight reads (its tier in printing.FactorOrder)
+            negative, order = self.p.ordered_factors(rest)
+            inputs = [f for f in order if self.p._key(f, order)[0] >= _TIER["input"]]
+            before = sp.Mul(*[f for f in order if not any(f is g for g in inputs)])
+            after = sp.Mul(*inputs)
+        # the factors before the wrapped sum keep their parentheses: (1 - y^2)(...), not 1 - y^2(...)
+        head = ("-" if negative else "") + ("" if before == 1 else
+                                             self.p.parenthesize(before, PRECEDENCE["Mul"], strict=True) + self.times)
+        inner = self.terms(wrapped)
+        # a bracket taller than the brackets inside it, so x((t - y) ... does not read as two of a kind
+        left, right = (r"\Bigl(", r"\Bigr)") if any(r"\left(" in t for t in inner) else (r"\bigl(", r"\bigr)")
+        tail = "" if after == 1 else self.times + self.p.parenthesize(after, PRECEDENCE["Mul"], strict=True)
+        inner[0] = head + left + inner[0]
+        inner[-1] = inner[-1] + right + tail
+        return inner[:1] + [_Inner(t) for t in inner[1:]]
+
+
+class _Inner(str):
+    """A piece inside a wrapped bracket: a line that starts with it is indented past the bracket."""
 
 
 _SCRIPT = re.compile(r"[_^]")
@@ -221,7 +243,7 @@ def pack(pieces: list[str], first: float = 0.0, budget: float = BUDGET) -> list[
         w = width(piece)
         if current and used + w > budget:
             lines.append(current)
-            current, used = "", 4.0
+            current, used = (r"\quad", 5.5) if isinstance(piece, _Inner) else ("", 4.0)
         current = f"{current} {piece}".strip()
         used += w
     lines.append(current)
@@ -304,18 +326,21 @@ def _check_words(check) -> str:
     if check is None:
         return ""
     if check.method == "symbolic":
-        how = (f"expanding the difference of each from the true derivative gives zero for {check.proved}, and "
-               if check.proved else "expansion cannot decide these (their exponentials do not cancel term by term), "
-               "so each rule stands on agreement: ")
-        rest = check.checked - check.proved
-        how = (how if not check.proved or not rest else
-               f"expanding the difference of each from the true derivative gives zero for {check.proved}, and "
-               f"the other {rest} (whose exponentials do not cancel term by term) stand on agreement: ")
         # an exact zero is said as such, not as "largest difference 0.0e+00"
         gap = ("with no difference at all" if check.max_rel_error == 0 else
-               f"(largest relative difference ${number(check.max_rel_error, 2)}$)")
-        return (f"All {check.checked} rules were compared with SymPy's derivative of the loss written out in full: "
-                f"{how}all agree at {check.points} random points computed to {DIGITS} digits {gap}.")
+               f"to within a relative difference of ${number(check.max_rel_error, 2)}$")
+        at = f"{check.points} random points evaluated to {DIGITS} digits"
+        rest = check.checked - check.proved
+        if not check.proved:
+            how = (f"their exponentials do not cancel term by term, so simplifying the difference cannot show it is "
+                   f"zero; instead each rule and the derivative were compared at {at}, where they agree {gap}")
+        elif rest:
+            how = (f"for {check.proved} of them the difference simplifies to zero; the other {rest}, whose "
+                   f"exponentials do not cancel term by term, were compared at {at}, where they agree {gap}")
+        else:
+            how = f"the difference of each simplifies to zero, and at {at} they agree {gap}"
+        return (f"Each of the {check.checked} rules was compared with SymPy's derivative of the loss written out "
+                f"in full: {how}.")
     rules = (f"All {check.checked} rules" if check.checked == check.total else
              f"{check.checked} of the {check.total} rules (chosen at random, with each layer's first and last)")
     return (f"{rules} and every entry of the matrix form were compared with SymPy's derivative of the loss "
@@ -349,8 +374,11 @@ def _notation(T: _Tex) -> dict:
     skip = next((c for c in net.graph.weighted if c.kind == "skip"), None)
     if skip is not None:       # an instance: its superscript names the two layers it joins
         rows_.insert(5, ("weight of a skip connection, from a unit of an earlier layer", T(net.weights[skip][0][0])))
-    if net.e:                  # an instance: under global numbering output unit 1 is not unit 1
+    if net.e and glob_numbers:      # an instance: under global numbering output unit 1 is not unit 1 (e_1 = d_1 - y_4)
         rows_.insert(4, ("error signal of output unit 1", rf"{T(net.e[0])} = {T(net.error(1))}"))
+    elif net.e:                     # in general, as the other rows: L is the output layer
+        rows_.insert(4, ("error signal of output unit $j$",
+                         rf"{p.error}_{{j}} = {p.target_tex}_{{j}} - {p.out_tex}^{{(L)}}_{{j}}"))
     glob = None
     if net.spec.numbering == "global" and net.depth > 1:      # the general rules' w^{(l)}_{jk}, by example
         layered = _Tex(Network(dataclasses.replace(net.spec, numbering="layer")))
@@ -527,8 +555,8 @@ def _forward_graph(T: _Tex) -> dict:
     general += [rf"{y} &= {_phi(net)}\left({v}\right) + {T(ix.base('y', o)[ix.j])}"
                 for o in sorted({c.src - c.dst for c in residuals}, reverse=True)]
     first = offsets[0][0] if offsets else None
-    note = "" if first is None else (rf"the weights ${T(ix.base('w', 0, first)[ix.j, ix.i])}$ read the outputs "
-                                     rf"${T(ix.base('y', first)[ix.i])}$ of layer $l{first:+d}$, "
+    note = "" if first is None else (rf"the weights ${T(ix.base('w', 0, first)[ix.j, ix.k])}$ read the outputs "
+                                     rf"${T(ix.base('y', first)[ix.k])}$ of layer $l{first:+d}$, "
                                      rf"and $K_{{{-first}}}$ is its width")
     said = [rf"{_layer_name(c.src)} also feeds layer~{c.dst} directly, through a skip connection with weights "
             rf"${T(fm.weight_matrix(net, c))}$ (entries ${T(net.weights[c][0][0])}, \dots$)" for c in skips]
@@ -688,7 +716,9 @@ def _simplification_rows(T: _Tex, r) -> list[str]:
         num, den = sp.fraction(sp.together(rest))
         if sp.expand(den - slope.result) == 0:      # the fraction's denominator is the slope: they cancel
             return _cancelled_rows(T, r, scale, num, den)
-    return steps(T(r.symbol), [[definition], *_matched_stages(T, r)], note=_matched_note(r))
+    # in the remark itself, only softmax's reason: the pointer to the remark is for the worked weight
+    return steps(T(r.symbol), [[definition], *_matched_stages(T, r)],
+                 note="" if r.general is None else _matched_note(r))
 
 
 def _cancelled_rows(T: _Tex, r, scale, num, den) -> list[str]:
@@ -716,8 +746,11 @@ def _matched_stages(T: _Tex, r) -> list[list[str]]:
 
 
 def _matched_note(r) -> str:
-    """Why the rule follows from the form for any targets, beside it (softmax + ce: the targets sum to 1)."""
-    return "" if r.general is None else rf"since {tex_escape(r.simplification)}"
+    """Why the rule follows, beside it: softmax + ce, the targets sum to 1; another matched pair, the remark
+    after the weight works the algebra (sigmoid + bce: over a common denominator)."""
+    if r.simplification is None:
+        return ""
+    return r"see the remark below" if r.general is None else rf"since {tex_escape(r.simplification)}"
 
 
 def _loss_words(T: _Tex) -> str:
@@ -792,8 +825,10 @@ def _activation_reason(T: _Tex, f: Factor) -> str:
     act = net.activation(l)
     text = rf"since ${T(f.of)} = {T(net.output(l, j))}$ ({tex_escape(act.name)})"
     if f.rewritten is not None and f.rewritten != f.value:
-        raw = rf" ${T(f.value)}$" if width(T(f.value)) < 24 else ""
-        text += (rf", whose derivative{raw} is ${T(f.rewritten)}$ in the unit's own output "
+        # softmax's raw quotient of exponentials says nothing the output form does not: only which input it is by
+        raw = rf" ${T(f.value)}$" if act.elementwise and width(T(f.value)) < 24 else ""
+        by = "" if act.elementwise else rf" by ${T(f.wrt)}$"
+        text += (rf", whose derivative{by}{raw} is ${T(f.rewritten)}$ in the unit's own output "
                  rf"(Section~\ref{{sec:activations}})")
     return text
 
@@ -1314,13 +1349,14 @@ def _signal_flow(T: _Tex, d: Derivation) -> dict | None:
         if k is None:
             nodes.append({"name": f"d{n}", "y": y, "label": r"\vdots", "weight": "", "dots": True})
         else:
+            # a weight's label on the outer side of its arrow: three arrows meeting leave no room between them
             nodes.append({"name": f"d{n}", "y": y, "label": T(net.delta[L][k - 1]),
-                          "weight": T(net.W[L][k - 1][0]), "dots": False})
+                          "weight": T(net.W[L][k - 1][0]), "dots": False, "side": "below" if y < 0 else "above"})
     in_output = not slope.result.has(rule.net)      # sigma' as y (1 - y): in the output; relu's H(v): in v
     # a sum as a gain is bracketed: x (1 - y^2), never x 1 - y^2
     gain = T.factor(slope.result) if slope.result.is_Add else T(slope.result)
     return {"nodes": nodes, "slope": gain, "delta": T(net.delta[l][0]), "v": T(rule.net),
-            "in_output": in_output}
+            "in_output": in_output, "layer": l}
 
 
 def _speed(net: Network) -> dict:
@@ -1493,7 +1529,8 @@ def _example(T: _Tex, d: Derivation, compiled=None) -> dict:
     params = [{"gap": True} if n is None else
               {"gap": False, "tex": T(by_name[n]), "value": number(ex["params"][n]),
                "grad": number(ex["gradients"][n]), "new": number(ex["updated"][n])} for n in present_params(net)]
-    samples = [{"n": n + 1, "x": _sample_numbers(T, net.x, x), "t": _sample_numbers(T, net.t, t)}
+    samples = [{"n": n + 1, "x": _sample_numbers(T, net.x, x, "x"),
+                "t": _sample_numbers(T, net.t, t, net.profile.target_tex)}
                for n, (x, t) in enumerate(zip(ex["inputs"], ex["targets"]))]
     return {"tables": tables, "params": params, "loss": number(ex["loss"]), "eta": number(ex["learning_rate"]),
             "norms": _gradient_norms(T, ex) if any(p["gap"] for p in params) else None,
@@ -1585,8 +1622,7 @@ def _worked_numbers(T: _Tex, d: Derivation, ex: dict) -> dict:
     if len(ex["inputs"]) == 1:
         new = {"lhs": rf"{T(r.symbol)}{net.profile.at_step(1)}",
                "rule": rf"{T(r.symbol)}{now} + \Delta {T(r.symbol)}{now}",
-               "numbers": rf"{number(values[r.symbol])} + " + (rf"\left({number(change)}\right)" if change < 0
-                                                               else number(change)),
+               "numbers": rf"{number(values[r.symbol])} {'-' if change < 0 else '+'} {number(abs(change))}",
                "value": number(ex["updated"][name])}
     deltas = {s for layer in net.delta.values() for s in layer}
     read = {s for e in exprs for s in e.free_symbols if s in deltas} - set(worked)     # not worked here
@@ -1596,13 +1632,22 @@ def _worked_numbers(T: _Tex, d: Derivation, ex: dict) -> dict:
             "read": bool(read), "listed": listed}
 
 
-def _sample_numbers(T: _Tex, symbols: list, values: list) -> str:
-    """A sample's inputs or targets in the example's lead-in: (0.1, 0.2), or of a wide layer each shown with its
-    letter, x_1 = 0.1, x_2 = 0.2, ..., x_20 = 1, so that the reader sees how many there are and which is which."""
-    if None not in shown(len(values)):
+def _sample_numbers(T: _Tex, symbols: list, values: list, letter: str) -> str:
+    """A sample's inputs or targets in the example's lead-in: (0.1, 0.2); of a wide layer whose numbers repeat,
+    the first period and the rule, x_1, ..., x_10 = 0.1, 0.2, ..., 1 and x_(k+10) = x_k; else each shown with
+    its letter, d_1 = 0.1, d_2 = 0.2, ..., d_10 = 1, so that the reader sees how many there are and which is
+    which (``letter``: the LaTeX letter of the symbols)."""
+    n = len(values)
+    if None not in shown(n):
         return f"({_vector_numbers(values)})"       # no \\left: a line may break inside
+    period = next((p for p in range(1, n // 2 + 1) if all(values[k] == values[k % p] for k in range(n))), None)
+    if period == 1:
+        return rf"{T(symbols[0])} = \dots = {T(symbols[-1])} = {number(values[0])}"
+    if period is not None:
+        return (rf"{T(symbols[0])}, \dots, {T(symbols[period - 1])} = {_vector_numbers(values[:period])}"
+                rf" \text{{ and }} {letter}_{{k+{period}}} = {letter}_{{k}}")
     return r",\allowbreak\ ".join(r"\dots" if k is None else f"{T(symbols[k - 1])} = {number(values[k - 1])}"
-                                   for k in shown(len(values)))
+                                   for k in shown(n))
 
 
 def _vector_numbers(values: list) -> str:

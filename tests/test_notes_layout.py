@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 
 import pytest
 
@@ -94,11 +95,53 @@ def test_a_leaky_slope_reads_number_then_step_and_means_its_derivative():
         assert float(read.subs({s: point for s in read.free_symbols})) == pytest.approx(want)
 
 
-def test_a_wide_samples_inputs_are_named_where_some_are_left_out():
-    """20 inputs 0.1, ..., 1, 0.1, ..., 1: shown as x_1 = 0.1, x_2 = 0.2, ..., x_20 = 1, not (0.1, 0.2, ..., 1), which
-    reads as the ten numbers 0.1 to 1; a short sample stays a plain tuple."""
+def test_a_wide_samples_numbers_say_how_many_and_how_they_repeat():
+    """20 inputs 0.1, ..., 1, 0.1, ..., 1: the first ten and the rule that repeats them, not (0.1, 0.2, ..., 1), which
+    reads as ten numbers, nor x_1 = 0.1, ..., x_20 = 1, which reads as x_k = k/10; ten targets 0.1, ..., 1 that do not
+    repeat are each named; a short sample stays a plain tuple."""
     lead = re.compile(r"Numbers chosen for the example:\n.*?\ninputs (.*?), targets (.*?)\.\n", re.S)
-    wide = lead.search(render_tex(derive(Network.from_string("20-30-5"), check=False)))
-    assert wide.group(1) == r"$x_{1} = 0.1,\allowbreak\ x_{2} = 0.2,\allowbreak\ \dots,\allowbreak\ x_{20} = 1$"
+    wide = lead.search(render_tex(derive(Network.from_string("20-30-10"), check=False)))
+    assert wide.group(1) == (r"$x_{1}, \dots, x_{10} = 0.1,\allowbreak\ 0.2,\allowbreak\ \dots,\allowbreak\ 1"
+                             r" \text{ and } x_{k+10} = x_{k}$")
+    assert wide.group(2) == r"$d_{1} = 0.1,\allowbreak\ d_{2} = 0.2,\allowbreak\ \dots,\allowbreak\ d_{10} = 1$"
     short = lead.search(render_tex(derive(Network.from_string("2-3-1"), check=False)))
     assert short.group(1) == r"$(0.1,\allowbreak\ 0.2)$"
+
+
+def test_a_written_out_update_wraps_inside_its_bracket_with_the_input_last():
+    """3-4-4-2 tanh (mitchell): w(n+1) = w + eta (1 - a^2) ( (t1 - a1) ... + (t2 - a2) ... ) a_k, as the unwrapped
+    product prints; the line inside the bracket is indented past it, so its + is not read as one of w's terms."""
+    tex = render_tex(derive(Network.from_string("3-4-4-2", activation="tanh", notation="mitchell"), check=False))
+    block = re.search(r"as in a hand derivation:\n\\begin\{align\*\}\n(.*?)\n\\end\{align\*\}", tex, re.S).group(1)
+    rows = block.split("\n")
+    assert r"\Bigl(" in rows[1] and rows[2].startswith(r"&\qquad \quad + ") and rows[-1].endswith(r"\Bigr)a^{(1)}_{1}")
+
+
+def test_the_four_equations_name_gradients_as_gradients():
+    """Haykin's "delta rule" and "correction" are the update eta delta y; the four equations show dE/dw and dE/db."""
+    tex = render_tex(derive(Network.from_string("2-3-1"), check=False))
+    assert "(bias gradient; every layer)" in tex and "(weight gradient; every layer)" in tex
+    assert "bias correction" not in tex and "delta rule;" not in tex
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("pdflatex") is None or shutil.which("pdftotext") is None,
+                    reason="TeX Live (pdflatex, pdftotext) not installed")
+def test_lead_ins_share_a_page_with_what_they_lead_into(tmp_path):
+    """2-2-2 bce with two samples (the review's nbce): 'Sample 2:' with its table, the signal-flow lead-in with its
+    graph, the learning rates' lead-in with its table, each on one page; a centred paragraph, not a center list,
+    whose start LaTeX may break before."""
+    import subprocess
+
+    from symbp.notes import render_notes
+    from symbp.spec import spec_from_dict
+    spec = spec_from_dict({"network": {"layers": [2, 2, 2], "activations": ["sigmoid", "sigmoid"], "loss": "bce"},
+                           "example": {"inputs": [[0.5, -0.3], [0.1, 0.8]], "targets": [[1, 0], [0, 1]],
+                                       "learning_rate": 0.5}})
+    pdf = render_notes(Network(spec), tmp_path)
+    pages = [" ".join(p.split()) for p in subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True,
+                                                          text=True, check=True).stdout.split("\f")]
+    for lead, body in (("Sample 2 :", "v1 = "), ("of unit 1 in layer 1:", "Σ"),
+                       ("by a factor of 1012 ):", "η steps loss at the end")):
+        page = next(n for n, p in enumerate(pages) if lead in p)
+        assert body in pages[page].split(lead, 1)[1], lead

@@ -44,9 +44,9 @@ def test_overshooting_is_said_only_of_a_rate_whose_loss_grew():
 
 def test_the_hand_rule_is_stated_with_its_own_sign_in_each_profile():
     ont = tex_of("2-2-1", activation="sigmoid", loss="sse", notation="ont")     # delta = +dE/dn
-    assert r"rule of the hand derivations: $\Delta w_{jk} = -\eta\, \delta_j" in ont
+    assert r"as hand derivations write it: $\Delta w_{jk} = -\eta\, \delta_j" in ont
     haykin = tex_of("2-2-1", activation="sigmoid,linear")                        # delta = -dE/dv
-    assert r"rule of the hand derivations: $\Delta w_{jk} = \eta\, \delta_j" in haykin
+    assert r"as hand derivations write it: $\Delta w_{jk} = \eta\, \delta_j" in haykin
 
 
 def test_the_check_footnote_says_an_exact_agreement_in_words():
