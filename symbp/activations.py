@@ -315,6 +315,15 @@ class Activation:
     # the built-in rows are written out in reference.py by hand instead.
     reference: tuple | None = field(default=None, compare=False)
 
+    @property
+    def slope_in_output(self) -> bool:
+        """phi' is written in the unit's output alone: sigmoid's y (1 - y), tanh's 1 - y^2, linear's 1; not relu's
+        H(v), which needs the net input, nor silu's, which has no such form (nor softmax's, not elementwise)."""
+        if self.derivative_in_output is None or not self.elementwise:
+            return False
+        v = sp.Symbol("v", real=True)
+        return not self.derivative_in_output(sp.Symbol("y", real=True), v).has(v)
+
 
 LEAKY_DEFAULT = sp.Rational(1, 100)
 _LEAKY = re.compile(r"leaky_relu\(\s*([0-9]+(?:\.[0-9]*)?(?:[eE][-+]?[0-9]+)?)\s*\)")

@@ -3,6 +3,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# the four equations' names in general words; a profile may name them as its source does (BP1-BP4)
+GENERIC_EQUATIONS = ("output local gradient", "hidden local gradient", "bias gradient", "weight gradient")
+
 
 @dataclass(frozen=True)
 class Profile:
@@ -29,8 +32,7 @@ class Profile:
     generic_tex: str = r"\varphi"   # the activation letter where the profile's is the logistic's sigma
     # the four equations of backpropagation in the source's words: output delta, hidden recursion,
     # bias gradient, weight gradient (Nielsen's BP1-BP4)
-    equations: tuple[str, str, str, str] = ("output local gradient", "hidden local gradient",
-                                            "bias gradient", "weight gradient")
+    equations: tuple[str, str, str, str] = GENERIC_EQUATIONS
 
     def activation_letter(self, logistic: bool) -> str:
         """The generic activation's LaTeX: sigma only names the logistic function."""

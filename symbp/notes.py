@@ -27,7 +27,7 @@ from .descent import FAR, STALL, TRAIN_MAX_PARAMS, TRAIN_STEPS, curve_steps, rat
 from .errors import SymbpError
 from .files import write_atomic, write_many
 from .network import Network
-from .notation import Profile
+from .notation import GENERIC_EQUATIONS
 from .present import shown
 from .present import shown_params as present_params
 from .printing import _TIER, NotesLatexPrinter, latex_names
@@ -436,8 +436,13 @@ def _figure(T: _Tex, highlight: dict) -> dict:
             spot = fg.label_spot(seg, lines[:n] + lines[n + 1:], others, (fg.LABEL_EM * width(e["label"]) + 0.2, 0.5))
             e["pos"] = spot.t if spot else 0.5
     edges.sort(key=lambda e: e["thick"])    # drawn last, a thick edge's white-backed label lies over the rest
-    return {"nodes": nodes, "edges": edges, "biases": biases, "outputs": outputs,
+    return {"nodes": nodes, "edges": edges, "biases": biases, "outputs": outputs, "arrow": fg.OUTPUT_ARROW,
             "width": round(L * dx, 3), "thin": len(edges) > 60, "graph": graph}
+
+
+def bias_input(net: Network) -> str:
+    """The constant input a bias weighs: +1 for v = sum w y + b, -1 for v = sum w y - b (seed 004)."""
+    return "+1" if net.bias_sign > 0 else "-1"
 
 
 def network_figure(net: Network) -> dict:
@@ -639,7 +644,7 @@ def _activations(T: _Tex) -> list[dict]:
             d_rows.append(rf"&= {T(own)}")
         written = in_output(sp.Symbol(T.net.profile.out_tex), z) if in_output is not None else None
         output_form = T(written) if written is not None else ""
-        in_y = written is not None and not written.has(z)       # relu's H(z) is in z, not y
+        in_y = act.slope_in_output          # relu's H(z) is in z, not y
         out.append({"name": act.name, "description": act.name, "definition": steps[0],
                     "rows": d_rows, "output_form": output_form, "in_output": in_y,
                     "shortcuts": _shortcut_slopes(T, act, given, z) if in_y else [],
@@ -661,7 +666,7 @@ def _shortcut_slopes(T: _Tex, act, given: sp.Expr, z: sp.Symbol) -> list[dict]:
         names = {v: f"{p.net_tex}^{{({l})}}", **{y: f"{p.out_tex}^{{({s})}}" for y, s in zip(carried, sources)}}
         P = NotesLatexPrinter(None, {"symbol_names": names})
         summands = " + ".join(P.doprint(e) for e in [act.function(v), *carried])    # phi(v) first, as forward
-        out.append({"layer": l, "sources": " and ".join(f"layer~{s}" for s in sources),
+        out.append({"layer": l, "sources": and_list(f"layer~{s}" for s in sources),
                     "output": rf"{p.out_tex}^{{({l})}} = {summands}",
                     "phi": P.doprint(act.function(v)), "slope": P.doprint(given.subs(z, v))})
     return out
@@ -1123,11 +1128,15 @@ def _index(T: _Tex, d: Derivation) -> dict:
             "loss": rf"{E} = {T(_output_loss(net, idx.output.loss))}", "graph": graph}
 
 
+def and_list(items) -> str:
+    """a, a and b, a, b and c: a list in English."""
+    items = [str(i) for i in items]
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + f" and {items[-1]}"
+
+
 def _layer_list(layers: list[int]) -> str:
     """hidden layer 1, hidden layers 1 and 2, hidden layers 1, 2 and 4."""
-    if len(layers) == 1:
-        return f"hidden layer {layers[0]}"
-    return "hidden layers " + ", ".join(map(str, layers[:-1])) + f" and {layers[-1]}"
+    return ("hidden layer " if len(layers) == 1 else "hidden layers ") + and_list(layers)
 
 
 def _output_units(expr: sp.Expr) -> sp.Expr:
@@ -1202,7 +1211,6 @@ def _layer_vector_forward(T: _Tex, l: int) -> list[str]:
     return [rf"{T(v)} &= {' '.join(pieces)}", rf"{T(y)} &= {phi}"]
 
 
-GENERIC_EQUATIONS = Profile.__dataclass_fields__["equations"].default
 
 
 def _algorithm(T: _Tex, d: Derivation) -> dict:
@@ -1306,17 +1314,15 @@ def _weighted_sum(r) -> sp.Sum:
 def _hidden_slopes(T: _Tex, hidden: dict) -> list[dict]:
     """Each hidden layer's slope dy_j/dv_j as its rules write it (in y_j, or in v_j where a shortcut adds to
     y_j or the activation has no form in its output), layers with the same slope together."""
-    net, groups, z = T.net, {}, sp.Symbol("z", real=True)
+    net, groups = T.net, {}
     for l, r in hidden.items():
         groups.setdefault((r.dy_dv_out, net.activation(l)), []).append(l)
     out = []
     for (slope, act), ls in groups.items():
         # a shortcut moves to v only a slope the activation writes in its output (not relu's H(v), not 1)
-        in_y = act.derivative_in_output is not None and not act.derivative_in_output(sp.Symbol("y"), z).has(z)
-        moved = in_y and slope.has(ix.B["v"][ix.j]) and any(net.graph.is_shortcut_target(l) for l in ls)
-        out.append({"slope": T(slope), "activation": act.name, "layers": ("layer~" if len(ls) == 1 else "layers~") + (
-            " and ".join(map(str, ls)) if len(ls) < 3 else ", ".join(map(str, ls[:-1])) + f" and {ls[-1]}"),
-            "shortcut": moved})
+        moved = act.slope_in_output and slope.has(ix.B["v"][ix.j]) and any(net.graph.is_shortcut_target(l) for l in ls)
+        out.append({"slope": T(slope), "activation": act.name,
+                    "layers": ("layer~" if len(ls) == 1 else "layers~") + and_list(ls), "shortcut": moved})
     return out
 
 
@@ -1723,7 +1729,7 @@ def notes_context(derivation: Derivation, compiled=None) -> dict:
                     "bias": net.bias, "bias_sign": net.spec.bias_sign, "n_params": net.n_params,
                     "input_width": net.layers[0], "output_width": net.layers[-1]},
         "letters": {"v": p.net_tex, "y": p.out_tex, "t": p.target_tex, "E": p.loss_tex, "phi": _phi(net),
-                    "n": p.sample, "bias_input": "+1" if net.bias_sign > 0 else "-1",
+                    "n": p.sample, "bias_input": bias_input(net),
                     # a sample counted n = 1..N, or a sample x of the batch (seed 004): x is not a number
                     "over_samples": rf"\sum_{{{p.sample}=1}}^{{N}}" if p.sample == "n" else rf"\sum_{{{p.sample}}}",
                     "delta_sign": "-" if p.delta_sign < 0 else "", "error": net.e != []},

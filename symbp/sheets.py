@@ -12,7 +12,7 @@ from .errors import SymbpError
 from .exercises import ExerciseSpec, Posed, Student, Variant, draw_class, load_exercise_spec, load_roster
 from .files import check_output_dir, write_many
 from .network import Network
-from .notes import TexMissing, build_pdf, make_env, network_figure, number, tex_escape
+from .notes import TexMissing, bias_input, build_pdf, make_env, network_figure, number, tex_escape
 from .printing import to_latex, to_text
 
 MANIFEST = "exercises.json"
@@ -120,7 +120,7 @@ def network_context(variant: Variant, spec: ExerciseSpec) -> dict:
             "forward": _forward(net), "numbers": _numbers(net, variant, spec.decimals),
             "notation": tex_escape(net.profile.name),
             # the notes' drawing (templates/network_tikz.tex.j2 reads the bias node's constant from letters)
-            "figure": network_figure(net), "letters": {"bias_input": "+1" if net.bias_sign > 0 else "-1"},
+            "figure": network_figure(net), "letters": {"bias_input": bias_input(net)},
             "bias": net.bias}
 
 
