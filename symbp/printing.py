@@ -256,6 +256,14 @@ class FactorOrder:
                 factors.append(a)
         return ([coeff] if coeff != 1 else []) + factors
 
+    def _absorb_minus(self, negative: bool, factors: list) -> tuple[bool, list]:
+        """(negative, factors) with a product's minus sign moved into the difference it goes into, if any:
+        (True, [y - t, x]) is (False, [t - y, x])."""
+        flip = self._flip(factors) if negative else None
+        if flip is None:
+            return negative, factors
+        return False, [_negated(a) if a is flip else a for a in factors]
+
     def absorbs_minus(self, term) -> bool:
         """A negative product whose minus goes into a difference: it prints as + (t - y) x in a sum."""
         rest = -term
@@ -336,9 +344,9 @@ class NotesLatexPrinter(FactorOrder, NaturalOrder, LatexPrinter):
         if expr.could_extract_minus_sign():
             rest = -expr
             factors = self._pulled(rest) if whole and isinstance(rest, sp.Mul) else []
-            flip = self._flip(factors)
-            if flip is not None:        # -(y - t) x -> (t - y) x: the sign goes into the difference
-                return self._product([_negated(a) if a is flip else a for a in factors])
+            negative, factors = self._absorb_minus(True, factors)
+            if not negative:        # -(y - t) x -> (t - y) x: the sign goes into the difference
+                return self._product(factors)
             tex = self._print(rest)
             return "- " + (rf"\left({tex}\right)" if rest.is_Add else tex)
         return self._product(self._pulled(expr)) if whole else self._fraction(expr)
@@ -347,10 +355,7 @@ class NotesLatexPrinter(FactorOrder, NaturalOrder, LatexPrinter):
         """(negative, factors) of a product without a denominator, as _print_Mul prints it: its minus sign
         moved into a difference where it goes, -(y - t) x is (False, [t - y, x])."""
         negative = expr.could_extract_minus_sign()
-        factors = self._pulled(-expr if negative else expr)
-        flip = self._flip(factors) if negative else None
-        if flip is not None:
-            negative, factors = False, [_negated(a) if a is flip else a for a in factors]
+        negative, factors = self._absorb_minus(negative, self._pulled(-expr if negative else expr))
         return negative, self._ordered(factors)
 
     def _fraction(self, expr) -> str:
@@ -385,14 +390,11 @@ class NotesLatexPrinter(FactorOrder, NaturalOrder, LatexPrinter):
         body = rest.args[0] if len(rest.args) == 1 else None
         if not self._ordering() or not isinstance(body, sp.HadamardProduct):
             return super()._print_MatMul(expr)
-        factors = self._hadamard_factors(body)
-        flip = self._flip(factors) if coeff.could_extract_minus_sign() else None
-        if flip is not None:
-            coeff, factors = -coeff, [_negated(a) if a is flip else a for a in factors]
-        sign = "- " if coeff.could_extract_minus_sign() else ""
-        coeff = -coeff if sign else coeff
+        minus = coeff.could_extract_minus_sign()
+        negative, factors = self._absorb_minus(minus, self._hadamard_factors(body))
+        coeff = -coeff if minus else coeff
         head = "" if coeff == 1 else self.parenthesize(coeff, PRECEDENCE["Mul"], strict=True) + " "   # (1 + eta) y
-        return sign + head + self._hadamard(factors)
+        return ("- " if negative else "") + head + self._hadamard(factors)
 
     def _print_Indexed(self, expr):
         label = str(expr.base.label)
