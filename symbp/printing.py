@@ -321,11 +321,12 @@ class NotesLatexPrinter(FactorOrder, NaturalOrder, LatexPrinter):
         """Terms in a lecturer's order (see FactorOrder), a whole number common to all of them in front."""
         if not self._ordering():
             return super()._print_Add(expr, order)
-        content, rest = (sp.Integer(1), expr) if expr.is_Matrix else expr.primitive()
-        if content.is_Integer and content > 1 and rest.is_Add:      # 2 o - 2 t -> 2 (o - t)
+        pulled = self._pulled(expr)     # [content, rest] when a whole number content > 1 is common to the terms
+        if len(pulled) == 2 and pulled[1].is_Add:      # 2 o - 2 t -> 2 (o - t)
+            content, rest = pulled
             if all(_negative(t) for t in rest.args):
                 return "- " + self._product([content, -rest])
-            return self._product([content, rest])
+            return self._product(pulled)
         tex = ""
         for i, term in enumerate(self._as_ordered_terms(expr, order=order)):
             if i:
