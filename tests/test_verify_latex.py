@@ -453,3 +453,15 @@ def test_bare_power_without_a_layer_reading_is_a_power(layered, seed003_global):
     assert parse_latex_for(layered, r"{y^{(1)}_{1}}^{2}") == S("y1_1") ** 2
     assert parse_latex_for(layered, r"d_1^2") == S("d1") ** 2
     assert parse_latex_for(seed003_global, r"y_{1}^{2}") == S("y1_1") ** 2     # global: no layers at all
+
+
+def test_a_phantom_is_space_not_formula():
+    r"""The notes indent a line inside a wrapped bracket with \phantom{the line up to the bracket}: read back (or
+    pasted by a student) it is space, however its braces nest; anything outside it still counts."""
+    from symbp.verify.latex import parse_latex_for
+    net = Network.from_string("2-3-1", activation="sigmoid,linear")
+    x1, x2 = net.x
+    assert parse_latex_for(net, r"x_{1} \phantom{+ \eta \left(1 - y^{(1)}_{1}\right)\Bigl(} + x_{2}") == x1 + x2
+    assert parse_latex_for(net, r"\hphantom{{a}{b}} x_{1}") == x1
+    with pytest.raises(ExpressionError):            # never closed: refused, not read as nothing
+        parse_latex_for(net, r"x_{1} \phantom{+ x_{2}")

@@ -137,6 +137,7 @@ def _parser() -> Lark:
 
 def _check_raw(text: str) -> str:
     """Size, alphabet, nesting and commands, in linear passes; returns the text with $...$ blanked."""
+    text = _blank_phantoms(text)        # first: a phantom's bracket, \Bigl( alone, is not the formula's
     check_plain(text, "formula", whitespace="\t\r\n", hint=r"; write Greek letters as commands (\eta)",
                 brackets="brackets", balanced=True)
     text = _strip_math_delimiters(text)
@@ -170,6 +171,24 @@ def _strip_math_delimiters(text: str) -> str:
             start, end = lead, lead + len(s)
             return (text[:start] + " " * len(left) + text[start + len(left):end - len(right)]
                     + " " * len(right) + text[end:])
+    return text
+
+
+_PHANTOM = re.compile(r"\\h?phantom\s*\{")
+
+
+def _blank_phantoms(text: str) -> str:
+    r"""``\phantom{...}`` (space as wide as its content, as the notes indent a wrapped line) becomes spaces: what
+    is inside is not part of the formula. One never closed is left for check_plain to refuse."""
+    start = 0
+    while (m := _PHANTOM.search(text, start)) is not None:
+        depth, k = 1, m.end()
+        while depth and k < len(text):
+            depth += {"{": 1, "}": -1}.get(text[k], 0)
+            k += 1
+        if depth:               # never closed: left as it is, for check_plain to name
+            return text
+        text, start = text[:m.start()] + " " * (k - m.start()) + text[k:], k
     return text
 
 
