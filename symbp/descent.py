@@ -17,6 +17,8 @@ CONVERGED = 1e-12      # a run stops once the loss is this small a fraction of w
 RISE = 0.01            # a loss more than this fraction above the lowest before it is a rise worth saying
 STALL = 0.01           # a run stalls when over its last quarter the loss falls by less than this fraction
 FAR = 10.0             # a stalled run ends more than this factor above the best run's end
+SLOW = 2.0             # the smallest rate "moves slowly" when it ends more than this factor above the best run
+LEARNED = 0.1          # the best run learns the task when it ends below this fraction of where it started
 
 
 def train(compiled, params: dict, X, T, eta: float, steps: int = TRAIN_STEPS,
@@ -102,7 +104,9 @@ def rate_facts(runs: dict, eta: float) -> dict:
     by less than STALL, ending more than FAR above the drawn run's end); whether the smallest rate ended
     above the drawn run while still moving (slow); whether every rate lowered the loss and each larger rate
     did better (converged in fewer steps, or ended lower); and the plateau: the smaller rates from the
-    smallest up that left the loss above 0.9 of its start while the drawn run fell below a tenth of it."""
+    smallest up that left the loss above 0.9 of its start while the drawn run fell below a tenth of it; how far
+    (a power of ten) above the drawn run the stalled ones end; whether the drawn run learned (ended below
+    LEARNED of its start)."""
     rates = sorted(runs)
     start, end = runs[eta][0][0], runs[eta][0][-1]
     infinite = [e for e in rates if runs[e][2] == "diverged"]
@@ -123,12 +127,15 @@ def rate_facts(runs: dict, eta: float) -> dict:
 
     stalls = [e for e in rates if stalled(e)]
     low = rates[0]
-    slow = low != eta and low not in grew + stalls and runs[low][0][-1] > end
+    slow = low != eta and low not in grew + stalls and runs[low][0][-1] > SLOW * end
 
     def speed(e):       # smaller is faster: converged in fewer steps, else a lower end
         return (runs[e][2] != "converged", len(runs[e][0]) if runs[e][2] == "converged" else runs[e][0][-1])
 
+    # how far above the best run's end the stalled ones stop: the smallest factor, to its power of ten
+    far = min(runs[e][0][-1] / end for e in stalls) if stalls and end > 0 else FAR
     return {"grew": grew, "infinite": infinite, "stalls": stalls, "slow": slow, "plateau": plateau,
+            "far": 10.0 ** np.floor(np.log10(far)), "learned": end < LEARNED * start,
             "fastest": not grew and all(speed(b) < speed(a) for a, b in zip(rates, rates[1:]))}
 
 

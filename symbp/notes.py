@@ -23,7 +23,7 @@ from . import indexform as ix
 from . import losses
 from .activations import proves_derivative, softmax_unit
 from .derive import Derivation, Factor, derive
-from .descent import FAR, STALL, TRAIN_MAX_PARAMS, TRAIN_STEPS, curve_steps, rate_facts, rise, search
+from .descent import STALL, TRAIN_MAX_PARAMS, TRAIN_STEPS, curve_steps, rate_facts, rise, search
 from .errors import SymbpError
 from .files import write_atomic, write_many
 from .network import Network
@@ -176,11 +176,37 @@ class _Tex:
                                              self.p.parenthesize(before, PRECEDENCE["Mul"], strict=True) + self.times)
         inner = self.terms(wrapped)
         # a bracket taller than the brackets inside it, so x((t - y) ... does not read as two of a kind
-        left, right = (r"\Bigl(", r"\Bigr)") if any(r"\left(" in t for t in inner) else (r"\bigl(", r"\bigr)")
+        size = ("bigg" if any(_nested_brackets(t) for t in inner) else
+                "Big" if any(r"\left(" in t for t in inner) else "big")
         tail = "" if after == 1 else self.times + self.p.parenthesize(after, PRECEDENCE["Mul"], strict=True)
-        inner[0] = head + left + inner[0]
-        inner[-1] = inner[-1] + right + tail
-        return inner[:1] + [_Inner(t) for t in inner[1:]]
+        opening = _Opening(head + rf"\{size}l(" + inner[0])
+        opening.before = head + rf"\{size}l("
+        inner[-1] = inner[-1] + rf"\{size}r)" + tail
+        return [opening] + [_Inner(t) for t in inner[1:]]
+
+
+def _nested_brackets(tex: str) -> bool:
+    """A \\left( inside another: (1 - (y)^2), whose outer bracket is already as tall as a \\Bigl(."""
+    depth = 0
+    for m in re.finditer(r"\\left\(|\\right\)", tex):
+        depth += 1 if m.group(0) == r"\left(" else -1
+        if depth > 1:
+            return True
+    return False
+
+
+class _Opening(str):
+    """The piece that opens a wrapped bracket; ``before`` is its text up to and including the bracket."""
+    before = ""
+
+
+def _signed_piece(sign: str, piece: str) -> str:
+    """``sign`` put before a piece, which stays the bracket's opening piece if it was one."""
+    if not isinstance(piece, _Opening):
+        return sign + piece
+    out = _Opening(sign + piece)
+    out.before = sign + piece.before
+    return out
 
 
 class _Inner(str):
@@ -237,13 +263,22 @@ def width(tex: str) -> float:
 
 
 def pack(pieces: list[str], first: float = 0.0, budget: float = BUDGET) -> list[str]:
-    """Greedy line filling: pieces -> lines no wider than ``budget`` (the first line has ``first`` used)."""
-    lines, current, used = [], "", first
+    """Greedy line filling: pieces -> lines no wider than ``budget`` (the first line has ``first`` used).
+
+    A line inside a wrapped bracket starts under the bracket's first term: a phantom of its line up to
+    the bracket (or a quad, where that would leave too little room)."""
+    lines, current, used, opener = [], "", first, ""
     for piece in pieces:
         w = width(piece)
         if current and used + w > budget:
             lines.append(current)
-            current, used = (r"\quad", 5.5) if isinstance(piece, _Inner) else ("", 4.0)
+            indent = opener if isinstance(piece, _Inner) else ""
+            if isinstance(piece, _Inner) and (not indent or width(indent) > budget / 2):
+                indent = r"\quad"
+            current = rf"\phantom{{{indent}}}" if indent and indent != r"\quad" else indent
+            used = 4.0 + (width(indent) if indent else 0.0)
+        if isinstance(piece, _Opening):
+            opener = f"{current} {piece.before}".strip()
         current = f"{current} {piece}".strip()
         used += w
     lines.append(current)
@@ -255,11 +290,13 @@ def join_rows(rows: list[str]) -> str:
 
     ``\\allowdisplaybreaks`` lets a page end between any two rows; a person breaks only between
     equations, or inside a long derivation between two steps, never before a wrapped line
-    (``&\\qquad``), never leaving one line of an equation alone, and never inside a short one."""
+    (``&\\qquad``), never leaving one line of an equation (or of the block) alone, and never inside a short
+    one."""
     starts = [k for k, r in enumerate(rows) if not r.lstrip().startswith("&")] + [len(rows)]
-    breakable = set(starts)
+    # nor after a block's first row or before its last: one row alone at a page foot or top
+    breakable = set(starts) - {1, len(rows) - 1}
     for a, b in zip(starts, starts[1:]):
-        if b - a > 4:                   # a long derivation: between steps, two rows or more on each side
+        if b - a >= 4:                  # a derivation of four rows or more: between steps, two rows each side
             breakable |= {k for k in range(a + 2, b - 1) if not rows[k].lstrip().startswith(r"&\qquad")}
     out = rows[:1]
     for k in range(1, len(rows)):
@@ -363,9 +400,14 @@ def _notation(T: _Tex) -> dict:
     rows_ = [("input $k$ of a sample", "x_{k}"),
              (f"net input of {unit}", v),
              (f"output of {unit}", rf"{y} = {_phi(net)}({v})"),
-             ("target of output unit $j$", f"{p.target_tex}_{{j}}"),
+             # under global numbering j numbers every unit, but targets count the output layer's units from 1
+             ("target of the $j$-th unit of the output layer" if glob_numbers else "target of output unit $j$",
+              f"{p.target_tex}_{{j}}"),
              (f"weight into {unit} from unit $k$ of the layer before", w),
              ("learning rate", r"\eta"),
+             *([("momentum constant", r"\alpha")] if net.training.momentum else []),
+             *([("weight decay (the loss adds $\\lambda/2$ times each decayed parameter squared)", r"\lambda")]
+               if net.training.weight_decay else []),
              (rf"a weight at step ${p.step_tex}$ of gradient descent", rf"{w}{p.at_step()}"),
              ("loss of one sample", T(net.loss_symbol)),
              (f"local gradient (delta) of {unit}", rf"\delta{at}_{{j}} = {_delta_definition(T, v)}")]
@@ -375,7 +417,9 @@ def _notation(T: _Tex) -> dict:
     if skip is not None:       # an instance: its superscript names the two layers it joins
         rows_.insert(5, ("weight of a skip connection, from a unit of an earlier layer", T(net.weights[skip][0][0])))
     if net.e and glob_numbers:      # an instance: under global numbering output unit 1 is not unit 1 (e_1 = d_1 - y_4)
-        rows_.insert(4, ("error signal of output unit 1", rf"{T(net.e[0])} = {T(net.error(1))}"))
+        first = sum(net.layers[1:-1]) + 1
+        rows_.insert(4, (f"error signal of the first unit of the output layer (unit~{first})",
+                         rf"{T(net.e[0])} = {T(net.error(1))}"))
     elif net.e:                     # in general, as the other rows: L is the output layer
         rows_.insert(4, ("error signal of output unit $j$",
                          rf"{p.error}_{{j}} = {p.target_tex}_{{j}} - {p.out_tex}^{{(L)}}_{{j}}"))
@@ -689,13 +733,15 @@ def _softmax_proof(T: _Tex, act) -> dict:
     """Softmax's two partial derivatives, in the profile's letters (nielsen: a = softmax(z))."""
     p = T.net.profile
     V, Y = p.net_tex, p.out_tex
-    v = list(sp.symbols("v1:4", real=True))
-    y = [softmax_unit(v, i) for i in range(3)]
-    ys = list(sp.symbols("y1:4", real=True))
+    n = min(T.net.layers[-1], 3)        # the output layer's own units (three stand for a wider one)
+    v = list(sp.symbols(f"v1:{n + 1}", real=True))
+    y = [softmax_unit(v, i) for i in range(n)]
+    ys = list(sp.symbols(f"y1:{n + 1}", real=True))
     names = {**{a: f"{V}_{{{i}}}" for i, a in enumerate(v, 1)}, **{a: f"{Y}_{{{i}}}" for i, a in enumerate(ys, 1)}}
     P = NotesLatexPrinter(None, {"symbol_names": names})
-    same = sp.simplify(sp.diff(y[0], v[0]))
-    other = sp.simplify(sp.diff(y[0], v[1]))
+    # over the squared sum, e^{v_1} e^{v_2} as the chain rule's factors elsewhere print it (not e^{v_1 + v_2})
+    same = sp.factor(sp.together(sp.diff(y[0], v[0])))
+    other = sp.factor(sp.together(sp.diff(y[0], v[1])))
     d_rows = [rf"\frac{{\partial {Y}_{{1}}}}{{\partial {V}_{{1}}}} &= {P.doprint(same)} = "
               rf"{P.doprint(act.derivative_in_output(ys[0], ys[0], True))}",
               rf"\frac{{\partial {Y}_{{1}}}}{{\partial {V}_{{2}}}} &= {P.doprint(other)} = "
@@ -913,9 +959,9 @@ def _update_rows(T: _Tex, rule) -> list[str]:
     if not net.training.momentum:
         return [rf"\Delta {T(p)} &= -\eta {T.partial(net.loss_symbol, p)} = {T(step)}",
                 rf"{T(p)}{after} &= {T(p)}{now} + \Delta {T(p)}{now} = {T.plus(p, step)}"]
-    # momentum: the update is the stated recursion, not -eta dE/dp alone
+    # momentum: the update is the stated recursion, not -eta dE/dp alone, its terms in the recursion's order
     terms = sorted(sp.Add.make_args(sp.expand(rule.update)),
-                   key=lambda t: (net.alpha in t.free_symbols, net.lam in t.free_symbols))
+                   key=lambda t: (net.alpha not in t.free_symbols, net.lam in t.free_symbols))
     signed = " ".join(T.signed(terms))
     return [rf"\Delta {T(p)}{now} &= \alpha \Delta {T(p)}{net.profile.at_step(-1)} - \eta "
             rf"{T.partial(net.loss_symbol, p)} = {signed}",
@@ -941,7 +987,7 @@ def _worked_weight(T: _Tex, d: Derivation, name: str) -> dict:
         update = d.unrolled(rule.update)
         pieces = [T(p)] + T.terms(update)
         if not pieces[1].startswith(("+", "-")):
-            pieces[1] = "+ " + pieces[1]
+            pieces[1] = _signed_piece("+ ", pieces[1])
         lines = pack(pieces, first=width(T(p)) + 6)
         if len(lines) <= 3 and max(width(line) for line in lines) <= BUDGET + 4:
             unrolled = rows(rf"{T(p)}{net.profile.at_step(1)}", pieces)
@@ -1112,15 +1158,12 @@ def _index(T: _Tex, d: Derivation) -> dict:
         general = net.profile.delta_sign * sp.factor_terms(ix._simplify(idx.output.dE_dv))
         out_rows = rows(dl, T.terms(_output_units(general))) + continued(T.terms(_output_units(idx.output.delta)))
     w, b = ix.B["w"][ix.j, ix.k], ix.B["b"][ix.j]
-    grads = [rf"\frac{{\partial {E}}}{{\partial {T(w)}}} &= {T(idx.weight_gradient)}",
-             rf"\Delta {T(w)} &= {T(-net.eta * idx.weight_gradient)}"]
+    t = net.training
+    grads = _general_update(T, w, idx.weight_gradient, t.weight_decay > 0)
     for o, g in sorted({c.src - c.dst: g for c, g in idx.skip_gradients.items()}.items(), reverse=True):
-        ws = T(ix.base("w", 0, o)[ix.j, ix.k])
-        grads += [rf"\frac{{\partial {E}}}{{\partial {ws}}} &= {T(g)}",
-                  rf"\Delta {ws} &= {T(-net.eta * g)}"]
+        grads += _general_update(T, ix.base("w", 0, o)[ix.j, ix.k], g, t.weight_decay > 0)
     if net.bias:
-        grads += [rf"\frac{{\partial {E}}}{{\partial {T(b)}}} &= {T(idx.bias_gradient)}",
-                  rf"\Delta {T(b)} &= {T(-net.eta * idx.bias_gradient)}"]
+        grads += _general_update(T, b, idx.bias_gradient, t.weight_decay > 0 and t.decay_biases)
     graph = None if net.graph.is_chain else {
         "successors": [_successor_sentence(net, l) for l, r in idx.hidden.items() if len(r.paths) > 1],
         "skip": bool(idx.skip_gradients), "shortcut": any(c.kind == "residual" for c in net.graph.connections)}
@@ -1132,6 +1175,19 @@ def and_list(items) -> str:
     """a, a and b, a, b and c: a list in English."""
     items = [str(i) for i in items]
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + f" and {items[-1]}"
+
+
+def _general_update(T: _Tex, p, gradient: sp.Expr, decayed: bool) -> list[str]:
+    """dE/dp and Delta p of the general rules under the learning rule: the regulariser's gradient (sympy.diff of
+    lambda/2 p^2) in dE/dp where p is decayed, and momentum's stated alpha Delta p(n-1) in Delta p."""
+    net, E = T.net, T(T.net.loss_symbol)
+    parts = [gradient] + ([sp.diff(net.lam / 2 * p ** 2, p)] if decayed else [])     # the loss's, then the decay's
+    rows_ = [rf"\frac{{\partial {E}}}{{\partial {T(p)}}} &= " + " ".join(T.signed(parts))]
+    steps_ = [-net.eta * g for g in parts]
+    if not net.training.momentum:
+        return rows_ + [rf"\Delta {T(p)} &= " + " ".join(T.signed(steps_))]
+    now, before = net.profile.at_step(), net.profile.at_step(-1)
+    return rows_ + [rf"\Delta {T(p)}{now} &= \alpha \Delta {T(p)}{before} " + " ".join(T.signed(steps_, first=False))]
 
 
 def _layer_list(layers: list[int]) -> str:
@@ -1262,6 +1318,9 @@ def _algorithm(T: _Tex, d: Derivation) -> dict:
                      "where": "every layer"})
     four.append({"name": names[3], "tex": rf"\frac{{\partial {E}}}{{\partial {T(w)}}} = {T(idx.weight_gradient)}",
                  "where": "every layer"})
+    for e in four:      # "output delta; output layer" says output twice: the layer only where the name lacks it
+        said = e["where"].split()[0] in e["name"].split()
+        e["label"] = e["name"] if said else f"{e['name']}; {e['where']}"
     return {"forward": forward, "output": output, "backward": backward, "gradients": grads, "updates": updates,
             "four": four, "proof": _proof(T, hidden, slope) if hidden is not None else None,
             "slopes": slopes if slope is not None else [], "phi_prime": T(slope) if slope is not None else "",
@@ -1450,7 +1509,8 @@ def _training(T: _Tex, compiled, ex: dict) -> dict:
             "infinite": where(facts["infinite"]) if facts["infinite"] else None,
             "all_infinite": facts["grew"] == facts["infinite"],
             "stalls": where(facts["stalls"]) if facts["stalls"] else None, "tail": TRAIN_STEPS // 4,
-            "stall": tex_escape(f"{STALL:.0%}"), "far": number(FAR),
+            "stall": tex_escape(f"{STALL:.0%}"), "far": f"{facts['far']:,.0f}".replace(",", "{,}"),
+            "learned": facts["learned"], "left": f"{losses[-1] / losses[0]:.0%}".replace("%", r"\%"),
             "slow": facts["slow"], "fastest": facts["fastest"],
             "rise": {"low": number(losses[up[0]]), "low_step": up[0], "high": number(losses[up[1]]),
                      "high_step": up[1], "times": up[2]} if up else None,
@@ -1462,18 +1522,20 @@ def _training(T: _Tex, compiled, ex: dict) -> dict:
             "yticks": [{"at": at, "label": (rf"10^{{{int(v)}}}" if c.log else number(v, 3))} for at, v in c.yticks],
             "width": c.width, "height": c.height, "params": table, "losses": losses,
             "bits": bits, "outputs": [{"x": r"\mathtt{" + "".join(f"{v:g}" for v in x) + "}" if bits else
-                                      _vector_numbers(x), "t": _vector_numbers(t), "y": three(o)}
+                                      _tuple(_vector_numbers(x), len(x)), "t": _tuple(_vector_numbers(t), len(t)),
+                                      "y": _tuple(three(o), len(o))}
                                      for x, t, o in zip(X.tolist(), Y.tolist(), np.atleast_2d(outputs).tolist())][:8]}
 
 
 def _step_row(T: _Tex, r) -> str:
-    """p <- p + Delta p: with a learning rule, the gradient's term first, then the decay, then momentum."""
+    """p <- p + Delta p: with a learning rule, momentum's term first (as Delta p(n) = alpha Delta p(n-1) - eta dE/dp
+    is stated, Haykin's generalized delta rule), then the gradient's, then the decay's."""
     net = T.net
     extra = set(net.training_symbols())
     if not (r.update.free_symbols & extra):
         return rf"{T(r.symbol)} &\leftarrow {T.plus(r.symbol, net.eta * sp.cancel(r.update / net.eta))}"
     terms = sorted(sp.Add.make_args(sp.expand(r.update)),
-                   key=lambda t: (net.alpha in t.free_symbols, net.lam in t.free_symbols))
+                   key=lambda t: (net.alpha not in t.free_symbols, net.lam in t.free_symbols))
     return rf"{T(r.symbol)} &\leftarrow {T(r.symbol)} " + " ".join(T.signed(terms, first=False))
 
 
@@ -1536,7 +1598,8 @@ def _example(T: _Tex, d: Derivation, compiled=None) -> dict:
               {"gap": False, "tex": T(by_name[n]), "value": number(ex["params"][n]),
                "grad": number(ex["gradients"][n]), "new": number(ex["updated"][n])} for n in present_params(net)]
     samples = [{"n": n + 1, "x": _sample_numbers(T, net.x, x, "x"),
-                "t": _sample_numbers(T, net.t, t, net.profile.target_tex)}
+                "t": _sample_numbers(T, net.t, t, net.profile.target_tex),
+                "x_word": "inputs" if len(x) > 1 else "input", "t_word": "targets" if len(t) > 1 else "target"}
                for n, (x, t) in enumerate(zip(ex["inputs"], ex["targets"]))]
     return {"tables": tables, "params": params, "loss": number(ex["loss"]), "eta": number(ex["learning_rate"]),
             "norms": _gradient_norms(T, ex) if any(p["gap"] for p in params) else None,
@@ -1645,7 +1708,7 @@ def _sample_numbers(T: _Tex, symbols: list, values: list, letter: str) -> str:
     which (``letter``: the LaTeX letter of the symbols)."""
     n = len(values)
     if None not in shown(n):
-        return f"({_vector_numbers(values)})"       # no \\left: a line may break inside
+        return _tuple(_vector_numbers(values), n)       # no \\left: a line may break inside
     period = next((p for p in range(1, n // 2 + 1) if all(values[k] == values[k % p] for k in range(n))), None)
     if period == 1:
         return rf"{T(symbols[0])} = \dots = {T(symbols[-1])} = {number(values[0])}"
@@ -1654,6 +1717,11 @@ def _sample_numbers(T: _Tex, symbols: list, values: list, letter: str) -> str:
                 rf" \text{{ and }} {letter}_{{k+{period}}} = {letter}_{{k}}")
     return r",\allowbreak\ ".join(r"\dots" if k is None else f"{T(symbols[k - 1])} = {number(values[k - 1])}"
                                    for k in shown(n))
+
+
+def _tuple(text: str, n: int) -> str:
+    """(a, b) for several numbers; one number stands alone, not as (0.01)."""
+    return f"({text})" if n > 1 else text
 
 
 def _vector_numbers(values: list) -> str:
@@ -1738,6 +1806,9 @@ def notes_context(derivation: Derivation, compiled=None) -> dict:
         "forward": _forward(T),
         "activations": _activations(T),
         "loss": _loss(T),
+        "learning": {"momentum": number(float(net.training.momentum)) if net.training.momentum else "",
+                     "decay": number(float(net.training.weight_decay)) if net.training.weight_decay else "",
+                     "decay_biases": net.training.decay_biases},
         "output_weight": output_weight,
         "hidden_weight": _worked_weight(T, d, hidden_name) if hidden_name else None,
         "skip_weight": _skip_weight(T, d, skip_name),

@@ -271,4 +271,4 @@ def test_the_worked_example_points_to_the_table_only_where_it_lists_every_delta_
         hidden = next(r for r in worked["rows"] if r["lhs"] == _Tex(net)(net.delta[1][0]))
         assert set(net.delta[2]) <= hidden["expr"].free_symbols          # it reads every output delta
         assert worked["read"] and worked["listed"] is listed
-        assert ("the table below\nlists their values" in render_tex(d)) is listed
+        assert ("(the table below lists their\nvalues)" in render_tex(d)) is listed

@@ -194,13 +194,19 @@ def test_every_sentence_about_the_rates_is_what_the_reference_runs_do(name):
                and ends[e] > 10 * ends[best]]
     said = re.search(r"The loss stalls (.*?): in the last (\d+) steps it falls by less than 1\\%", tex)
     assert (_said(said.group(1), rates) if said else []) == stalled
+    if stalled:     # how far above: the smallest factor among them, to its power of ten
+        far = re.search(r"it ends more than ([\d{},]+) times above where the best rate takes it", tex).group(1)
+        ratio = min(ends[e] / ends[best] for e in stalled)
+        assert int(far.replace("{,}", "")) <= ratio < 10 * int(far.replace("{,}", ""))
     # the larger ones fastest: each larger rate ended lower; slow: the smallest ended above the best
     if "the larger ones fastest" in tex:
         assert not grew and all(ends[b] < ends[a] for a, b in zip(rates, rates[1:]))
-    if "too small a one moves slowly" in tex:
-        assert ends[rates[0]] > ends[best] and rates[0] not in stalled + grew
+    if "too small a one moves slowly" in tex:       # ending more than twice as high as the best
+        assert ends[rates[0]] > 2 * ends[best] and rates[0] not in stalled + grew
     else:
-        assert ends[rates[0]] <= ends[best] or rates[0] in stalled or "the larger ones fastest" in tex
+        assert ends[rates[0]] <= 2 * ends[best] or rates[0] in stalled or "the larger ones fastest" in tex
+    # a run that does not learn says so: the best ends above a tenth of its start
+    assert ("the network does not learn" in " ".join(tex.split())) == (ends[best] >= 0.1 * start)
     # the drawn run: "falls" only when it never climbs 1 % above its lowest so far, else where it rises
     L = np.array(runs[best])
     climb = L / np.minimum.accumulate(L)
@@ -222,8 +228,8 @@ def test_every_sentence_about_the_rates_is_what_the_reference_runs_do(name):
                 n += 1
             times += n > start and L[n] > 1.01 * L[start]
             n += n == start
-        said = re.search(r"the largest of the (\d+) rises the curve\s+shows", tex)
-        assert (int(said.group(1)) if said else 1) == max(times, 1)
+        said = "the largest of its rises measured against the loss before it" in " ".join(tex.split())
+        assert said == (times > 1)
 
 
 def test_the_builtin_run_is_still_xor_at_eta_01():
@@ -251,7 +257,7 @@ def test_outputs_are_printed_to_exactly_three_decimals():
     tex = render_tex(derive(net, check=False))
     body = tex[tex.index("(outputs to three decimals)"):]
     body = body[body.index(r"\midrule"):body.index(r"\bottomrule")]
-    printed = re.findall(r"\$\(([^$]*)\)\$ \\\\", body)
+    printed = re.findall(r"\$([^$()]*)\$ \\\\", body)      # one output: a number, not a one-tuple
     assert len(printed) == 4 and all(re.fullmatch(r"-?\d+\.\d{3}", y) for y in printed), printed
     d = derive(net, check=False)
     raw = _example(_Tex(net), d, CompiledNetwork(d))["raw"]

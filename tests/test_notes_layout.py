@@ -13,11 +13,14 @@ NOBREAK, BREAK = " \\\\*\n", " \\\\\n"
 
 
 def test_a_wrapped_line_and_a_short_derivation_stay_with_their_equation():
-    """Hand-written rows: a page may end between two equations, never before a wrapped line (&\\qquad) and never
-    inside a derivation of four rows or fewer."""
-    rows = ["a &= x + y", r"&\qquad + z", "b &= 1", "&= 2", "c &= 3"]
+    """Hand-written rows: a page may end between two equations, never before a wrapped line (&\\qquad), never
+    inside a derivation of three rows or fewer, and never so that the block's first or last row stands alone."""
+    rows = ["a &= x + y", r"&\qquad + z", "b &= 1", "&= 2", "c &= 3", "d &= 4"]
     assert join_rows(rows) == ("a &= x + y" + NOBREAK + r"&\qquad + z" + BREAK + "b &= 1" + NOBREAK + "&= 2"
-                               + BREAK + "c &= 3")
+                               + BREAK + "c &= 3" + NOBREAK + "d &= 4")
+    assert join_rows(["a &= 1", "b &= 2", "c &= 3"]) == "a &= 1" + NOBREAK + "b &= 2" + NOBREAK + "c &= 3"
+    # four steps: between the second and third, two each side (a float above left no room for four unbroken)
+    assert join_rows(["a &= 1", "&= 2", "&= 3", "&= 4"]) == "a &= 1" + NOBREAK + "&= 2" + BREAK + "&= 3" + NOBREAK + "&= 4"
 
 
 def test_a_long_derivation_breaks_only_between_steps_with_two_rows_each_side():
@@ -99,7 +102,7 @@ def test_a_wide_samples_numbers_say_how_many_and_how_they_repeat():
     """20 inputs 0.1, ..., 1, 0.1, ..., 1: the first ten and the rule that repeats them, not (0.1, 0.2, ..., 1), which
     reads as ten numbers, nor x_1 = 0.1, ..., x_20 = 1, which reads as x_k = k/10; ten targets 0.1, ..., 1 that do not
     repeat are each named; a short sample stays a plain tuple."""
-    lead = re.compile(r"Numbers chosen for the example:\n.*?\ninputs (.*?), targets (.*?)\.\n", re.S)
+    lead = re.compile(r"Numbers chosen for the example:\n.*?\ninputs (.*?), targets? (.*?)\.\n", re.S)
     wide = lead.search(render_tex(derive(Network.from_string("20-30-10"), check=False)))
     assert wide.group(1) == (r"$x_{1}, \dots, x_{10} = 0.1,\allowbreak\ 0.2,\allowbreak\ \dots,\allowbreak\ 1"
                              r" \text{ and } x_{k+10} = x_{k}$")
@@ -110,11 +113,14 @@ def test_a_wide_samples_numbers_say_how_many_and_how_they_repeat():
 
 def test_a_written_out_update_wraps_inside_its_bracket_with_the_input_last():
     """3-4-4-2 tanh (mitchell): w(n+1) = w + eta (1 - a^2) ( (t1 - a1) ... + (t2 - a2) ... ) a_k, as the unwrapped
-    product prints; the line inside the bracket is indented past it, so its + is not read as one of w's terms."""
+    product prints; the line inside the bracket starts under its first term (a phantom of the line up to the bracket),
+    so its + is not read as one of w's terms."""
     tex = render_tex(derive(Network.from_string("3-4-4-2", activation="tanh", notation="mitchell"), check=False))
     block = re.search(r"as in a hand derivation:\n\\begin\{align\*\}\n(.*?)\n\\end\{align\*\}", tex, re.S).group(1)
     rows = block.split("\n")
-    assert r"\Bigl(" in rows[1] and rows[2].startswith(r"&\qquad \quad + ") and rows[-1].endswith(r"\Bigr)a^{(1)}_{1}")
+    head, opened = rows[1].split(r"\biggl(", 1)       # a bracket taller than the (1 - (a)^2) inside it
+    assert rows[2].startswith(r"&\qquad \phantom{" + head.removeprefix(r"&\qquad ") + r"\biggl(} + \left(t_{2}")
+    assert rows[-1].endswith(r"\biggr)a^{(1)}_{1}")
 
 
 def test_the_four_equations_name_gradients_as_gradients():
@@ -145,3 +151,59 @@ def test_lead_ins_share_a_page_with_what_they_lead_into(tmp_path):
                        ("by a factor of 1012 ):", "η steps loss at the end")):
         page = next(n for n, p in enumerate(pages) if lead in p)
         assert body in pages[page].split(lead, 1)[1], lead
+
+
+def _tex(layers: str, training=None, **flags) -> str:
+    import dataclasses
+
+    from symbp.spec import spec_from_layer_string
+    spec = spec_from_layer_string(layers, **flags)
+    if training is not None:
+        spec = dataclasses.replace(spec, training=training)
+    return render_tex(derive(Network(spec), check=False))
+
+
+def test_momentum_and_decay_are_defined_and_in_the_general_rules():
+    """With [training] the notation table names alpha and lambda, the introduction says how the network trains, and
+    the general rules carry the learning rule: Delta w(n) = alpha Delta w(n-1) + eta delta y - eta lambda w, as the
+    summary and Algorithm 1 do (the general rules had dropped both)."""
+    from symbp.spec import Training
+    tex = _tex("2-3-1", Training(momentum=0.9, weight_decay=0.01))
+    assert r"momentum constant & $\alpha$" in tex and r"& $\lambda$ \\" in tex
+    assert r"with momentum $\alpha = 0.9$" in " ".join(tex.split()) and r"weight decay $\lambda = 0.01$" in " ".join(tex.split())
+    general = tex[tex.index(r"\subsection{The general rules}"):tex.index(r"\subsection{Matrix form}")]
+    assert (r"\Delta w^{(l)}_{jk}(n) &= \alpha \Delta w^{(l)}_{jk}(n-1) + \eta \delta^{(l)}_{j} y^{(l-1)}_{k} "
+            r"- \eta \lambda w^{(l)}_{jk}") in general
+    assert r"&= - \delta^{(l)}_{j} y^{(l-1)}_{k} + \lambda w^{(l)}_{jk}" in general      # dE/dw with the decay's part
+    plain = _tex("2-3-1")
+    assert r"\alpha" not in plain and "momentum constant" not in plain
+
+
+def test_the_momentum_update_is_written_in_the_order_it_is_stated():
+    """Delta w(n) = alpha Delta w(n-1) - eta dE/dw = alpha Delta w(n-1) + eta delta y: one order on both sides."""
+    from symbp.spec import Training
+    tex = _tex("2-2-1", Training(momentum=0.5))
+    line = re.search(r"\\Delta w\^\{\(2\)\}_\{11\}\(n\) &= \\alpha .*? = (.*?)(?: \\\\|\n)", tex).group(1)
+    assert line.startswith(r"\alpha \Delta w^{(2)}_{11}(n-1) + \eta")
+
+
+def test_softmax_is_defined_over_its_own_layer():
+    """A two-unit softmax layer is defined with two exponentials, not three."""
+    tex = _tex("3-5-2", activation="relu,softmax", loss="ce")
+    definition = re.search(r"\\emph\{softmax\}: \$(.*?)\$", tex).group(1)
+    assert "v_{2}" in definition and "v_{3}" not in definition
+
+
+def test_the_four_equations_do_not_say_output_twice():
+    tex = _tex("2-3-1")
+    assert "(output local gradient)" in tex and "(output local gradient; output layer)" not in tex
+    assert "(BP1; output layer)" in _tex("2-3-1", notation="nielsen")
+
+
+def test_one_target_is_a_number_and_global_numbering_says_what_d_j_counts():
+    """2-3-1 with global numbering: 'target 0.1', not '(0.1)'; d_j is the j-th output unit's target, and e_1 is the
+    first output unit's, unit 4 (the table had said 'output unit j' for d_j while unit 4's target is d_1)."""
+    tex = _tex("2-3-1", numbering="global", activation="sigmoid,linear")
+    assert re.search(r"\ninputs \$\(0\.1,\\allowbreak\\ 0\.2\)\$, target \$0\.1\$", tex)
+    assert r"target of the $j$-th unit of the output layer & $d_{j}$" in tex
+    assert r"error signal of the first unit of the output layer (unit~4) & $e_{1} = d_{1} - y_{4}$" in tex

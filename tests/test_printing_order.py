@@ -249,10 +249,10 @@ def test_a_wrapped_written_out_update_takes_the_minus_into_its_difference_as_inl
     block = re.search(r"as in a hand derivation:\n\\begin\{align\*\}\n(.*?)\n\\end\{align\*\}", tex, re.S).group(1)
     lhs, rhs = block.split(" &= ", 1)
     assert lhs == r"w^{(2)}_{11}(n+1)"
-    # inside the bracket, indented past it (the line before opened it)
-    assert r"\\*" + "\n" + r"&\qquad \quad + \left(t_{2} - a^{(3)}_{2}\right)" in rhs and r"- \left(a^{(3)}_{2} - t_{2}\right)" not in rhs
-    joined = " ".join(line.removeprefix(r"&\qquad").removeprefix(r" \quad").removesuffix("*").removesuffix(r"\\").strip()
-                      for line in rhs.splitlines())
+    # inside the bracket, under its first term (the line before opened it)
+    assert re.search(r"\\\\\*\n&\\qquad \\phantom\{[^\n]*\} \+ \\left\(t_\{2\} - a\^\{\(3\)\}_\{2\}\\right\)", rhs) and r"- \left(a^{(3)}_{2} - t_{2}\right)" not in rhs
+    joined = " ".join(re.sub(r"^&\\qquad( \\phantom\{.*?\\biggl\(\})?", "", line).removesuffix("*").removesuffix(r"\\")
+                      .strip() for line in rhs.splitlines())
     rule = d.params["w2_1_1"]
     assert same(parse_latex_for(net, joined), rule.symbol + d.unrolled(rule.update))
 
