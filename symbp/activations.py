@@ -208,7 +208,8 @@ class leaky_relu(_Explicit):
         return None
 
     def _eval_rewrite_as_exp(self, x, a, **kwargs):
-        return a * x + (1 - a) * sp.Max(0, x)
+        # in cases, as a lecturer defines it (x for x > 0, a x otherwise), not a x + (1 - a) max(0, x)
+        return sp.Piecewise((x, x > 0), (a * x, True))
 
     def _eval_evalf(self, prec):
         return self.rewrite(sp.exp)._eval_evalf(prec)
@@ -314,6 +315,12 @@ class Activation:
     # (phi, phi') as NumPy callables for symbp.reference, for a row defined by a formula (symbp.formula);
     # the built-in rows are written out in reference.py by hand instead.
     reference: tuple | None = field(default=None, compare=False)
+    title: str = ""               # the activation in prose where its name is an identifier: leaky ReLU
+
+    @property
+    def prose(self) -> str:
+        """What the notes call it in a sentence or a heading: its title, else its name (sigmoid, tanh)."""
+        return self.title or self.name
 
     @property
     def slope_in_output(self) -> bool:
@@ -335,7 +342,8 @@ def _leaky_row(a: sp.Rational) -> Activation:
     name = "leaky_relu" if a == LEAKY_DEFAULT else f"leaky_relu({_decimal(a)})"
     return Activation(name, (), lambda v: leaky_relu(v, a), lambda y, v: a + (1 - a) * sp.Heaviside(v, 0),
                       rf"\operatorname{{LReLU}}_{{{_decimal(a)}}}", f"leaky ReLU: v for v > 0, {_decimal(a)} v below",
-                      numpy=f"where(v > 0, v, {_decimal(a)}*v)", kink=0.0, init="he")
+                      numpy=f"where(v > 0, v, {_decimal(a)}*v)", kink=0.0, init="he",
+                      title="leaky ReLU")            # its slope is in its symbol, LReLU_0.2, and its cases
 
 
 def parametrised(name: str) -> Activation | None:

@@ -563,7 +563,7 @@ def _forward(T: _Tex) -> dict:
             eqs += rows(T(v), _input_terms(T, l, j))
             eqs += rows(T(y), _output_terms(T, l, j))
         act = net.activation(l)
-        layers.append({"layer": l, "activation": act.name, "rows": eqs, "links": _links(T, l),
+        layers.append({"layer": l, "activation": act.prose, "rows": eqs, "links": _links(T, l),
                        "kind": "output" if l == net.depth else "hidden", "elided": net.layers[l] > MAX_UNITS})
     general = rf"{T(ix.B['v'][ix.j])} = {T(_net_input(net))}"
     return {"layers": layers, "general": general, "graph": None if net.graph.is_chain else _forward_graph(T)}
@@ -689,7 +689,7 @@ def _activations(T: _Tex) -> list[dict]:
         written = in_output(sp.Symbol(T.net.profile.out_tex), z) if in_output is not None else None
         output_form = T(written) if written is not None else ""
         in_y = act.slope_in_output          # relu's H(z) is in z, not y
-        out.append({"name": act.name, "description": act.name, "definition": steps[0],
+        out.append({"name": act.name, "description": act.prose, "definition": steps[0],
                     "rows": d_rows, "output_form": output_form, "in_output": in_y,
                     "shortcuts": _shortcut_slopes(T, act, given, z) if in_y else [],
                     "step": _unit_step(T, given, own)})
@@ -874,7 +874,7 @@ def _activation_reason(T: _Tex, f: Factor) -> str:
     net = T.net
     l, j = _layer_unit(net, f.of, net.y)
     act = net.activation(l)
-    text = rf"since ${T(f.of)} = {T(net.output(l, j))}$ ({tex_escape(act.name)})"
+    text = rf"since ${T(f.of)} = {T(net.output(l, j))}$ ({tex_escape(act.prose)})"
     if f.rewritten is not None and f.rewritten != f.value:
         # softmax's raw quotient of exponentials says nothing the output form does not: only which input it is by
         raw = rf" ${T(f.value)}$" if act.elementwise and width(T(f.value)) < 24 else ""
@@ -1150,7 +1150,7 @@ def _index(T: _Tex, d: Derivation) -> dict:
     shared: dict[tuple[str, str], list[int]] = {}    # layers whose rules print alike share one line
     for l, r in idx.hidden.items():
         tex = rf"{dl} &= {T(r.hidden_delta)}" if len(r.paths) == 1 else join_rows(_paths_rule(T, dl, r))
-        shared.setdefault((tex, net.activation(l).name), []).append(l)
+        shared.setdefault((tex, net.activation(l).prose), []).append(l)
     hidden = [{"layers": ls, "label": _layer_list(ls), "activation": act, "tex": tex}
               for (tex, act), ls in shared.items()]
     out_rows = rows(dl, T.terms(_output_units(idx.output.delta)))
@@ -1380,7 +1380,7 @@ def _hidden_slopes(T: _Tex, hidden: dict) -> list[dict]:
     for (slope, act), ls in groups.items():
         # a shortcut moves to v only a slope the activation writes in its output (not relu's H(v), not 1)
         moved = act.slope_in_output and slope.has(ix.B["v"][ix.j]) and any(net.graph.is_shortcut_target(l) for l in ls)
-        out.append({"slope": T(slope), "activation": act.name,
+        out.append({"slope": T(slope), "activation": act.prose,
                     "layers": ("layer~" if len(ls) == 1 else "layers~") + and_list(ls), "shortcut": moved})
     return out
 
@@ -1792,7 +1792,7 @@ def notes_context(derivation: Derivation, compiled=None) -> dict:
     return {
         "title": _title(net),
         "network": {"layers": "--".join(map(str, net.layers)), "depth": net.depth, "widths": list(net.layers),
-                    "activations": [tex_escape(a) for a in net.spec.activations],
+                    "activations": [tex_escape(net.activation(l).prose) for l in range(1, net.depth + 1)],
                     "loss": _loss_words(T), "loss_name": tex_escape(net.spec.loss),
                     "bias": net.bias, "bias_sign": net.spec.bias_sign, "n_params": net.n_params,
                     "input_width": net.layers[0], "output_width": net.layers[-1]},

@@ -207,3 +207,11 @@ def test_one_target_is_a_number_and_global_numbering_says_what_d_j_counts():
     assert re.search(r"\ninputs \$\(0\.1,\\allowbreak\\ 0\.2\)\$, target \$0\.1\$", tex)
     assert r"target of the $j$-th unit of the output layer & $d_{j}$" in tex
     assert r"error signal of the first unit of the output layer (unit~4) & $e_{1} = d_{1} - y_{4}$" in tex
+
+
+def test_a_parametrised_activation_reads_as_words_and_cases():
+    """leaky_relu(0.2) is an identifier: the prose says leaky ReLU (its slope is in LReLU_0.2), and it is defined
+    in cases, z for z > 0 and z/5 otherwise, not z/5 + (4/5) max(0, z)."""
+    tex = _tex("3-5-2", activation="leaky_relu(0.2),softmax", loss="ce")
+    assert r"\emph{leaky ReLU}: $\operatorname{LReLU}_{0.2}\left(z\right) = \begin{cases} z & \text{for}\: z > 0" in tex
+    assert r"leaky\_relu" not in tex and r"\max" not in tex
