@@ -200,6 +200,14 @@ class _Opening(str):
     before = ""
 
 
+def _appended(piece: str, text: str) -> str:
+    """``text`` put after a piece, which keeps its kind (an opening or an inner piece of a wrapped bracket)."""
+    out = type(piece)(piece + text)
+    if isinstance(piece, _Opening):
+        out.before = piece.before
+    return out
+
+
 def _signed_piece(sign: str, piece: str) -> str:
     """``sign`` put before a piece, which stays the bracket's opening piece if it was one."""
     if not isinstance(piece, _Opening):
@@ -1043,10 +1051,13 @@ def _group_pieces(T: _Tex, hops: tuple, paths: list, show, sign: str, sep: str =
     terms = [r"\cdots" if p is None else sep.join(show(f) for f in p[:2]) for p in keep]
     pieces = [terms[0]] + [f"+ {t}" for t in terms[1:]]
     if hops:
-        if len(paths) > 1:
-            pieces[0], pieces[-1] = rf"\Bigl({pieces[0]}", rf"{pieces[-1]}\Bigr)"
-        pieces[-1] += "".join(f"{sep}{show(h)}" for h in hops)
-    pieces[0] = sign + pieces[0]
+        if len(paths) > 1:      # the bracketed paths: a wrapped one starts under the first
+            opening = _Opening(rf"\Bigl({pieces[0]}")
+            opening.before = r"\Bigl("
+            pieces = [opening] + [_Inner(p) for p in pieces[1:]]
+            pieces[-1] = _appended(pieces[-1], r"\Bigr)")
+        pieces[-1] = _appended(pieces[-1], "".join(f"{sep}{show(h)}" for h in hops))
+    pieces[0] = _signed_piece(sign, pieces[0])
     return pieces
 
 
@@ -1066,7 +1077,7 @@ def _successor_rows(T: _Tex, lhs: str, delta, groups: list) -> list[str]:
         if width(body) <= BUDGET - 8:
             pieces = [rf"{sign}\underbrace{{{body}}}_{{\text{{{_group_label(delta, layer, hops)}}}}}"]
         else:
-            pieces[0] = sign + pieces[0]
+            pieces[0] = _signed_piece(sign, pieces[0])
         out += rows(lhs, pieces) if n == 0 else [rf"&\qquad {line}" for line in pack(pieces, first=4)]
     return out
 
@@ -1216,9 +1227,10 @@ def _paths_rule(T: _Tex, lhs: str, rules: ix.LayerRules) -> list[str]:
         raise ValueError("a term of the general hidden rule matches no path")
     sums = [T(t) for t in ordered]
     head = T.p.parenthesize(coeff, PRECEDENCE["Mul"], strict=True)     # y (1 - y) or (1 - y^2), bracketed once
-    pieces = [(r"\Bigl(" if coeff == 1 else rf"{head} \Bigl(") + sums[0]]
-    pieces += [f"+ {t}" for t in sums[1:]]
-    pieces[-1] += r"\Bigr)"
+    opening = _Opening((r"\Bigl(" if coeff == 1 else rf"{head} \Bigl(") + sums[0])
+    opening.before = r"\Bigl(" if coeff == 1 else rf"{head} \Bigl("
+    pieces = [opening] + [_Inner(f"+ {t}") for t in sums[1:]]      # a wrapped sum starts under the first
+    pieces[-1] = _appended(pieces[-1], r"\Bigr)")
     return rows(lhs, pieces, budget=BUDGET - 18)       # the row is tagged with its layer
 
 
@@ -1808,7 +1820,7 @@ def notes_context(derivation: Derivation, compiled=None) -> dict:
         "loss": _loss(T),
         "learning": {"momentum": number(float(net.training.momentum)) if net.training.momentum else "",
                      "decay": number(float(net.training.weight_decay)) if net.training.weight_decay else "",
-                     "decay_biases": net.training.decay_biases},
+                     "decay_biases": net.training.decay_biases, "before": net.profile.at_step(-1)},
         "output_weight": output_weight,
         "hidden_weight": _worked_weight(T, d, hidden_name) if hidden_name else None,
         "skip_weight": _skip_weight(T, d, skip_name),
