@@ -209,7 +209,10 @@ class FactorOrder:
         if f.has(sp.Sum) or ("delta" in kinds and isinstance(f, (sp.Add, sp.MatMul))):   # sum_m delta_m w_mj, W^T delta
             return (_TIER["sum"],)
         if kinds in ({"delta"}, {"w"}):
-            return _TIER["chain"], -self._layer(f), _CHAIN[next(iter(kinds))], "", 0
+            # beside a unit's slope, the next layer's delta and weight are the recursion's sum: slope first,
+            # y (1 - y) delta w, as phi'(v) sum delta w reads (a lone delta, eta delta x, keeps its place)
+            tier = "sum" if any(self._kinds(g) == {"delta"} for g in args) else "chain"
+            return _TIER[tier], -self._layer(f), _CHAIN[next(iter(kinds))], "", 0
         if (kinds and kinds <= {"y", "v"}) or (not kinds and f.atoms(sp.Function)):
             own = self._units(f)
             if own and not any(g is not f and not self._units(g) and g.has(own[0]) for g in args):

@@ -215,3 +215,13 @@ def test_a_parametrised_activation_reads_as_words_and_cases():
     tex = _tex("3-5-2", activation="leaky_relu(0.2),softmax", loss="ce")
     assert r"\emph{leaky ReLU}: $\operatorname{LReLU}_{0.2}\left(z\right) = \begin{cases} z & \text{for}\: z > 0" in tex
     assert r"leaky\_relu" not in tex and r"\max" not in tex
+
+
+def test_a_hidden_rule_keeps_one_order_with_one_successor_or_many():
+    """delta_1 = y_1 (1 - y_1) delta_4 w_41, the slope first as in the general y_j (1 - y_j) sum_m delta_m w_mj (it was
+    delta_4 w_41 y_1 (1 - y_1) beside it); the update written out keeps seed 003's chain order, eta (d - y) w y (1 - y) x."""
+    tex = _tex("2-3-1", numbering="global", activation="sigmoid,linear")
+    assert r"\delta_{1} &= y_{1} \left(1 - y_{1}\right) \delta_{4} w_{41}" in tex
+    assert r"\delta_{4} w_{41} y_{1}" not in tex
+    assert r"y^{(l)}_{j} \left(1 - y^{(l)}_{j}\right) \sum_{m=1}^{M} \delta^{(l+1)}_{m} w^{(l+1)}_{mj}" in tex
+    assert r"\eta \left(d_{1} - y_{4}\right) w_{41} y_{1} \left(1 - y_{1}\right) x_{1}" in tex
