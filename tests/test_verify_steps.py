@@ -180,3 +180,20 @@ def test_lines_without_a_left_side_take_param(seed003, tmp_path):
     assert r.equivalent is True and len(r.steps) == 2 and r.steps[0].source == "the new value b1_1 + Delta b1_1"
     with pytest.raises(ExpressionError, match="nothing before the first '='"):
         verify(seed003, expr=text, latex=True, steps=True)
+
+
+def test_a_wrong_step_of_a_momentum_rule_names_alpha_in_latex():
+    """A link's counterexample names its point in the student's LaTeX, the learning rule's alpha and previous step
+    too (\\alpha, not alpha; the JSON keeps the identifiers)."""
+    import dataclasses
+
+    from symbp.spec import Training
+    net = Network(dataclasses.replace(Network.from_string("2-2-1", activation="sigmoid,linear").spec,
+                                      training=Training(momentum=0.9)))
+    d = derive(net, check=False)
+    wrong = r"w^{(2)}_{11} + \eta \delta^{(2)}_{1} y^{(1)}_{1} - \alpha \Delta w^{(2)}_{11}(n-1)"
+    later = r"w^{(2)}_{11} + \eta \delta^{(2)}_{1} y^{(1)}_{1} - 3 \alpha \Delta w^{(2)}_{11}(n-1)"
+    link = verify(d, expr=f"w^{{(2)}}_{{11}}(n+1) = {wrong} = {later}", latex=True).steps[-1]
+    assert link.equivalent is False and "the step before gives" in link.message     # judged against the line before
+    assert r"\alpha = " in link.message and "alpha = " not in link.message.replace(r"\alpha", "")
+    assert "alpha = " in link.to_dict()["message"]

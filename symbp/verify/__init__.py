@@ -32,6 +32,7 @@ from .symbols import (
     relevant_values,
     sample_points,
     symbol_table,
+    tex_names,
     time_limit,
 )
 from .target import Target, VerifyError, layer_names, matrix_rule, target
@@ -218,9 +219,7 @@ def _twin(net: Network, numbering: str) -> Network:
 
 def in_notation(result: VerifyResult, net: Network) -> VerifyResult:
     """The result with its diagnosis and counterexample in ``net``'s LaTeX names (the JSON keeps the identifiers)."""
-    from ..printing import latex_names, to_latex
-    names = {s.name: tex for s, tex in latex_names(net).items()}
-    names.update({s.name: to_latex(s, net) for s in net.training_symbols()})     # \alpha, \Delta w(n-1)
+    names = tex_names(net)
     result = replace(result, notation=net)
     if result.diagnosis is None or result.counterexample is None:
         return result

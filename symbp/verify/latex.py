@@ -259,7 +259,7 @@ class SymbolMap:
         # a step of gradient descent: w(n), w(n+1), Delta w(n-1); n is read in every profile (earlier notes
         # and the seeds count steps with n), the profile's own letter (ont's \tau, nielsen's t) besides
         self.steps = net.profile.step_letters(latex=True)
-        self.previous = {p.name: net.previous(p) for p in net.params()}
+        self.previous = net.previous        # Delta p(n-1) of a parameter, made when a formula reads one
 
     def could_be_layer(self, base: str, layer: int, groups: list[str]) -> bool:
         """Would ^{layer} on this indexed name name a unit of the network's own numbering?"""
@@ -505,9 +505,9 @@ class _Builder:
 
     def _previous(self, value, piece) -> sp.Symbol:
         """``\\Delta w_{41}(n-1)``: the previous step of that parameter, [training]'s momentum term."""
-        if not isinstance(value, sp.Symbol) or self.smap is None or value.name not in self.smap.previous:
+        if not isinstance(value, sp.Symbol) or self.smap is None or value.name not in self.smap.params:
             raise ExpressionError(r"\Delta ...(n-1) takes a weight or bias, as in \Delta w_{41}(n-1)", piece.start)
-        return self.smap.previous[value.name]
+        return self.smap.previous(value)
 
     def _quantity(self, value, quantity: str, piece) -> alg.Value:
         """``\\Delta w_{41}`` or ``\\partial E/\\partial w_{41}`` inside a formula: the placeholder of that quantity."""

@@ -12,10 +12,9 @@ from dataclasses import dataclass, replace
 from ..errors import SymbpError
 from ..files import MAX_SPEC_BYTES, read_text
 from ..network import Network
-from ..printing import latex_names
 from . import algebra as alg
 from .parse import ExpressionError, check_plain
-from .symbols import close, evaluate, point_text, relevant_values, sample_points
+from .symbols import close, evaluate, point_text, relevant_values, sample_points, tex_names
 
 MAX_STEPS = 20          # links in one derivation: each one is a comparison
 ENVIRONMENTS = ("align", "align*", "aligned", "alignat", "alignat*", "equation", "equation*", "split",
@@ -227,7 +226,7 @@ def _relative(d, t, before, after, index: int, source: str, to: str, seed: int, 
             why = "it is the right rule again, but it does not follow from the step before"
         if notation is None:
             return Link(index, source, to, False, mistake, _told(why, values), values, right)
-        names = {s.name: tex for s, tex in latex_names(notation).items()}
+        names = tex_names(notation)     # alpha as \alpha too: a momentum rule's wrong step names its point
         return Link(index, source, to, False, mistake, _told(why, values, names), values, right,
                     canonical=_told(why, values))
     if agreed >= 4:

@@ -19,6 +19,7 @@ from ..forms import _entries as matrix_entries
 from ..forms import _input as input_vector
 from ..forms import _vectors as layer_vectors
 from ..network import Network
+from ..printing import latex_names, to_latex
 from .parse import ExpressionError
 
 DIGITS = 50
@@ -335,6 +336,14 @@ def relevant_values(exprs, point: Point, net: Network) -> dict[str, float]:
     values = point.values
     order = {s: i for i, s in enumerate(values)}
     return {s.name: float(values[s]) for s in sorted(used & set(values), key=order.get)}
+
+
+def tex_names(net) -> dict[str, str]:
+    """Each identifier's LaTeX in ``net``'s notation, [training]'s alpha, lambda and Delta w(n-1) included (which
+    latex_names, the notes' table of the network's own quantities, leaves out): how a message names a point."""
+    names = {s.name: tex for s, tex in latex_names(net).items()}
+    names.update({s.name: to_latex(s, net) for s in net.training_symbols()})
+    return names
 
 
 def number_text(value) -> str:
