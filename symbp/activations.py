@@ -199,17 +199,19 @@ class leaky_relu(_Explicit):
     def _formula(cls, x, a):
         return a * x + (1 - a) * relu(x)
 
+    @staticmethod
+    def _cases(x, a):
+        # as a lecturer defines it (x for x > 0, a x otherwise), not a x + (1 - a) max(0, x)
+        return sp.Piecewise((x, x > 0), (a * x, True))
+
     @classmethod
     def eval(cls, x, a):
         # a number in, a number out: a 50-digit check substitutes numbers into nests of these, and evalf of
         # an unevaluated nest re-evaluates every level at every precision it tries
-        if x.is_Number and a.is_Number:
-            return x if x > 0 else a * x
-        return None
+        return cls._cases(x, a) if x.is_Number and a.is_Number else None
 
     def _eval_rewrite_as_exp(self, x, a, **kwargs):
-        # in cases, as a lecturer defines it (x for x > 0, a x otherwise), not a x + (1 - a) max(0, x)
-        return sp.Piecewise((x, x > 0), (a * x, True))
+        return self._cases(x, a)
 
     def _eval_evalf(self, prec):
         return self.rewrite(sp.exp)._eval_evalf(prec)

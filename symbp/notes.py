@@ -30,7 +30,7 @@ from .network import Network
 from .notation import GENERIC_EQUATIONS
 from .present import shown
 from .present import shown_params as present_params
-from .printing import _TIER, NotesLatexPrinter, latex_names
+from .printing import NotesLatexPrinter, global_number, latex_names
 from .progress import reporter
 from .selfcheck import DIGITS
 from .texchars import tex_char
@@ -168,9 +168,7 @@ class _Tex:
             # the printer's order of the other factors, the sum placed where it prints a sum: after the
             # slopes and weights, before the input the weight reads (its tier in printing.FactorOrder)
             negative, order = self.p.ordered_factors(rest)
-            inputs = [f for f in order if self.p._key(f, order)[0] >= _TIER["input"]]
-            before = sp.Mul(*[f for f in order if not any(f is g for g in inputs)])
-            after = sp.Mul(*inputs)
+            before, after = (sp.Mul(*part) for part in self.p.split_inputs(order))
         # the factors before the wrapped sum keep their parentheses: (1 - y^2)(...), not 1 - y^2(...)
         head = ("-" if negative else "") + ("" if before == 1 else
                                              self.p.parenthesize(before, PRECEDENCE["Mul"], strict=True) + self.times)
@@ -179,8 +177,7 @@ class _Tex:
         size = ("bigg" if any(_nested_brackets(t) for t in inner) else
                 "Big" if any(r"\left(" in t for t in inner) else "big")
         tail = "" if after == 1 else self.times + self.p.parenthesize(after, PRECEDENCE["Mul"], strict=True)
-        opening = _Opening(head + rf"\{size}l(" + inner[0])
-        opening.before = head + rf"\{size}l("
+        opening = _Opening(head + rf"\{size}l(", inner[0])
         inner[-1] = inner[-1] + rf"\{size}r)" + tail
         return [opening] + [_Inner(t) for t in inner[1:]]
 
@@ -199,22 +196,18 @@ class _Opening(str):
     """The piece that opens a wrapped bracket; ``before`` is its text up to and including the bracket."""
     before = ""
 
+    def __new__(cls, before: str, rest: str = ""):
+        out = super().__new__(cls, before + rest)
+        out.before = before
+        return out
 
-def _appended(piece: str, text: str) -> str:
-    """``text`` put after a piece, which keeps its kind (an opening or an inner piece of a wrapped bracket)."""
-    out = type(piece)(piece + text)
+
+def _extended(piece: str, before: str = "", after: str = "") -> str:
+    """A piece with text put before and after it, of the same kind (a wrapped bracket's opening piece, whose
+    text up to the bracket then starts with ``before`` too, or one inside it)."""
     if isinstance(piece, _Opening):
-        out.before = piece.before
-    return out
-
-
-def _signed_piece(sign: str, piece: str) -> str:
-    """``sign`` put before a piece, which stays the bracket's opening piece if it was one."""
-    if not isinstance(piece, _Opening):
-        return sign + piece
-    out = _Opening(sign + piece)
-    out.before = sign + piece.before
-    return out
+        return _Opening(before + piece.before, piece[len(piece.before):] + after)
+    return type(piece)(before + piece + after)
 
 
 class _Inner(str):
@@ -280,11 +273,10 @@ def pack(pieces: list[str], first: float = 0.0, budget: float = BUDGET) -> list[
         w = width(piece)
         if current and used + w > budget:
             lines.append(current)
-            indent = opener if isinstance(piece, _Inner) else ""
-            if isinstance(piece, _Inner) and (not indent or width(indent) > budget / 2):
-                indent = r"\quad"
-            current = rf"\phantom{{{indent}}}" if indent and indent != r"\quad" else indent
-            used = 4.0 + (width(indent) if indent else 0.0)
+            inner = isinstance(piece, _Inner)
+            indent = opener if inner and opener and width(opener) <= budget / 2 else ""
+            current = rf"\phantom{{{indent}}}" if indent else (r"\quad" if inner else "")
+            used = 4.0 + width(indent or current)
         if isinstance(piece, _Opening):
             opener = f"{current} {piece.before}".strip()
         current = f"{current} {piece}".strip()
@@ -425,19 +417,19 @@ def _notation(T: _Tex) -> dict:
     if skip is not None:       # an instance: its superscript names the two layers it joins
         rows_.insert(5, ("weight of a skip connection, from a unit of an earlier layer", T(net.weights[skip][0][0])))
     if net.e and glob_numbers:      # an instance: under global numbering output unit 1 is not unit 1 (e_1 = d_1 - y_4)
-        first = sum(net.layers[1:-1]) + 1
+        first = global_number(net, net.depth, 1)
         rows_.insert(4, (f"error signal of the first unit of the output layer (unit~{first})",
                          rf"{T(net.e[0])} = {T(net.error(1))}"))
     elif net.e:                     # in general, as the other rows: L is the output layer
         rows_.insert(4, ("error signal of output unit $j$",
                          rf"{p.error}_{{j}} = {p.target_tex}_{{j}} - {p.out_tex}^{{(L)}}_{{j}}"))
     glob = None
-    if net.spec.numbering == "global" and net.depth > 1:      # the general rules' w^{(l)}_{jk}, by example
+    if glob_numbers and net.depth > 1:      # the general rules' w^{(l)}_{jk}, by example
         layered = _Tex(Network(dataclasses.replace(net.spec, numbering="layer")))
         w = net.W[net.depth][0][0]
         glob = rf"{T(w)} = {layered(w)}"
     return {"rows": [{"what": w, "tex": t} for w, t in rows_], "profile": p.name, "source": p.source,
-            "global": net.spec.numbering == "global", "skip": skip is not None, "layered": glob}
+            "global": glob_numbers, "skip": skip is not None, "layered": glob}
 
 
 def _figure(T: _Tex, highlight: dict) -> dict:
@@ -963,13 +955,12 @@ def _update_rows(T: _Tex, rule) -> list[str]:
     """Delta p = -eta dE/dp and p(n+1) = p(n) + Delta p (n: the profile's step letter)."""
     net, p = T.net, rule.symbol
     now, after = net.profile.at_step(), net.profile.at_step(1)
-    step = net.eta * sp.cancel(rule.update / net.eta)
+    step = _gradient_step(net, rule.update)
     if not net.training.momentum:
         return [rf"\Delta {T(p)} &= -\eta {T.partial(net.loss_symbol, p)} = {T(step)}",
                 rf"{T(p)}{after} &= {T(p)}{now} + \Delta {T(p)}{now} = {T.plus(p, step)}"]
-    # momentum: the update is the stated recursion, not -eta dE/dp alone, its terms in the recursion's order
-    terms = sorted(sp.Add.make_args(sp.expand(rule.update)),
-                   key=lambda t: (net.alpha not in t.free_symbols, net.lam in t.free_symbols))
+    # momentum: the update is the stated recursion, not -eta dE/dp alone
+    terms = _rule_terms(net, rule.update)
     signed = " ".join(T.signed(terms))
     return [rf"\Delta {T(p)}{now} &= \alpha \Delta {T(p)}{net.profile.at_step(-1)} - \eta "
             rf"{T.partial(net.loss_symbol, p)} = {signed}",
@@ -995,7 +986,7 @@ def _worked_weight(T: _Tex, d: Derivation, name: str) -> dict:
         update = d.unrolled(rule.update)
         pieces = [T(p)] + T.terms(update)
         if not pieces[1].startswith(("+", "-")):
-            pieces[1] = _signed_piece("+ ", pieces[1])
+            pieces[1] = _extended(pieces[1], before="+ ")
         lines = pack(pieces, first=width(T(p)) + 6)
         if len(lines) <= 3 and max(width(line) for line in lines) <= BUDGET + 4:
             unrolled = rows(rf"{T(p)}{net.profile.at_step(1)}", pieces)
@@ -1052,12 +1043,11 @@ def _group_pieces(T: _Tex, hops: tuple, paths: list, show, sign: str, sep: str =
     pieces = [terms[0]] + [f"+ {t}" for t in terms[1:]]
     if hops:
         if len(paths) > 1:      # the bracketed paths: a wrapped one starts under the first
-            opening = _Opening(rf"\Bigl({pieces[0]}")
-            opening.before = r"\Bigl("
+            opening = _Opening(r"\Bigl(", pieces[0])
             pieces = [opening] + [_Inner(p) for p in pieces[1:]]
-            pieces[-1] = _appended(pieces[-1], r"\Bigr)")
-        pieces[-1] = _appended(pieces[-1], "".join(f"{sep}{show(h)}" for h in hops))
-    pieces[0] = _signed_piece(sign, pieces[0])
+            pieces[-1] = _extended(pieces[-1], after=r"\Bigr)")
+        pieces[-1] = _extended(pieces[-1], after="".join(f"{sep}{show(h)}" for h in hops))
+    pieces[0] = _extended(pieces[0], before=sign)
     return pieces
 
 
@@ -1077,7 +1067,7 @@ def _successor_rows(T: _Tex, lhs: str, delta, groups: list) -> list[str]:
         if width(body) <= BUDGET - 8:
             pieces = [rf"{sign}\underbrace{{{body}}}_{{\text{{{_group_label(delta, layer, hops)}}}}}"]
         else:
-            pieces[0] = _signed_piece(sign, pieces[0])
+            pieces[0] = _extended(pieces[0], before=sign)
         out += rows(lhs, pieces) if n == 0 else [rf"&\qquad {line}" for line in pack(pieces, first=4)]
     return out
 
@@ -1169,12 +1159,12 @@ def _index(T: _Tex, d: Derivation) -> dict:
         general = net.profile.delta_sign * sp.factor_terms(ix._simplify(idx.output.dE_dv))
         out_rows = rows(dl, T.terms(_output_units(general))) + continued(T.terms(_output_units(idx.output.delta)))
     w, b = ix.B["w"][ix.j, ix.k], ix.B["b"][ix.j]
-    t = net.training
-    grads = _general_update(T, w, idx.weight_gradient, t.weight_decay > 0)
+    weight = net.W[1][0][0]         # a weight and a bias of the network: whether they decay is its to say
+    grads = _general_update(T, w, idx.weight_gradient, weight)
     for o, g in sorted({c.src - c.dst: g for c, g in idx.skip_gradients.items()}.items(), reverse=True):
-        grads += _general_update(T, ix.base("w", 0, o)[ix.j, ix.k], g, t.weight_decay > 0)
+        grads += _general_update(T, ix.base("w", 0, o)[ix.j, ix.k], g, weight)
     if net.bias:
-        grads += _general_update(T, b, idx.bias_gradient, t.weight_decay > 0 and t.decay_biases)
+        grads += _general_update(T, b, idx.bias_gradient, net.b[1][0])
     graph = None if net.graph.is_chain else {
         "successors": [_successor_sentence(net, l) for l, r in idx.hidden.items() if len(r.paths) > 1],
         "skip": bool(idx.skip_gradients), "shortcut": any(c.kind == "residual" for c in net.graph.connections)}
@@ -1188,11 +1178,13 @@ def and_list(items) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + f" and {items[-1]}"
 
 
-def _general_update(T: _Tex, p, gradient: sp.Expr, decayed: bool) -> list[str]:
+def _general_update(T: _Tex, p, gradient: sp.Expr, like: sp.Symbol) -> list[str]:
     """dE/dp and Delta p of the general rules under the learning rule: the regulariser's gradient (sympy.diff of
-    lambda/2 p^2) in dE/dp where p is decayed, and momentum's stated alpha Delta p(n-1) in Delta p."""
+    net.regulariser_term of ``like``, a parameter of p's kind, in p) in dE/dp, and momentum's stated
+    alpha Delta p(n-1) in Delta p."""
     net, E = T.net, T(T.net.loss_symbol)
-    parts = [gradient] + ([sp.diff(net.lam / 2 * p ** 2, p)] if decayed else [])     # the loss's, then the decay's
+    decay = sp.diff(net.regulariser_term(like), like).xreplace({like: p})
+    parts = [gradient] + ([decay] if decay != 0 else [])     # the loss's, then the decay's
     rows_ = [rf"\frac{{\partial {E}}}{{\partial {T(p)}}} &= " + " ".join(T.signed(parts))]
     steps_ = [-net.eta * g for g in parts]
     if not net.training.momentum:
@@ -1227,10 +1219,9 @@ def _paths_rule(T: _Tex, lhs: str, rules: ix.LayerRules) -> list[str]:
         raise ValueError("a term of the general hidden rule matches no path")
     sums = [T(t) for t in ordered]
     head = T.p.parenthesize(coeff, PRECEDENCE["Mul"], strict=True)     # y (1 - y) or (1 - y^2), bracketed once
-    opening = _Opening((r"\Bigl(" if coeff == 1 else rf"{head} \Bigl(") + sums[0])
-    opening.before = r"\Bigl(" if coeff == 1 else rf"{head} \Bigl("
+    opening = _Opening(r"\Bigl(" if coeff == 1 else rf"{head} \Bigl(", sums[0])
     pieces = [opening] + [_Inner(f"+ {t}") for t in sums[1:]]      # a wrapped sum starts under the first
-    pieces[-1] = _appended(pieces[-1], r"\Bigr)")
+    pieces[-1] = _extended(pieces[-1], after=r"\Bigr)")
     return rows(lhs, pieces, budget=BUDGET - 18)       # the row is tagged with its layer
 
 
@@ -1277,8 +1268,6 @@ def _layer_vector_forward(T: _Tex, l: int) -> list[str]:
         phi = rf"\operatorname{{{act.name}}}\left({T(v)}\right)"
     phi += "".join(f" + {T(_vector(net, c.src))}" for c in net.graph.shortcuts(l))
     return [rf"{T(v)} &= {' '.join(pieces)}", rf"{T(y)} &= {phi}"]
-
-
 
 
 def _algorithm(T: _Tex, d: Derivation) -> dict:
@@ -1337,10 +1326,10 @@ def _algorithm(T: _Tex, d: Derivation) -> dict:
             "four": four, "proof": _proof(T, hidden, slope) if hidden is not None else None,
             "slopes": slopes if slope is not None else [], "phi_prime": T(slope) if slope is not None else "",
             "shortcut": any(c.kind == "residual" for c in net.graph.connections),
-            "flow": _signal_flow(T, d), "speed": _speed(net), "layers": L, "names": list(names),
+            "flow": _signal_flow(T, d), "speed": _speed(net), "layers": L,
             # a profile's own name of the equation (BP1, output delta) beside a step; the generic words would repeat it
             "step_names": [None if n == generic else n for n, generic in zip(names, GENERIC_EQUATIONS)],
-            "dv_db": "1" if net.bias_sign > 0 else "-1",
+            "dv_db": bias_input(net).lstrip("+"),
             "softmax": not net.activation(L).elementwise,
             "graph": any(len(r.paths) > 1 for r in idx.hidden.values()) or any(
                 c.kind == "skip" for c in net.graph.weighted)}
@@ -1373,7 +1362,7 @@ def _proof(T: _Tex, r, slope: sp.Expr | None = None) -> list[str]:
         out += continued(T.terms(r.hidden_delta))
     else:
         out += continued([rf"{T(factors)} \, {T(slope)}"])
-        out += continued(T.terms(slope * _weighted_sum(r)))
+        out += continued(T.terms(slope * factors))
     return out
 
 
@@ -1436,6 +1425,11 @@ def _signal_flow(T: _Tex, d: Derivation) -> dict | None:
             "in_output": in_output, "layer": l}
 
 
+def _grouped(n: int) -> str:
+    """A whole number with its thousands grouped as TeX sets them, 12{,}345 (the comma not a list's)."""
+    return f"{n:,}".replace(",", "{,}")
+
+
 def _speed(net: Network) -> dict:
     """Multiplications of one gradient, counted on this network: a backward pass against finite
     differences and forward-mode differentiation (one multiplication per weight and per unit)."""
@@ -1445,12 +1439,12 @@ def _speed(net: Network) -> dict:
     forward = weights
     backward = back_weights + hidden_units + weights
     W = net.n_params
-    return {"W": f"{W:,}".replace(",", "{,}"), "forward": f"{forward:,}".replace(",", "{,}"),
-            "backward": f"{backward:,}".replace(",", "{,}"),
-            "pass_back": f"{back_weights:,}".replace(",", "{,}"), "units": f"{hidden_units:,}".replace(",", "{,}"),
-            "weights": f"{weights:,}".replace(",", "{,}"),
-            "fd": f"{(W + 1) * forward:,}".replace(",", "{,}"), "fwd_mode": f"{W * forward:,}".replace(",", "{,}"),
-            "ratio": f"{(W + 1) * forward / max(forward + backward, 1):,.0f}".replace(",", "{,}"),
+    return {"W": _grouped(W), "forward": _grouped(forward),
+            "backward": _grouped(backward),
+            "pass_back": _grouped(back_weights), "units": _grouped(hidden_units),
+            "weights": _grouped(weights),
+            "fd": _grouped((W + 1) * forward), "fwd_mode": _grouped(W * forward),
+            "ratio": _grouped(round((W + 1) * forward / max(forward + backward, 1))),
             # the backward pass in forward passes, and the whole gradient (forward and backward) likewise
             "back_passes": f"{backward / max(forward, 1):.1f}",
             "passes": f"{(forward + backward) / max(forward, 1):.1f}",
@@ -1465,7 +1459,7 @@ def _training(T: _Tex, compiled, ex: dict) -> dict:
     from .example import example_params, training_data
     net = T.net
     if net.n_params > TRAIN_MAX_PARAMS:
-        return {"skipped": True, "limit": f"{TRAIN_MAX_PARAMS:,}".replace(",", "{,}"), "why": "wide"}
+        return {"skipped": True, "limit": _grouped(TRAIN_MAX_PARAMS), "why": "wide"}
     # no samples, or one (fitted in a few steps, a curve of three points): a made-up task with a curve to show
     made_up = net.spec.example is None or len(ex["inputs"]) < 2
     X, Y = training_data(net.layers[0], net.layers[-1]) if made_up else (np.array(ex["inputs"]),
@@ -1487,7 +1481,7 @@ def _training(T: _Tex, compiled, ex: dict) -> dict:
         return number(last, digits) if "e" in text else text.rstrip(".")
 
     rates = [{"eta": number(e), "last": end(e) if r[2] != "diverged" else "",
-              "steps": len(r[0]) - 1, "converged": r[2] == "converged"} for e, r in runs.items()]
+              "steps": len(r[0]) - 1} for e, r in runs.items()]
     facts = rate_facts(runs, eta)
 
     def where(chosen: list) -> dict:    # "from eta = X" when they are every rate from X up, else each named
@@ -1521,14 +1515,14 @@ def _training(T: _Tex, compiled, ex: dict) -> dict:
             "infinite": where(facts["infinite"]) if facts["infinite"] else None,
             "all_infinite": facts["grew"] == facts["infinite"],
             "stalls": where(facts["stalls"]) if facts["stalls"] else None, "tail": TRAIN_STEPS // 4,
-            "stall": tex_escape(f"{STALL:.0%}"), "far": f"{facts['far']:,.0f}".replace(",", "{,}"),
-            "learned": facts["learned"], "left": f"{losses[-1] / losses[0]:.0%}".replace("%", r"\%"),
+            "stall": tex_escape(f"{STALL:.0%}"), "far": _grouped(round(facts["far"])),
+            "learned": facts["learned"], "left": tex_escape(f"{losses[-1] / losses[0]:.0%}"),
             "slow": facts["slow"], "fastest": facts["fastest"],
             "rise": {"low": number(losses[up[0]]), "low_step": up[0], "high": number(losses[up[1]]),
                      "high_step": up[1], "times": up[2]} if up else None,
             "converged": status == "converged", "max_steps": TRAIN_STEPS,
             "momentum": number(momentum) if momentum else "",
-            "eta": number(eta), "samples": len(X), "rates": rates, "given_eta": number(ex["learning_rate"]),
+            "eta": number(eta), "samples": len(X), "rates": rates,
             "log": c.log, "first": number(losses[0]), "last": number(losses[-1]),
             "path": path, "xticks": [{"at": at, "label": f"{v:g}"} for at, v in c.xticks],
             "yticks": [{"at": at, "label": (rf"10^{{{int(v)}}}" if c.log else number(v, 3))} for at, v in c.yticks],
@@ -1539,16 +1533,25 @@ def _training(T: _Tex, compiled, ex: dict) -> dict:
                                      for x, t, o in zip(X.tolist(), Y.tolist(), np.atleast_2d(outputs).tolist())][:8]}
 
 
-def _step_row(T: _Tex, r) -> str:
-    """p <- p + Delta p: with a learning rule, momentum's term first (as Delta p(n) = alpha Delta p(n-1) - eta dE/dp
+def _gradient_step(net: Network, update: sp.Expr) -> sp.Expr:
+    """eta times the rest: eta delta x, the learning rate in front as the rules write it."""
+    return net.eta * sp.cancel(update / net.eta)
+
+
+def _rule_terms(net: Network, update: sp.Expr) -> list:
+    """A learning rule's update term by term: momentum's first (as Delta p(n) = alpha Delta p(n-1) - eta dE/dp
     is stated, Haykin's generalized delta rule), then the gradient's, then the decay's."""
+    return sorted(sp.Add.make_args(sp.expand(update)),
+                  key=lambda t: (net.alpha not in t.free_symbols, net.lam in t.free_symbols))
+
+
+def _step_row(T: _Tex, r) -> str:
+    """p <- p + Delta p, with a learning rule its terms in the rule's order (_rule_terms)."""
     net = T.net
     extra = set(net.training_symbols())
     if not (r.update.free_symbols & extra):
-        return rf"{T(r.symbol)} &\leftarrow {T.plus(r.symbol, net.eta * sp.cancel(r.update / net.eta))}"
-    terms = sorted(sp.Add.make_args(sp.expand(r.update)),
-                   key=lambda t: (net.alpha not in t.free_symbols, net.lam in t.free_symbols))
-    return rf"{T(r.symbol)} &\leftarrow {T(r.symbol)} " + " ".join(T.signed(terms, first=False))
+        return rf"{T(r.symbol)} &\leftarrow {T.plus(r.symbol, _gradient_step(net, r.update))}"
+    return rf"{T(r.symbol)} &\leftarrow {T(r.symbol)} " + " ".join(T.signed(_rule_terms(net, r.update), first=False))
 
 
 def _summary(T: _Tex, d: Derivation) -> dict:
@@ -1680,7 +1683,7 @@ def _worked_numbers(T: _Tex, d: Derivation, ex: dict) -> dict:
     # the update reads its unit's delta, which reads the layers above: unit 1's delta of each layer is worked,
     # from the output down to the weight's (in a graph the worked weight can sit several layers down)
     worked = [net.delta[l][0] for l in range(net.depth, r.layer, -1)] + [net.delta[r.layer][r.unit - 1]]
-    step = net.eta * sp.cancel(r.update / net.eta)
+    step = _gradient_step(net, r.update)
     exprs = [d.deltas[s].value for s in worked] + [step]
     # momentum's previous step is 0 at the first step: those terms drop out of the numbers
     first = {s: sp.Integer(0) for e in exprs for s in e.free_symbols if s.name.endswith("_prev")}

@@ -17,7 +17,7 @@ def _sub(*indices: int) -> str:
     return sep.join(str(i) for i in indices)
 
 
-def _global(net, layer: int, j: int) -> int:
+def global_number(net, layer: int, j: int) -> int:
     """Seed 003 numbers the units of all computing layers consecutively."""
     return sum(net.layers[1:layer]) + j
 
@@ -29,7 +29,7 @@ def latex_names(net) -> dict[sp.Symbol, str]:
     names.update({x: f"x_{{{k}}}" for k, x in enumerate(net.x, start=1)})
 
     def unit(letter: str, l: int, j: int) -> str:
-        return f"{letter}_{{{_global(net, l, j)}}}" if glob else f"{letter}^{{({l})}}_{{{j}}}"
+        return f"{letter}_{{{global_number(net, l, j)}}}" if glob else f"{letter}^{{({l})}}_{{{j}}}"
 
     for l in range(1, net.depth + 1):
         for j in net.units(l):
@@ -41,10 +41,10 @@ def latex_names(net) -> dict[sp.Symbol, str]:
             for c in net.graph.inputs(l):
                 layer = f"{l}" if c.kind == "chain" else f"{l},{c.src}"
                 for k in net.units(c.src):
-                    src = k if c.src == 0 or not glob else _global(net, c.src, k)
+                    src = k if c.src == 0 or not glob else global_number(net, c.src, k)
                     if glob and c.src == 0 and l > 1:     # w_{5,x_1}: not hidden unit 1's w_{51}
                         src = f"x_{{{k}}}"
-                    dst = _global(net, l, j) if glob else j
+                    dst = global_number(net, l, j) if glob else j
                     names[net.weights[c][j - 1][k - 1]] = (f"w_{{{_sub(dst, src)}}}" if glob
                                                            else f"w^{{({layer})}}_{{{_sub(j, k)}}}")
     for j, t in enumerate(net.t, start=1):
@@ -258,6 +258,13 @@ class FactorOrder:
             else:
                 factors.append(a)
         return ([coeff] if coeff != 1 else []) + factors
+
+    def split_inputs(self, factors: list) -> tuple[list, list]:
+        """Ordered factors split before the input a weight reads (x, y_k alone), which a product prints last:
+        what stands before a wrapped sum, and what after it."""
+        tiers = [self._key(f, factors)[0] for f in factors]
+        return ([f for f, t in zip(factors, tiers) if t < _TIER["input"]],
+                [f for f, t in zip(factors, tiers) if t >= _TIER["input"]])
 
     def _absorb_minus(self, negative: bool, factors: list) -> tuple[bool, list]:
         """(negative, factors) with a product's minus sign moved into the difference it goes into, if any:
