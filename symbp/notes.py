@@ -1150,7 +1150,11 @@ def _index(T: _Tex, d: Derivation) -> dict:
     dl = T(ix.B["delta"][ix.j])
     shared: dict[tuple[str, str], list[int]] = {}    # layers whose rules print alike share one line
     for l, r in idx.hidden.items():
-        tex = rf"{dl} &= {T(r.hidden_delta)}" if len(r.paths) == 1 else join_rows(_paths_rule(T, dl, r))
+        if len(r.paths) == 1:       # beside its tag: the slope, then the sum it multiplies, when too wide for one row
+            first, *more = _slope_then_sum(T, r.hidden_delta, BUDGET - 18 - width(dl))
+            tex = join_rows([rf"{dl} &= {first}"] + [rf"&\qquad {m}" for m in more])
+        else:
+            tex = join_rows(_paths_rule(T, dl, r))
         shared.setdefault((tex, net.activation(l).prose), []).append(l)
     hidden = [{"layers": ls, "label": _layer_list(ls), "activation": act, "tex": tex}
               for (tex, act), ls in shared.items()]
@@ -1191,6 +1195,17 @@ def _general_update(T: _Tex, p, gradient: sp.Expr, like: sp.Symbol) -> list[str]
         return rows_ + [rf"\Delta {T(p)} &= " + " ".join(T.signed(steps_))]
     now, before = net.profile.at_step(), net.profile.at_step(-1)
     return rows_ + [rf"\Delta {T(p)}{now} &= \alpha \Delta {T(p)}{before} " + " ".join(T.signed(steps_, first=False))]
+
+
+def _slope_then_sum(T: _Tex, rule: sp.Expr, budget: float) -> list[str]:
+    """A hidden rule phi'(v_j) sum_m delta_m w_mj as one line, or, wider than ``budget`` (elu's cases, gelu's
+    erf beside a tag), as two: the slope, then times the weighted sum."""
+    tex = T(rule)
+    sums = [a for a in sp.Mul.make_args(rule) if a.has(sp.Sum)]
+    if width(tex) <= budget or len(sums) != 1:
+        return [tex]
+    # the slope bracketed (a sum, or cases whose brace opens on one side only), so the product is one factor's
+    return [rf"\left({T(rule / sums[0])}\right)", rf"\times {T(sums[0])}"]
 
 
 def _layer_list(layers: list[int]) -> str:
@@ -1313,7 +1328,8 @@ def _algorithm(T: _Tex, d: Derivation) -> dict:
     if hidden is not None:
         # phi'(v_j) times the weighted sum itself: dividing the rule by a Piecewise slope (elu's) does not cancel
         rule = hidden.hidden_delta if slope is None else slope * _weighted_sum(hidden)
-        four.append({"name": names[1], "tex": f"{dl} = {T(rule)}", "where": "hidden layer"})
+        first, *more = _slope_then_sum(T, rule, BUDGET - 16 - width(dl))
+        four.append({"name": names[1], "tex": f"{dl} = {first}", "more": more, "where": "hidden layer"})
     if net.bias:
         four.append({"name": names[2], "tex": rf"\frac{{\partial {E}}}{{\partial {T(b)}}} = {T(idx.bias_gradient)}",
                      "where": "every layer"})

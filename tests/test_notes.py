@@ -25,6 +25,8 @@ CORPUS = {
     "global": lambda: Network.from_string("2-2-1", activation="softplus,linear", numbering="global"),
     "wide": lambda: Network.from_string("10-2-1", activation="sigmoid", loss="bce"),
     # mixed hidden slopes name each layer's activation in prose: a parametrised name has an underscore
+    # slopes too wide for a row beside its tag (gelu's erf, elu's cases): the rule breaks before its sum
+    "long_slopes": lambda: Network.from_string("3-4-4-2", activation="gelu,elu,softmax", loss="ce", notation="mitchell"),
     "mixed_params": lambda: Network.from_string("3-4-4-2", activation="elu,leaky_relu(0.2),softmax", loss="ce",
                                                 notation="nielsen", skip="0:2"),
 }

@@ -225,3 +225,14 @@ def test_a_hidden_rule_keeps_one_order_with_one_successor_or_many():
     assert r"\delta_{4} w_{41} y_{1}" not in tex
     assert r"y^{(l)}_{j} \left(1 - y^{(l)}_{j}\right) \sum_{m=1}^{M} \delta^{(l+1)}_{m} w^{(l+1)}_{mj}" in tex
     assert r"\eta \left(d_{1} - y_{4}\right) w_{41} y_{1} \left(1 - y_{1}\right) x_{1}" in tex
+
+
+def test_a_slope_too_wide_for_its_row_is_bracketed_and_then_multiplies_the_sum():
+    """gelu's slope beside the general rule's tag: (slope) on one row, x sum_m delta_m w_mj on the next, the slope
+    in brackets so that the product is of the whole slope (unbracketed, its last term alone would be multiplied)."""
+    tex = _tex("3-4-2", activation="gelu,softmax", loss="ce")
+    general = tex[tex.index(r"\subsection{The general rules}"):tex.index(r"\subsection{Matrix form}")]
+    rows = re.search(r"\\delta\^\{\(l\)\}_\{j\} &= (\\left\(.*?\\right\)) \\\\\*\n&\\qquad \\times (\\sum.*?) &&", general)
+    assert rows and r"\operatorname{erf}" in rows.group(1) and rows.group(2).startswith(r"\sum_{m=1}^{M} \delta^{(l+1)}_{m}")
+    four = tex[tex.index(r"\subsection{The four equations}"):]
+    assert r"\right) \\ &\qquad \times \sum_{m=1}^{M}" in four
